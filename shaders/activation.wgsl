@@ -1,0 +1,128 @@
+// activation.wgsl: elementwise relu / sigmoid / tanh / linear and row-wise softmax, with gradients.
+//
+// Layouts: elementwise tensors are flat f32 arrays of `len`; softmax works on [rows, cols]
+//   row-major (rows = len / cols) and is numerically stable (the row maximum is subtracted).
+// Bindings: 0 params; forwards: 1 x, 2 y; backwards: 3 y (the forward's output), 4 dy, 5 dx.
+//   Gradients are computed from the forward's output y, so x need not be kept.
+// Grid: elementwise kernels one invocation per element, softmax one per row; 256 per workgroup,
+//   folded into a 2-D grid past 65 535 workgroups.
+// Activations: 0 linear, 1 relu, 2 sigmoid, 3 tanh. dx is overwritten.
+
+struct Params {
+    len: u32,
+    cols: u32,
+    act: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<storage, read> y_saved: array<f32>;
+@group(0) @binding(4) var<storage, read> dy: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dx: array<f32>;
+
+fn sigmoid(v: f32) -> f32 {
+    if v >= 0.0 {
+        return 1.0 / (1.0 + exp(-v));
+    }
+    let e = exp(v);
+    return e / (1.0 + e);
+}
+
+// tanh through exp of a non-negative argument: finite for every input on every backend.
+fn stable_tanh(v: f32) -> f32 {
+    let t = 1.0 - 2.0 / (exp(2.0 * abs(v)) + 1.0);
+    return select(-t, t, v >= 0.0);
+}
+
+fn linear_index(wg: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+    return (wg.x + wg.y * nwg.x) * 256u + lid;
+}
+
+@compute @workgroup_size(256)
+fn activation_forward(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = linear_index(wg, nwg, lid);
+    if i >= params.len {
+        return;
+    }
+    let v = x[i];
+    var out = v;
+    switch params.act {
+        case 1u: { out = max(v, 0.0); }
+        case 2u: { out = sigmoid(v); }
+        case 3u: { out = stable_tanh(v); }
+        default: {}
+    }
+    y[i] = out;
+}
+
+@compute @workgroup_size(256)
+fn activation_backward(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = linear_index(wg, nwg, lid);
+    if i >= params.len {
+        return;
+    }
+    let out = y_saved[i];
+    var slope = 1.0;
+    switch params.act {
+        case 1u: { slope = select(0.0, 1.0, out > 0.0); }
+        case 2u: { slope = out * (1.0 - out); }
+        case 3u: { slope = 1.0 - out * out; }
+        default: {}
+    }
+    dx[i] = dy[i] * slope;
+}
+
+@compute @workgroup_size(256)
+fn softmax_forward(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let row = linear_index(wg, nwg, lid);
+    let cols = params.cols;
+    if row >= params.len / cols {
+        return;
+    }
+    let base = row * cols;
+    var peak = x[base];
+    for (var j = 1u; j < cols; j++) {
+        peak = max(peak, x[base + j]);
+    }
+    var sum = 0.0;
+    for (var j = 0u; j < cols; j++) {
+        sum += exp(x[base + j] - peak);
+    }
+    for (var j = 0u; j < cols; j++) {
+        y[base + j] = exp(x[base + j] - peak) / sum;
+    }
+}
+
+@compute @workgroup_size(256)
+fn softmax_backward(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let row = linear_index(wg, nwg, lid);
+    let cols = params.cols;
+    if row >= params.len / cols {
+        return;
+    }
+    let base = row * cols;
+    var dot = 0.0;
+    for (var j = 0u; j < cols; j++) {
+        dot += dy[base + j] * y_saved[base + j];
+    }
+    for (var j = 0u; j < cols; j++) {
+        dx[base + j] = y_saved[base + j] * (dy[base + j] - dot);
+    }
+}

@@ -1,0 +1,124 @@
+// matmul.wgsl: C[m, n] = op(A) · op(B) (+ bias[n]) followed by an activation,
+// and the bias gradient (column sums).
+//
+// Layouts, all row-major f32:
+//   A [m, k], or [k, m] when `trans_a` (C = Aᵀ·B: a Dense layer's dw = xᵀ·dy)
+//   B [k, n], or [n, k] when `trans_b` (C = A·Bᵀ: a Dense layer's dx = dy·wᵀ)
+//   bias [n], C [m, n]
+// Bindings: 0 params; matmul: 1 a, 2 b, 3 bias, 4 c; matmul_bias_grad: 5 dy [m, n], 6 db [n].
+// matmul grid: (ceil(n / 64), ceil(m / 64)). A 16×16 workgroup computes a 64×64 tile of C and
+//   each invocation a 4×4 block in registers, with no shared memory: barriers are what CPU
+//   adapters pay for most. Out-of-range rows and columns are clamped on load and skipped on store.
+// matmul_bias_grad grid: ceil(n / 256); one invocation sums a column in fixed row order.
+// Activations: 0 linear, 1 relu, 2 sigmoid, 3 tanh. Outputs are overwritten, never accumulated.
+
+override trans_a: bool = false;
+override trans_b: bool = false;
+
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    act: u32,
+    has_bias: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+@group(0) @binding(5) var<storage, read> dy: array<f32>;
+@group(0) @binding(6) var<storage, read_write> db: array<f32>;
+
+fn sigmoid(v: f32) -> f32 {
+    if v >= 0.0 {
+        return 1.0 / (1.0 + exp(-v));
+    }
+    let e = exp(v);
+    return e / (1.0 + e);
+}
+
+// tanh through exp of a non-negative argument: finite for every input on every backend.
+fn stable_tanh(v: f32) -> f32 {
+    let t = 1.0 - 2.0 / (exp(2.0 * abs(v)) + 1.0);
+    return select(-t, t, v >= 0.0);
+}
+
+fn activate(v: f32, act: u32) -> f32 {
+    switch act {
+        case 1u: { return max(v, 0.0); }
+        case 2u: { return sigmoid(v); }
+        case 3u: { return stable_tanh(v); }
+        default: { return v; }
+    }
+}
+
+fn load_a(row: u32, p: u32) -> f32 {
+    if trans_a {
+        return a[p * params.m + row];
+    }
+    return a[row * params.k + p];
+}
+
+fn load_b(p: u32, col: u32) -> f32 {
+    if trans_b {
+        return b[col * params.k + p];
+    }
+    return b[p * params.n + col];
+}
+
+@compute @workgroup_size(16, 16)
+fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let row0 = wg.y * 64u + lid.y * 4u;
+    let col0 = wg.x * 64u + lid.x * 4u;
+    if row0 >= params.m || col0 >= params.n {
+        return;
+    }
+    let last_row = params.m - 1u;
+    let last_col = params.n - 1u;
+    let r = vec4<u32>(row0, min(row0 + 1u, last_row), min(row0 + 2u, last_row), min(row0 + 3u, last_row));
+    let q = vec4<u32>(col0, min(col0 + 1u, last_col), min(col0 + 2u, last_col), min(col0 + 3u, last_col));
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+    for (var p = 0u; p < params.k; p++) {
+        let av = vec4<f32>(load_a(r.x, p), load_a(r.y, p), load_a(r.z, p), load_a(r.w, p));
+        let bv = vec4<f32>(load_b(p, q.x), load_b(p, q.y), load_b(p, q.z), load_b(p, q.w));
+        acc0 += av.x * bv;
+        acc1 += av.y * bv;
+        acc2 += av.z * bv;
+        acc3 += av.w * bv;
+    }
+    var bias_v = vec4<f32>(0.0);
+    if params.has_bias != 0u {
+        bias_v = vec4<f32>(bias[q.x], bias[q.y], bias[q.z], bias[q.w]);
+    }
+    var acc = array<vec4<f32>, 4>(acc0 + bias_v, acc1 + bias_v, acc2 + bias_v, acc3 + bias_v);
+    for (var i = 0u; i < 4u; i++) {
+        let row = row0 + i;
+        if row >= params.m {
+            break;
+        }
+        for (var j = 0u; j < 4u; j++) {
+            let col = col0 + j;
+            if col < params.n {
+                c[row * params.n + col] = activate(acc[i][j], params.act);
+            }
+        }
+    }
+}
+
+@compute @workgroup_size(256)
+fn matmul_bias_grad(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let col = gid.x;
+    if col >= params.n {
+        return;
+    }
+    var sum = 0.0;
+    for (var row = 0u; row < params.m; row++) {
+        sum += dy[row * params.n + col];
+    }
+    db[col] = sum;
+}

@@ -1,0 +1,171 @@
+// pool.wgsl: 2-D max and average pooling, forward and backward.
+//
+// Layouts (NHWC, row-major f32): x and dx [n, h, w, c], y and dy [n, oh, ow, c],
+//   argmax [n, oh, ow, c] (u32: the flat index into x of each window's maximum).
+// Window (oy, ox) covers rows oy·stride_h - pad_top .. + pool_h and the like for columns;
+//   padded cells take no part: max ignores them, average divides by the cells inside the
+//   image (TensorFlow's 'same' semantics). Ties go to the first maximum in row-major order.
+//   pool_max_forward writes y and argmax; pool_max_backward routes dy to the argmax cells.
+//   pool_avg_forward / pool_avg_backward spread dy evenly over each window's cells.
+// Backward passes gather (one invocation per dx element over the windows that cover it):
+// deterministic, no atomics, and correct for overlapping windows.
+// Bindings: 0 params; forwards: 1 x, 2 y (and 3 argmax for max); backwards: 4 dy, 5 dx
+//   (and 3 argmax for max).
+// Grid: one invocation per output element, 256 per workgroup, folded 2-D past 65 535
+//   workgroups. Outputs are overwritten.
+
+struct Params {
+    n: u32,
+    h: u32,
+    w: u32,
+    c: u32,
+    oh: u32,
+    ow: u32,
+    pool_h: u32,
+    pool_w: u32,
+    stride_h: u32,
+    stride_w: u32,
+    pad_top: u32,
+    pad_left: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<storage, read_write> argmax: array<u32>;
+@group(0) @binding(4) var<storage, read> dy: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dx: array<f32>;
+
+fn linear_index(wg: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+    return (wg.x + wg.y * nwg.x) * 256u + lid;
+}
+
+// Clipped window of output (oy, ox): rows [r.x, r.y), columns [r.z, r.w).
+fn window(oy: u32, ox: u32) -> vec4<u32> {
+    let y0 = i32(oy * params.stride_h) - i32(params.pad_top);
+    let x0 = i32(ox * params.stride_w) - i32(params.pad_left);
+    let y1 = min(y0 + i32(params.pool_h), i32(params.h));
+    let x1 = min(x0 + i32(params.pool_w), i32(params.w));
+    return vec4<u32>(u32(max(y0, 0)), u32(y1), u32(max(x0, 0)), u32(x1));
+}
+
+// Range of outputs along one axis whose windows cover input coordinate `at`: [first, last].
+fn covering(at: u32, pad: u32, pool: u32, stride: u32, out: u32) -> vec2<i32> {
+    let t = i32(at + pad);
+    let first = max((t - i32(pool) + i32(stride)) / i32(stride), 0);
+    let last = min(t / i32(stride), i32(out) - 1);
+    return vec2<i32>(first, last);
+}
+
+@compute @workgroup_size(256)
+fn pool_max_forward(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = linear_index(wg, nwg, lid);
+    if i >= params.n * params.oh * params.ow * params.c {
+        return;
+    }
+    let ch = i % params.c;
+    let ox = (i / params.c) % params.ow;
+    let oy = (i / (params.c * params.ow)) % params.oh;
+    let b = i / (params.c * params.ow * params.oh);
+    let win = window(oy, ox);
+    var best = -3.4028235e38;
+    var best_at = 0u;
+    var found = false;
+    for (var iy = win.x; iy < win.y; iy++) {
+        for (var ix = win.z; ix < win.w; ix++) {
+            let at = ((b * params.h + iy) * params.w + ix) * params.c + ch;
+            let v = x[at];
+            if !found || v > best {
+                best = v;
+                best_at = at;
+                found = true;
+            }
+        }
+    }
+    y[i] = best;
+    argmax[i] = best_at;
+}
+
+@compute @workgroup_size(256)
+fn pool_max_backward(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = linear_index(wg, nwg, lid);
+    if i >= params.n * params.h * params.w * params.c {
+        return;
+    }
+    let ch = i % params.c;
+    let ix = (i / params.c) % params.w;
+    let iy = (i / (params.c * params.w)) % params.h;
+    let b = i / (params.c * params.w * params.h);
+    let rows = covering(iy, params.pad_top, params.pool_h, params.stride_h, params.oh);
+    let cols = covering(ix, params.pad_left, params.pool_w, params.stride_w, params.ow);
+    var acc = 0.0;
+    for (var oy = rows.x; oy <= rows.y; oy++) {
+        for (var ox = cols.x; ox <= cols.y; ox++) {
+            let o = ((b * params.oh + u32(oy)) * params.ow + u32(ox)) * params.c + ch;
+            if argmax[o] == i {
+                acc += dy[o];
+            }
+        }
+    }
+    dx[i] = acc;
+}
+
+@compute @workgroup_size(256)
+fn pool_avg_forward(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = linear_index(wg, nwg, lid);
+    if i >= params.n * params.oh * params.ow * params.c {
+        return;
+    }
+    let ch = i % params.c;
+    let ox = (i / params.c) % params.ow;
+    let oy = (i / (params.c * params.ow)) % params.oh;
+    let b = i / (params.c * params.ow * params.oh);
+    let win = window(oy, ox);
+    var sum = 0.0;
+    for (var iy = win.x; iy < win.y; iy++) {
+        for (var ix = win.z; ix < win.w; ix++) {
+            sum += x[((b * params.h + iy) * params.w + ix) * params.c + ch];
+        }
+    }
+    let cells = (win.y - win.x) * (win.w - win.z);
+    y[i] = sum / f32(max(cells, 1u));
+}
+
+@compute @workgroup_size(256)
+fn pool_avg_backward(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = linear_index(wg, nwg, lid);
+    if i >= params.n * params.h * params.w * params.c {
+        return;
+    }
+    let ch = i % params.c;
+    let ix = (i / params.c) % params.w;
+    let iy = (i / (params.c * params.w)) % params.h;
+    let b = i / (params.c * params.w * params.h);
+    let rows = covering(iy, params.pad_top, params.pool_h, params.stride_h, params.oh);
+    let cols = covering(ix, params.pad_left, params.pool_w, params.stride_w, params.ow);
+    var acc = 0.0;
+    for (var oy = rows.x; oy <= rows.y; oy++) {
+        for (var ox = cols.x; ox <= cols.y; ox++) {
+            let win = window(u32(oy), u32(ox));
+            let cells = (win.y - win.x) * (win.w - win.z);
+            acc += dy[((b * params.oh + u32(oy)) * params.ow + u32(ox)) * params.c + ch] / f32(cells);
+        }
+    }
+    dx[i] = acc;
+}

@@ -1,0 +1,88 @@
+//! Finding adapters on every backend and choosing one.
+
+use crate::error::{Error, Result};
+
+/// All adapters wgpu can reach on this machine, on every backend compiled in.
+pub fn all() -> Vec<wgpu::Adapter> {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+}
+
+/// One line naming an adapter: name, backend, type and driver.
+pub fn describe(info: &wgpu::AdapterInfo) -> String {
+    let driver = [info.driver.as_str(), info.driver_info.as_str()]
+        .iter()
+        .filter(|s| !s.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ");
+    format!(
+        "{} ({:?}, {:?}, driver: {})",
+        info.name,
+        info.backend,
+        info.device_type,
+        if driver.is_empty() { "unknown" } else { &driver }
+    )
+}
+
+/// Chooses an adapter. `wanted` is a backend name (vulkan, metal, dx12, gl) or a
+/// case-insensitive substring of the adapter name; `None` falls back to
+/// `$WGTRAIN_ADAPTER`, then to the best adapter present.
+pub fn select(wanted: Option<&str>) -> Result<wgpu::Adapter> {
+    let env = std::env::var("WGTRAIN_ADAPTER").ok();
+    let wanted = wanted.or(env.as_deref()).filter(|w| !w.is_empty());
+    let mut adapters = all();
+    if adapters.is_empty() {
+        return Err(Error::NoAdapter {
+            tried: "Vulkan, Metal, DX12, GL".into(),
+        });
+    }
+    adapters.sort_by_key(|a| rank(&a.get_info()));
+    match wanted {
+        None => Ok(adapters.swap_remove(0)),
+        Some(w) => {
+            let pos = adapters.iter().position(|a| matches(&a.get_info(), w));
+            match pos {
+                Some(i) => Ok(adapters.swap_remove(i)),
+                None => Err(Error::AdapterNotFound {
+                    wanted: w.to_string(),
+                    available: adapters
+                        .iter()
+                        .map(|a| describe(&a.get_info()))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                }),
+            }
+        }
+    }
+}
+
+/// Whether an adapter answers to a backend name or a substring of its name.
+pub fn matches(info: &wgpu::AdapterInfo, wanted: &str) -> bool {
+    let w = wanted.to_lowercase();
+    let backend = match info.backend {
+        wgpu::Backend::Vulkan => "vulkan",
+        wgpu::Backend::Metal => "metal",
+        wgpu::Backend::Dx12 => "dx12",
+        wgpu::Backend::Gl => "gl",
+        _ => "other",
+    };
+    w == backend || (w == "gles" && backend == "gl") || info.name.to_lowercase().contains(&w)
+}
+
+/// Lower is better: discrete > integrated > virtual > CPU, then Vulkan/Metal/DX12 before GL.
+fn rank(info: &wgpu::AdapterInfo) -> (u8, u8) {
+    let kind = match info.device_type {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Cpu => 3,
+        wgpu::DeviceType::Other => 4,
+    };
+    let backend = match info.backend {
+        wgpu::Backend::Vulkan | wgpu::Backend::Metal | wgpu::Backend::Dx12 => 0,
+        wgpu::Backend::Gl => 1,
+        _ => 2,
+    };
+    (kind, backend)
+}

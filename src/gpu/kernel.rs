@@ -1,0 +1,187 @@
+//! Shader modules, the pipeline cache, and `Dispatch`: one compiled kernel with
+//! its bindings, made once and recorded as often as needed.
+
+use wgpu::util::DeviceExt;
+
+use super::{Gpu, Tensor};
+use crate::error::Result;
+
+/// One WGSL file of `shaders/`: an op family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Shader {
+    Matmul,
+    Conv2d,
+    Pool,
+    Activation,
+    Loss,
+    Optim,
+    Dropout,
+    Data,
+}
+
+impl Shader {
+    pub const ALL: [Shader; 8] = [
+        Shader::Matmul,
+        Shader::Conv2d,
+        Shader::Pool,
+        Shader::Activation,
+        Shader::Loss,
+        Shader::Optim,
+        Shader::Dropout,
+        Shader::Data,
+    ];
+
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Shader::Matmul => "matmul.wgsl",
+            Shader::Conv2d => "conv2d.wgsl",
+            Shader::Pool => "pool.wgsl",
+            Shader::Activation => "activation.wgsl",
+            Shader::Loss => "loss.wgsl",
+            Shader::Optim => "optim.wgsl",
+            Shader::Dropout => "dropout.wgsl",
+            Shader::Data => "data.wgsl",
+        }
+    }
+
+    pub fn source(self) -> &'static str {
+        match self {
+            Shader::Matmul => include_str!("../../shaders/matmul.wgsl"),
+            Shader::Conv2d => include_str!("../../shaders/conv2d.wgsl"),
+            Shader::Pool => include_str!("../../shaders/pool.wgsl"),
+            Shader::Activation => include_str!("../../shaders/activation.wgsl"),
+            Shader::Loss => include_str!("../../shaders/loss.wgsl"),
+            Shader::Optim => include_str!("../../shaders/optim.wgsl"),
+            Shader::Dropout => include_str!("../../shaders/dropout.wgsl"),
+            Shader::Data => include_str!("../../shaders/data.wgsl"),
+        }
+    }
+}
+
+/// An entry point of a shader with its override constants.
+#[derive(Clone, Debug)]
+pub struct Kernel {
+    pub shader: Shader,
+    pub entry: &'static str,
+    pub constants: Vec<(&'static str, f64)>,
+}
+
+impl Kernel {
+    pub fn new(shader: Shader, entry: &'static str) -> Kernel {
+        Kernel {
+            shader,
+            entry,
+            constants: Vec::new(),
+        }
+    }
+
+    /// Sets a WGSL `override` constant (part of the pipeline-cache key).
+    pub fn constant(mut self, name: &'static str, value: f64) -> Kernel {
+        self.constants.push((name, value));
+        self
+    }
+}
+
+pub(super) type PipelineKey = (Shader, &'static str, Vec<(&'static str, u64)>);
+
+/// A kernel bound to its params and tensors: recording it is all a step does.
+pub struct Dispatch {
+    pipeline: wgpu::ComputePipeline,
+    bind_group: wgpu::BindGroup,
+    grid: [u32; 3],
+}
+
+impl Dispatch {
+    pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        pass.dispatch_workgroups(self.grid[0], self.grid[1], self.grid[2]);
+    }
+}
+
+impl Gpu {
+    fn pipeline(&self, kernel: &Kernel) -> Result<wgpu::ComputePipeline> {
+        let key: PipelineKey = (
+            kernel.shader,
+            kernel.entry,
+            kernel
+                .constants
+                .iter()
+                .map(|(k, v)| (*k, v.to_bits()))
+                .collect(),
+        );
+        if let Some(p) = self.pipelines.lock().unwrap().get(&key) {
+            return Ok(p.clone());
+        }
+        let module = {
+            let mut modules = self.modules.lock().unwrap();
+            modules
+                .entry(kernel.shader)
+                .or_insert_with(|| {
+                    self.device
+                        .create_shader_module(wgpu::ShaderModuleDescriptor {
+                            label: Some(kernel.shader.file_name()),
+                            source: wgpu::ShaderSource::Wgsl(kernel.shader.source().into()),
+                        })
+                })
+                .clone()
+        };
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(kernel.entry),
+                layout: None,
+                module: &module,
+                entry_point: Some(kernel.entry),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants: &kernel.constants,
+                    // Kernels initialise their own shared memory; Mesa compiles zero-fill slowly.
+                    zero_initialize_workgroup_memory: false,
+                },
+                cache: None,
+            });
+        self.check()?;
+        self.pipelines.lock().unwrap().insert(key, pipeline.clone());
+        Ok(pipeline)
+    }
+
+    /// Builds a dispatch: binding 0 is `params` (a uniform), the others the given
+    /// `(binding, tensor)` pairs, exactly those the entry point uses.
+    pub fn dispatch<P: bytemuck::Pod>(
+        &self,
+        kernel: &Kernel,
+        params: &P,
+        tensors: &[(u32, &Tensor)],
+        grid: [u32; 3],
+    ) -> Result<Dispatch> {
+        let pipeline = self.pipeline(kernel)?;
+        let mut bytes = bytemuck::bytes_of(params).to_vec();
+        bytes.resize(bytes.len().next_multiple_of(16), 0);
+        let uniform = self
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(kernel.entry),
+                contents: &bytes,
+                usage: wgpu::BufferUsages::UNIFORM,
+            });
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: 0,
+            resource: uniform.as_entire_binding(),
+        }];
+        entries.extend(tensors.iter().map(|(binding, t)| wgpu::BindGroupEntry {
+            binding: *binding,
+            resource: t.buffer().as_entire_binding(),
+        }));
+        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(kernel.entry),
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        });
+        self.check()?;
+        Ok(Dispatch {
+            pipeline,
+            bind_group,
+            grid,
+        })
+    }
+}

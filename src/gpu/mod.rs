@@ -1,0 +1,120 @@
+//! The GPU side of the engine: adapter choice, the device, tensors (storage
+//! buffers), and compiled kernels ready to record into an encoder.
+
+pub mod adapter;
+mod kernel;
+mod tensor;
+
+pub use kernel::{Dispatch, Kernel, Shader};
+pub use tensor::Tensor;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::error::{Error, Result};
+
+/// An open device on one adapter, with the caches every op shares.
+pub struct Gpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    pub features: wgpu::Features,
+    modules: Mutex<HashMap<Shader, wgpu::ShaderModule>>,
+    pipelines: Mutex<HashMap<kernel::PipelineKey, wgpu::ComputePipeline>>,
+    errors: Arc<Mutex<Vec<String>>>,
+}
+
+impl Gpu {
+    /// Opens the adapter chosen by [`adapter::select`].
+    pub fn new(wanted: Option<&str>) -> Result<Gpu> {
+        Gpu::open(adapter::select(wanted)?)
+    }
+
+    /// Opens a device on `adapter` with wgpu's portable default limits, so a
+    /// kernel that runs here also runs on any WebGPU-class GPU.
+    pub fn open(adapter: wgpu::Adapter) -> Result<Gpu> {
+        let info = adapter.get_info();
+        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+        let desc = wgpu::DeviceDescriptor {
+            label: Some("wgtrain"),
+            required_features: features,
+            required_limits: wgpu::Limits::default(),
+            ..Default::default()
+        };
+        let (device, queue) =
+            pollster::block_on(adapter.request_device(&desc)).map_err(|e| Error::Device {
+                adapter: adapter::describe(&info),
+                reason: e.to_string(),
+            })?;
+        // Validation errors become values returned by the next `check`, never a panic.
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let sink = errors.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            sink.lock().unwrap().push(e.to_string());
+        }));
+        Ok(Gpu {
+            limits: device.limits(),
+            device,
+            queue,
+            info,
+            features,
+            modules: Mutex::default(),
+            pipelines: Mutex::default(),
+            errors,
+        })
+    }
+
+    /// One line naming the adapter: name, backend, type, driver.
+    pub fn describe(&self) -> String {
+        adapter::describe(&self.info)
+    }
+
+    /// Returns the first GPU error raised since the last check, if any.
+    pub fn check(&self) -> Result<()> {
+        let mut errors = self.errors.lock().unwrap();
+        match errors.drain(..).next() {
+            Some(e) => Err(Error::Gpu(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// Records `dispatches` in order into one compute pass, submits, and waits.
+    pub fn run(&self, dispatches: &[&Dispatch]) -> Result<()> {
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            for d in dispatches {
+                d.record(&mut pass);
+            }
+        }
+        self.queue.submit([encoder.finish()]);
+        self.wait()?;
+        self.check()
+    }
+
+    /// Blocks until the GPU has finished all submitted work.
+    pub fn wait(&self) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| Error::Gpu(e.to_string()))
+    }
+
+    /// A 1-D grid of `workgroups`, folded into a second dimension past the
+    /// per-dimension limit. Shaders rebuild the linear index from `num_workgroups`.
+    pub fn grid(&self, workgroups: u64) -> Result<[u32; 3]> {
+        let max = self.limits.max_compute_workgroups_per_dimension as u64;
+        let x = workgroups.clamp(1, max);
+        let y = workgroups.div_ceil(x).max(1);
+        if y > max {
+            return Err(Error::LimitExceeded {
+                what: format!("a dispatch of {workgroups} workgroups"),
+                requested: workgroups,
+                limit_name: "max_compute_workgroups_per_dimension squared",
+                limit: max * max,
+            });
+        }
+        Ok([x as u32, y as u32, 1])
+    }
+}

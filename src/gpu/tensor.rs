@@ -1,0 +1,159 @@
+//! Tensors: flat storage buffers of 32-bit words (f32 or u32), bound whole.
+
+use futures_intrusive::channel::shared::oneshot_channel;
+use wgpu::util::DeviceExt;
+
+use super::Gpu;
+use crate::error::{Error, Result};
+
+/// A storage buffer of `len` 32-bit elements. Shapes live with the ops that use it.
+pub struct Tensor {
+    buffer: wgpu::Buffer,
+    len: usize,
+}
+
+impl Tensor {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn buffer(&self) -> &wgpu::Buffer {
+        &self.buffer
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.len as u64 * 4
+    }
+}
+
+const USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
+    .union(wgpu::BufferUsages::COPY_SRC)
+    .union(wgpu::BufferUsages::COPY_DST);
+
+impl Gpu {
+    /// Refuses a buffer the adapter cannot bind whole, naming the limit.
+    fn check_size(&self, label: &str, bytes: u64) -> Result<()> {
+        let limits = [
+            (
+                "max_storage_buffer_binding_size",
+                self.limits.max_storage_buffer_binding_size,
+            ),
+            ("max_buffer_size", self.limits.max_buffer_size),
+        ];
+        for (limit_name, limit) in limits {
+            if bytes > limit {
+                return Err(Error::LimitExceeded {
+                    what: format!("buffer '{label}'"),
+                    requested: bytes,
+                    limit_name,
+                    limit,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// A zero-filled tensor of `len` elements.
+    pub fn zeros(&self, label: &str, len: usize) -> Result<Tensor> {
+        let bytes = (len.max(1) * 4) as u64;
+        self.check_size(label, bytes)?;
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes,
+            usage: USAGE,
+            mapped_at_creation: false,
+        });
+        Ok(Tensor { buffer, len })
+    }
+
+    /// A tensor holding `data` (f32 or u32 words).
+    pub fn upload<T: bytemuck::Pod>(&self, label: &str, data: &[T]) -> Result<Tensor> {
+        assert_eq!(std::mem::size_of::<T>(), 4, "tensors hold 32-bit elements");
+        self.check_size(label, (data.len().max(1) * 4) as u64)?;
+        if data.is_empty() {
+            return self.zeros(label, 0);
+        }
+        let buffer = self
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: bytemuck::cast_slice(data),
+                usage: USAGE,
+            });
+        Ok(Tensor {
+            buffer,
+            len: data.len(),
+        })
+    }
+
+    /// Bytes packed four to a word, little-endian, zero-padded: how u8 datasets live on the GPU.
+    pub fn upload_bytes(&self, label: &str, data: &[u8]) -> Result<Tensor> {
+        let words: Vec<u32> = data
+            .chunks(4)
+            .map(|c| {
+                let mut w = [0u8; 4];
+                w[..c.len()].copy_from_slice(c);
+                u32::from_le_bytes(w)
+            })
+            .collect();
+        self.upload(label, &words)
+    }
+
+    /// Overwrites a tensor's contents (takes effect before the next submit).
+    pub fn write<T: bytemuck::Pod>(&self, tensor: &Tensor, data: &[T]) {
+        assert_eq!(
+            data.len() * std::mem::size_of::<T>(),
+            tensor.len * 4,
+            "write of {} elements into a tensor of {}",
+            data.len(),
+            tensor.len
+        );
+        if !data.is_empty() {
+            self.queue
+                .write_buffer(&tensor.buffer, 0, bytemuck::cast_slice(data));
+        }
+    }
+
+    /// Copies a tensor back to the host (waits for the GPU).
+    pub fn read<T: bytemuck::Pod>(&self, tensor: &Tensor) -> Result<Vec<T>> {
+        assert_eq!(std::mem::size_of::<T>(), 4, "tensors hold 32-bit elements");
+        if tensor.len == 0 {
+            return Ok(Vec::new());
+        }
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: tensor.bytes(),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(&tensor.buffer, 0, &staging, 0, tensor.bytes());
+        self.queue.submit([encoder.finish()]);
+        self.read_mapped(&staging)
+    }
+
+    /// Maps a MAP_READ buffer whose copy has been submitted and returns its words.
+    pub fn read_mapped<T: bytemuck::Pod>(&self, staging: &wgpu::Buffer) -> Result<Vec<T>> {
+        let (tx, rx) = oneshot_channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            tx.send(r).ok();
+        });
+        self.wait()?;
+        pollster::block_on(rx.receive())
+            .ok_or_else(|| Error::Gpu("buffer mapping was dropped".into()))?
+            .map_err(|e| Error::Gpu(format!("buffer mapping failed: {e}")))?;
+        let out = {
+            let view = staging
+                .get_mapped_range(..)
+                .map_err(|e| Error::Gpu(e.to_string()))?;
+            bytemuck::cast_slice(&view).to_vec()
+        };
+        staging.unmap();
+        self.check()?;
+        Ok(out)
+    }
+}

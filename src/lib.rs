@@ -1,0 +1,10 @@
+//! wgtrain: train small neural networks on any GPU with hand-written WGSL compute shaders.
+//!
+//! `gpu` opens a device and runs kernels; `ops` pairs every kernel with its plain-Rust CPU twin.
+
+pub mod error;
+pub mod gpu;
+pub mod ops;
+
+pub use error::{Error, Result};
+pub use gpu::Gpu;

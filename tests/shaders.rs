@@ -1,0 +1,86 @@
+//! Every WGSL file in shaders/ parses and validates with naga (the version wgpu uses) and
+//! translates to MSL, HLSL and SPIR-V, on every machine, with or without an adapter.
+
+use std::path::Path;
+
+fn shader_files() -> Vec<std::path::PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "wgsl"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no .wgsl files in {}", dir.display());
+    files
+}
+
+fn validate(path: &Path) -> (naga::Module, naga::valid::ModuleInfo) {
+    let source = std::fs::read_to_string(path).unwrap();
+    let name = path.display().to_string();
+    let module = naga::front::wgsl::parse_str(&source)
+        .unwrap_or_else(|e| panic!("{}", e.emit_to_string_with_path(&source, &name)));
+    let info = naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::default(),
+    )
+    .validate(&module)
+    .unwrap_or_else(|e| panic!("{}", e.emit_to_string_with_path(&source, &name)));
+    (module, info)
+}
+
+#[test]
+fn every_shader_parses_and_validates() {
+    for path in shader_files() {
+        validate(&path);
+    }
+}
+
+#[test]
+fn every_shader_is_known_to_the_engine() {
+    let known: Vec<&str> = wgtrain::gpu::Shader::ALL
+        .iter()
+        .map(|s| s.file_name())
+        .collect();
+    for path in shader_files() {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        assert!(known.contains(&name), "{name} is not in gpu::Shader::ALL");
+    }
+}
+
+/// Overrides must be resolved before the backends run; use each constant's default.
+fn resolved(module: &naga::Module, info: &naga::valid::ModuleInfo) -> (naga::Module, naga::valid::ModuleInfo) {
+    let (module, info) =
+        naga::back::pipeline_constants::process_overrides(module, info, None, &Default::default())
+            .unwrap();
+    (module.into_owned(), info.into_owned())
+}
+
+#[test]
+fn every_shader_translates_to_msl_hlsl_and_spirv() {
+    for path in shader_files() {
+        let name = path.display();
+        let (module, info) = validate(&path);
+        let (module, info) = resolved(&module, &info);
+
+        naga::back::msl::write_string(
+            &module,
+            &info,
+            &naga::back::msl::Options::default(),
+            &naga::back::msl::PipelineOptions::default(),
+        )
+        .unwrap_or_else(|e| panic!("{name}: MSL: {e:?}"));
+
+        let mut hlsl = String::new();
+        naga::back::hlsl::Writer::new(
+            &mut hlsl,
+            &naga::back::hlsl::Options::default(),
+            &naga::back::hlsl::PipelineOptions::default(),
+        )
+        .write(&module, &info, None)
+        .unwrap_or_else(|e| panic!("{name}: HLSL: {e:?}"));
+
+        naga::back::spv::write_vec(&module, &info, &naga::back::spv::Options::default(), None)
+            .unwrap_or_else(|e| panic!("{name}: SPIR-V: {e:?}"));
+    }
+}
