@@ -19,12 +19,7 @@ pub enum Error {
     Device { adapter: String, reason: String },
 
     #[error("{what} needs {requested} but the adapter's {limit_name} is {limit}")]
-    LimitExceeded {
-        what: String,
-        requested: u64,
-        limit_name: &'static str,
-        limit: u64,
-    },
+    LimitExceeded { what: String, requested: u64, limit_name: &'static str, limit: u64 },
 
     #[error("GPU error: {0}")]
     Gpu(String),

@@ -20,12 +20,9 @@ fn validate(path: &Path) -> (naga::Module, naga::valid::ModuleInfo) {
     let name = path.display().to_string();
     let module = naga::front::wgsl::parse_str(&source)
         .unwrap_or_else(|e| panic!("{}", e.emit_to_string_with_path(&source, &name)));
-    let info = naga::valid::Validator::new(
-        naga::valid::ValidationFlags::all(),
-        naga::valid::Capabilities::default(),
-    )
-    .validate(&module)
-    .unwrap_or_else(|e| panic!("{}", e.emit_to_string_with_path(&source, &name)));
+    let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::default())
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{}", e.emit_to_string_with_path(&source, &name)));
     (module, info)
 }
 
@@ -38,10 +35,7 @@ fn every_shader_parses_and_validates() {
 
 #[test]
 fn every_shader_is_known_to_the_engine() {
-    let known: Vec<&str> = wgtrain::gpu::Shader::ALL
-        .iter()
-        .map(|s| s.file_name())
-        .collect();
+    let known: Vec<&str> = wgtrain::gpu::Shader::ALL.iter().map(|s| s.file_name()).collect();
     for path in shader_files() {
         let name = path.file_name().unwrap().to_str().unwrap();
         assert!(known.contains(&name), "{name} is not in gpu::Shader::ALL");
@@ -51,8 +45,7 @@ fn every_shader_is_known_to_the_engine() {
 /// Overrides must be resolved before the backends run; use each constant's default.
 fn resolved(module: &naga::Module, info: &naga::valid::ModuleInfo) -> (naga::Module, naga::valid::ModuleInfo) {
     let (module, info) =
-        naga::back::pipeline_constants::process_overrides(module, info, None, &Default::default())
-            .unwrap();
+        naga::back::pipeline_constants::process_overrides(module, info, None, &Default::default()).unwrap();
     (module.into_owned(), info.into_owned())
 }
 

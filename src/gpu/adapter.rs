@@ -2,9 +2,10 @@
 
 use crate::error::{Error, Result};
 
-/// All adapters wgpu can reach on this machine, on every backend compiled in.
+/// All adapters wgpu can reach on this machine, on every backend compiled in
+/// (`WGPU_BACKEND`, e.g. `vulkan` or `gl`, narrows the search).
 pub fn all() -> Vec<wgpu::Adapter> {
-    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
     pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
 }
 
@@ -34,7 +35,7 @@ pub fn select(wanted: Option<&str>) -> Result<wgpu::Adapter> {
     let mut adapters = all();
     if adapters.is_empty() {
         return Err(Error::NoAdapter {
-            tried: "Vulkan, Metal, DX12, GL".into(),
+            tried: std::env::var("WGPU_BACKEND").unwrap_or_else(|_| "Vulkan, Metal, DX12, GL".into()),
         });
     }
     adapters.sort_by_key(|a| rank(&a.get_info()));
@@ -46,11 +47,7 @@ pub fn select(wanted: Option<&str>) -> Result<wgpu::Adapter> {
                 Some(i) => Ok(adapters.swap_remove(i)),
                 None => Err(Error::AdapterNotFound {
                     wanted: w.to_string(),
-                    available: adapters
-                        .iter()
-                        .map(|a| describe(&a.get_info()))
-                        .collect::<Vec<_>>()
-                        .join("; "),
+                    available: adapters.iter().map(|a| describe(&a.get_info())).collect::<Vec<_>>().join("; "),
                 }),
             }
         }
@@ -60,14 +57,19 @@ pub fn select(wanted: Option<&str>) -> Result<wgpu::Adapter> {
 /// Whether an adapter answers to a backend name or a substring of its name.
 pub fn matches(info: &wgpu::AdapterInfo, wanted: &str) -> bool {
     let w = wanted.to_lowercase();
-    let backend = match info.backend {
+    let backend = backend_name(info.backend);
+    w == backend || (w == "gles" && backend == "gl") || info.name.to_lowercase().contains(&w)
+}
+
+/// The name `--adapter` and `WGTRAIN_ADAPTER` accept for a backend.
+pub fn backend_name(backend: wgpu::Backend) -> &'static str {
+    match backend {
         wgpu::Backend::Vulkan => "vulkan",
         wgpu::Backend::Metal => "metal",
         wgpu::Backend::Dx12 => "dx12",
         wgpu::Backend::Gl => "gl",
         _ => "other",
-    };
-    w == backend || (w == "gles" && backend == "gl") || info.name.to_lowercase().contains(&w)
+    }
 }
 
 /// Lower is better: discrete > integrated > virtual > CPU, then Vulkan/Metal/DX12 before GL.
@@ -85,4 +87,32 @@ fn rank(info: &wgpu::AdapterInfo) -> (u8, u8) {
         _ => 2,
     };
     (kind, backend)
+}
+
+/// A multi-line report of an adapter: identity, the limits that matter here, and features.
+pub fn report(adapter: &wgpu::Adapter) -> String {
+    let info = adapter.get_info();
+    let l = adapter.limits();
+    let f = adapter.features();
+    let has = |feature| if f.contains(feature) { "yes" } else { "no" };
+    format!(
+        "{}\n  backend {:?}, type {:?}\n  \
+         max_storage_buffer_binding_size {} MiB, max_buffer_size {} MiB, \
+         max_storage_buffers_per_shader_stage {}\n  \
+         max_compute_workgroup_storage_size {} KiB, max_compute_invocations_per_workgroup {}, \
+         max_compute_workgroups_per_dimension {}\n  \
+         TIMESTAMP_QUERY {}, SUBGROUP {}, SHADER_F16 {}",
+        describe(&info),
+        info.backend,
+        info.device_type,
+        l.max_storage_buffer_binding_size >> 20,
+        l.max_buffer_size >> 20,
+        l.max_storage_buffers_per_shader_stage,
+        l.max_compute_workgroup_storage_size >> 10,
+        l.max_compute_invocations_per_workgroup,
+        l.max_compute_workgroups_per_dimension,
+        has(wgpu::Features::TIMESTAMP_QUERY),
+        has(wgpu::Features::SUBGROUP),
+        has(wgpu::Features::SHADER_F16),
+    )
 }

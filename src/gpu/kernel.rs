@@ -68,11 +68,7 @@ pub struct Kernel {
 
 impl Kernel {
     pub fn new(shader: Shader, entry: &'static str) -> Kernel {
-        Kernel {
-            shader,
-            entry,
-            constants: Vec::new(),
-        }
+        Kernel { shader, entry, constants: Vec::new() }
     }
 
     /// Sets a WGSL `override` constant (part of the pipeline-cache key).
@@ -101,15 +97,8 @@ impl Dispatch {
 
 impl Gpu {
     fn pipeline(&self, kernel: &Kernel) -> Result<wgpu::ComputePipeline> {
-        let key: PipelineKey = (
-            kernel.shader,
-            kernel.entry,
-            kernel
-                .constants
-                .iter()
-                .map(|(k, v)| (*k, v.to_bits()))
-                .collect(),
-        );
+        let key: PipelineKey =
+            (kernel.shader, kernel.entry, kernel.constants.iter().map(|(k, v)| (*k, v.to_bits())).collect());
         if let Some(p) = self.pipelines.lock().unwrap().get(&key) {
             return Ok(p.clone());
         }
@@ -118,28 +107,25 @@ impl Gpu {
             modules
                 .entry(kernel.shader)
                 .or_insert_with(|| {
-                    self.device
-                        .create_shader_module(wgpu::ShaderModuleDescriptor {
-                            label: Some(kernel.shader.file_name()),
-                            source: wgpu::ShaderSource::Wgsl(kernel.shader.source().into()),
-                        })
+                    self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                        label: Some(kernel.shader.file_name()),
+                        source: wgpu::ShaderSource::Wgsl(kernel.shader.source().into()),
+                    })
                 })
                 .clone()
         };
-        let pipeline = self
-            .device
-            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(kernel.entry),
-                layout: None,
-                module: &module,
-                entry_point: Some(kernel.entry),
-                compilation_options: wgpu::PipelineCompilationOptions {
-                    constants: &kernel.constants,
-                    // Kernels initialise their own shared memory; Mesa compiles zero-fill slowly.
-                    zero_initialize_workgroup_memory: false,
-                },
-                cache: None,
-            });
+        let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(kernel.entry),
+            layout: None,
+            module: &module,
+            entry_point: Some(kernel.entry),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants: &kernel.constants,
+                // Kernels initialise their own shared memory; Mesa compiles zero-fill slowly.
+                zero_initialize_workgroup_memory: false,
+            },
+            cache: None,
+        });
         self.check()?;
         self.pipelines.lock().unwrap().insert(key, pipeline.clone());
         Ok(pipeline)
@@ -157,31 +143,24 @@ impl Gpu {
         let pipeline = self.pipeline(kernel)?;
         let mut bytes = bytemuck::bytes_of(params).to_vec();
         bytes.resize(bytes.len().next_multiple_of(16), 0);
-        let uniform = self
-            .device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(kernel.entry),
-                contents: &bytes,
-                usage: wgpu::BufferUsages::UNIFORM,
-            });
-        let mut entries = vec![wgpu::BindGroupEntry {
-            binding: 0,
-            resource: uniform.as_entire_binding(),
-        }];
-        entries.extend(tensors.iter().map(|(binding, t)| wgpu::BindGroupEntry {
-            binding: *binding,
-            resource: t.buffer().as_entire_binding(),
-        }));
+        let uniform = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(kernel.entry),
+            contents: &bytes,
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }];
+        entries.extend(
+            tensors.iter().map(|(binding, t)| wgpu::BindGroupEntry {
+                binding: *binding,
+                resource: t.buffer().as_entire_binding(),
+            }),
+        );
         let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some(kernel.entry),
             layout: &pipeline.get_bind_group_layout(0),
             entries: &entries,
         });
         self.check()?;
-        Ok(Dispatch {
-            pipeline,
-            bind_group,
-            grid,
-        })
+        Ok(Dispatch { pipeline, bind_group, grid })
     }
 }

@@ -42,11 +42,8 @@ impl Gpu {
             required_limits: wgpu::Limits::default(),
             ..Default::default()
         };
-        let (device, queue) =
-            pollster::block_on(adapter.request_device(&desc)).map_err(|e| Error::Device {
-                adapter: adapter::describe(&info),
-                reason: e.to_string(),
-            })?;
+        let (device, queue) = pollster::block_on(adapter.request_device(&desc))
+            .map_err(|e| Error::Device { adapter: adapter::describe(&info), reason: e.to_string() })?;
         // Validation errors become values returned by the next `check`, never a panic.
         let errors = Arc::new(Mutex::new(Vec::new()));
         let sink = errors.clone();
@@ -95,10 +92,7 @@ impl Gpu {
 
     /// Blocks until the GPU has finished all submitted work.
     pub fn wait(&self) -> Result<()> {
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map(|_| ())
-            .map_err(|e| Error::Gpu(e.to_string()))
+        self.device.poll(wgpu::PollType::wait_indefinitely()).map(|_| ()).map_err(|e| Error::Gpu(e.to_string()))
     }
 
     /// A 1-D grid of `workgroups`, folded into a second dimension past the

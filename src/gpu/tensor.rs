@@ -30,18 +30,14 @@ impl Tensor {
     }
 }
 
-const USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
-    .union(wgpu::BufferUsages::COPY_SRC)
-    .union(wgpu::BufferUsages::COPY_DST);
+const USAGE: wgpu::BufferUsages =
+    wgpu::BufferUsages::STORAGE.union(wgpu::BufferUsages::COPY_SRC).union(wgpu::BufferUsages::COPY_DST);
 
 impl Gpu {
     /// Refuses a buffer the adapter cannot bind whole, naming the limit.
     fn check_size(&self, label: &str, bytes: u64) -> Result<()> {
         let limits = [
-            (
-                "max_storage_buffer_binding_size",
-                self.limits.max_storage_buffer_binding_size,
-            ),
+            ("max_storage_buffer_binding_size", self.limits.max_storage_buffer_binding_size),
             ("max_buffer_size", self.limits.max_buffer_size),
         ];
         for (limit_name, limit) in limits {
@@ -77,17 +73,12 @@ impl Gpu {
         if data.is_empty() {
             return self.zeros(label, 0);
         }
-        let buffer = self
-            .device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(label),
-                contents: bytemuck::cast_slice(data),
-                usage: USAGE,
-            });
-        Ok(Tensor {
-            buffer,
-            len: data.len(),
-        })
+        let buffer = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: bytemuck::cast_slice(data),
+            usage: USAGE,
+        });
+        Ok(Tensor { buffer, len: data.len() })
     }
 
     /// Bytes packed four to a word, little-endian, zero-padded: how u8 datasets live on the GPU.
@@ -106,15 +97,14 @@ impl Gpu {
     /// Overwrites a tensor's contents (takes effect before the next submit).
     pub fn write<T: bytemuck::Pod>(&self, tensor: &Tensor, data: &[T]) {
         assert_eq!(
-            data.len() * std::mem::size_of::<T>(),
+            std::mem::size_of_val(data),
             tensor.len * 4,
             "write of {} elements into a tensor of {}",
             data.len(),
             tensor.len
         );
         if !data.is_empty() {
-            self.queue
-                .write_buffer(&tensor.buffer, 0, bytemuck::cast_slice(data));
+            self.queue.write_buffer(&tensor.buffer, 0, bytemuck::cast_slice(data));
         }
     }
 
@@ -147,9 +137,7 @@ impl Gpu {
             .ok_or_else(|| Error::Gpu("buffer mapping was dropped".into()))?
             .map_err(|e| Error::Gpu(format!("buffer mapping failed: {e}")))?;
         let out = {
-            let view = staging
-                .get_mapped_range(..)
-                .map_err(|e| Error::Gpu(e.to_string()))?;
+            let view = staging.get_mapped_range(..).map_err(|e| Error::Gpu(e.to_string()))?;
             bytemuck::cast_slice(&view).to_vec()
         };
         staging.unmap();

@@ -1,0 +1,205 @@
+//! 2-D convolution, forward and gradients: `shaders/conv2d.wgsl`. The bias gradient is
+//! [`matmul::bias_grad`](super::matmul::bias_grad) over dy seen as [n·oh·ow, c_out].
+
+use bytemuck::{Pod, Zeroable};
+
+use super::{Activation, Padding, grid_for, window_extent};
+use crate::error::{Error, Result};
+use crate::gpu::{Dispatch, Gpu, Kernel, Shader, Tensor};
+
+/// A batch of NHWC images convolved with a [kh, kw, c_in, c_out] kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2dShape {
+    pub n: usize,
+    pub h: usize,
+    pub w: usize,
+    pub c_in: usize,
+    pub c_out: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride_h: usize,
+    pub stride_w: usize,
+    pub padding: Padding,
+}
+
+/// Output size and leading padding: (oh, ow, pad_top, pad_left).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Extent {
+    pub oh: usize,
+    pub ow: usize,
+    pub pad_top: usize,
+    pub pad_left: usize,
+}
+
+impl Conv2dShape {
+    /// The output extent, or an error when the kernel does not fit the input.
+    pub fn extent(&self) -> Result<Extent> {
+        let rows = window_extent(self.h as u32, self.kh as u32, self.stride_h as u32, self.padding);
+        let cols = window_extent(self.w as u32, self.kw as u32, self.stride_w as u32, self.padding);
+        match (rows, cols) {
+            (Some((oh, pad_top)), Some((ow, pad_left))) => {
+                Ok(Extent { oh: oh as usize, ow: ow as usize, pad_top: pad_top as usize, pad_left: pad_left as usize })
+            }
+            _ => Err(Error::Invalid(format!(
+                "a {}×{} kernel does not fit a {}×{} input with {:?} padding",
+                self.kh, self.kw, self.h, self.w, self.padding
+            ))),
+        }
+    }
+
+    pub fn x_len(&self) -> usize {
+        self.n * self.h * self.w * self.c_in
+    }
+
+    pub fn weight_len(&self) -> usize {
+        self.kh * self.kw * self.c_in * self.c_out
+    }
+
+    pub fn y_len(&self) -> Result<usize> {
+        let e = self.extent()?;
+        Ok(self.n * e.oh * e.ow * self.c_out)
+    }
+
+    /// Multiply-adds of the forward pass, times two.
+    pub fn flops(&self) -> Result<f64> {
+        Ok(2.0 * self.y_len()? as f64 * (self.kh * self.kw * self.c_in) as f64)
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    n: u32,
+    h: u32,
+    w: u32,
+    c_in: u32,
+    oh: u32,
+    ow: u32,
+    c_out: u32,
+    kh: u32,
+    kw: u32,
+    stride_h: u32,
+    stride_w: u32,
+    pad_top: u32,
+    pad_left: u32,
+    act: u32,
+    has_bias: u32,
+}
+
+fn params(shape: &Conv2dShape, act: Activation, has_bias: bool) -> Result<Params> {
+    let e = shape.extent()?;
+    Ok(Params {
+        n: shape.n as u32,
+        h: shape.h as u32,
+        w: shape.w as u32,
+        c_in: shape.c_in as u32,
+        oh: e.oh as u32,
+        ow: e.ow as u32,
+        c_out: shape.c_out as u32,
+        kh: shape.kh as u32,
+        kw: shape.kw as u32,
+        stride_h: shape.stride_h as u32,
+        stride_w: shape.stride_w as u32,
+        pad_top: e.pad_top as u32,
+        pad_left: e.pad_left as u32,
+        act: act.code(),
+        has_bias: u32::from(has_bias),
+    })
+}
+
+fn check(shape: &Conv2dShape, x: usize, weight: usize, y: usize) -> Result<()> {
+    let want = (shape.x_len(), shape.weight_len(), shape.y_len()?);
+    assert_eq!((x, weight, y), want, "conv2d: tensor lengths (x, weight, y) for {shape:?}");
+    Ok(())
+}
+
+/// y = act(conv(x, weight) + bias).
+pub fn forward(
+    gpu: &Gpu,
+    shape: &Conv2dShape,
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    act: Activation,
+    y: &Tensor,
+) -> Result<Dispatch> {
+    check(shape, x.len(), weight.len(), y.len())?;
+    let p = params(shape, act, bias.is_some())?;
+    let kernel = Kernel::new(Shader::Conv2d, "conv2d_forward");
+    let bias = bias.unwrap_or(weight);
+    gpu.dispatch(&kernel, &p, &[(1, x), (2, weight), (3, bias), (4, y)], grid_for(gpu, y.len())?)
+}
+
+/// dx from dy (the gradient before any fused activation) and the weights.
+pub fn backward_input(gpu: &Gpu, shape: &Conv2dShape, dy: &Tensor, weight: &Tensor, dx: &Tensor) -> Result<Dispatch> {
+    check(shape, dx.len(), weight.len(), dy.len())?;
+    let p = params(shape, Activation::Linear, false)?;
+    let kernel = Kernel::new(Shader::Conv2d, "conv2d_backward_input");
+    gpu.dispatch(&kernel, &p, &[(2, weight), (5, dy), (6, dx)], grid_for(gpu, dx.len())?)
+}
+
+/// dw from dy (the gradient before any fused activation) and the input x.
+pub fn backward_weight(gpu: &Gpu, shape: &Conv2dShape, x: &Tensor, dy: &Tensor, dw: &Tensor) -> Result<Dispatch> {
+    check(shape, x.len(), dw.len(), dy.len())?;
+    let p = params(shape, Activation::Linear, false)?;
+    let kernel = Kernel::new(Shader::Conv2d, "conv2d_backward_weight");
+    gpu.dispatch(&kernel, &p, &[(1, x), (5, dy), (7, dw)], grid_for(gpu, dw.len())?)
+}
+
+pub mod cpu {
+    use super::Conv2dShape;
+    use crate::ops::Activation;
+    use crate::ops::activation::cpu::apply;
+
+    /// Calls `f(x index, weight index, y index)` for every multiply-add of the convolution.
+    fn each_tap(shape: &Conv2dShape, mut f: impl FnMut(usize, usize, usize)) {
+        let e = shape.extent().expect("conv2d shape");
+        let Conv2dShape { n, h, w, c_in, c_out, kh, kw, stride_h, stride_w, .. } = *shape;
+        for b in 0..n {
+            for oy in 0..e.oh {
+                for ox in 0..e.ow {
+                    for ky in 0..kh {
+                        let Some(iy) = (oy * stride_h + ky).checked_sub(e.pad_top).filter(|&v| v < h) else {
+                            continue;
+                        };
+                        for kx in 0..kw {
+                            let Some(ix) = (ox * stride_w + kx).checked_sub(e.pad_left).filter(|&v| v < w) else {
+                                continue;
+                            };
+                            for ci in 0..c_in {
+                                for co in 0..c_out {
+                                    f(
+                                        ((b * h + iy) * w + ix) * c_in + ci,
+                                        ((ky * kw + kx) * c_in + ci) * c_out + co,
+                                        ((b * e.oh + oy) * e.ow + ox) * c_out + co,
+                                    );
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn forward(shape: &Conv2dShape, x: &[f64], weight: &[f64], bias: Option<&[f64]>, act: Activation) -> Vec<f64> {
+        let mut y = vec![0.0; shape.y_len().expect("conv2d shape")];
+        each_tap(shape, |xi, wi, yi| y[yi] += x[xi] * weight[wi]);
+        for (i, v) in y.iter_mut().enumerate() {
+            *v = apply(act, *v + bias.map_or(0.0, |b| b[i % shape.c_out]));
+        }
+        y
+    }
+
+    pub fn backward_input(shape: &Conv2dShape, dy: &[f64], weight: &[f64]) -> Vec<f64> {
+        let mut dx = vec![0.0; shape.x_len()];
+        each_tap(shape, |xi, wi, yi| dx[xi] += dy[yi] * weight[wi]);
+        dx
+    }
+
+    pub fn backward_weight(shape: &Conv2dShape, x: &[f64], dy: &[f64]) -> Vec<f64> {
+        let mut dw = vec![0.0; shape.weight_len()];
+        each_tap(shape, |xi, wi, yi| dw[wi] += dy[yi] * x[xi]);
+        dw
+    }
+}

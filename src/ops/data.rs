@@ -1,0 +1,143 @@
+//! Batch gather from a dataset held on the GPU: `shaders/data.wgsl`.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::grid_for;
+use crate::error::Result;
+use crate::gpu::{Dispatch, Gpu, Kernel, Shader, Tensor};
+
+/// A batch of `rows` drawn through an index list of `total` entries; each dataset row has
+/// `features` values and `classes` label columns (one-hot width, or targets per row).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GatherShape {
+    pub rows: usize,
+    pub features: usize,
+    pub classes: usize,
+    pub total: usize,
+    /// Factor applied to u8 features (1/255 for images).
+    pub scale: f32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    rows: u32,
+    features: u32,
+    classes: u32,
+    total: u32,
+    scale: f32,
+}
+
+impl GatherShape {
+    fn params(&self) -> Params {
+        Params {
+            rows: self.rows as u32,
+            features: self.features as u32,
+            classes: self.classes as u32,
+            total: self.total as u32,
+            scale: self.scale,
+        }
+    }
+}
+
+/// Where a gather reads: the dataset words, the split's row order, and the batch position.
+pub struct Source<'a> {
+    /// Features: u8 packed four to a word, or f32.
+    pub data: &'a Tensor,
+    /// Labels: u8 class indices packed four to a word, or f32 targets.
+    pub labels: &'a Tensor,
+    /// Rows of the split in this epoch's order (u32).
+    pub indices: &'a Tensor,
+    /// The batch's position in `indices` (u32, one element).
+    pub cursor: &'a Tensor,
+}
+
+/// `from` is what the entry reads: (1, data) for features, (5, labels) for labels.
+fn gather(
+    gpu: &Gpu,
+    entry: &'static str,
+    shape: &GatherShape,
+    src: &Source,
+    from: (u32, &Tensor),
+    out: &[(u32, &Tensor)],
+    work: usize,
+) -> Result<Dispatch> {
+    assert_eq!(src.indices.len(), shape.total, "gather: indices hold {} rows, not {}", src.indices.len(), shape.total);
+    let mut tensors = vec![from, (2, src.indices), (3, src.cursor)];
+    tensors.extend_from_slice(out);
+    gpu.dispatch(&Kernel::new(Shader::Data, entry), &shape.params(), &tensors, grid_for(gpu, work)?)
+}
+
+/// x [rows, features] from u8 features, scaled.
+pub fn gather_u8(gpu: &Gpu, shape: &GatherShape, src: &Source, x: &Tensor) -> Result<Dispatch> {
+    assert_eq!(x.len(), shape.rows * shape.features, "gather_u8: x length");
+    gather(gpu, "data_gather_u8", shape, src, (1, src.data), &[(4, x)], x.len())
+}
+
+/// x [rows, features] from f32 features.
+pub fn gather_f32(gpu: &Gpu, shape: &GatherShape, src: &Source, x: &Tensor) -> Result<Dispatch> {
+    assert_eq!(x.len(), shape.rows * shape.features, "gather_f32: x length");
+    gather(gpu, "data_gather_f32", shape, src, (1, src.data), &[(4, x)], x.len())
+}
+
+/// y [rows, classes] one-hot from u8 labels; writes how many rows are valid into `batch_rows`.
+pub fn onehot_u8(gpu: &Gpu, shape: &GatherShape, src: &Source, y: &Tensor, batch_rows: &Tensor) -> Result<Dispatch> {
+    assert_eq!(y.len(), shape.rows * shape.classes, "onehot_u8: y length");
+    gather(gpu, "data_onehot_u8", shape, src, (5, src.labels), &[(6, y), (7, batch_rows)], y.len())
+}
+
+/// y [rows, classes] from f32 targets; writes how many rows are valid into `batch_rows`.
+pub fn labels_f32(gpu: &Gpu, shape: &GatherShape, src: &Source, y: &Tensor, batch_rows: &Tensor) -> Result<Dispatch> {
+    assert_eq!(y.len(), shape.rows * shape.classes, "labels_f32: y length");
+    gather(gpu, "data_labels_f32", shape, src, (5, src.labels), &[(6, y), (7, batch_rows)], y.len())
+}
+
+/// cursor += rows: the next batch.
+pub fn advance(gpu: &Gpu, shape: &GatherShape, cursor: &Tensor) -> Result<Dispatch> {
+    gpu.dispatch(&Kernel::new(Shader::Data, "data_advance"), &shape.params(), &[(3, cursor)], [1, 1, 1])
+}
+
+pub mod cpu {
+    use super::GatherShape;
+
+    fn source_rows<'a>(
+        shape: &'a GatherShape,
+        indices: &'a [u32],
+        cursor: usize,
+    ) -> impl Iterator<Item = Option<usize>> + 'a {
+        (0..shape.rows).map(move |b| indices.get(cursor + b).map(|&r| r as usize))
+    }
+
+    pub fn gather_u8(shape: &GatherShape, data: &[u8], indices: &[u32], cursor: usize) -> Vec<f64> {
+        let f = shape.features;
+        source_rows(shape, indices, cursor)
+            .flat_map(|row| {
+                (0..f).map(move |j| row.map_or(0.0, |r| f64::from(data[r * f + j]) * f64::from(shape.scale)))
+            })
+            .collect()
+    }
+
+    pub fn gather_f32(shape: &GatherShape, data: &[f32], indices: &[u32], cursor: usize) -> Vec<f64> {
+        let f = shape.features;
+        source_rows(shape, indices, cursor)
+            .flat_map(|row| (0..f).map(move |j| row.map_or(0.0, |r| f64::from(data[r * f + j]))))
+            .collect()
+    }
+
+    pub fn onehot_u8(shape: &GatherShape, labels: &[u8], indices: &[u32], cursor: usize) -> Vec<f64> {
+        source_rows(shape, indices, cursor)
+            .flat_map(|row| {
+                (0..shape.classes).map(move |c| f64::from(u8::from(row.is_some_and(|r| usize::from(labels[r]) == c))))
+            })
+            .collect()
+    }
+
+    pub fn labels_f32(shape: &GatherShape, labels: &[f32], indices: &[u32], cursor: usize) -> Vec<f64> {
+        gather_f32(&GatherShape { features: shape.classes, ..*shape }, labels, indices, cursor)
+    }
+
+    /// How many rows of the batch at `cursor` are real.
+    pub fn batch_rows(shape: &GatherShape, cursor: usize) -> usize {
+        shape.rows.min(shape.total.saturating_sub(cursor))
+    }
+}

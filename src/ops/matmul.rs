@@ -1,0 +1,121 @@
+//! C = op(A)·op(B) (+ bias, + activation) and bias gradients: `shaders/matmul.wgsl`.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::{Activation, grid_for};
+use crate::error::{Error, Result};
+use crate::gpu::{Dispatch, Gpu, Kernel, Shader, Tensor};
+
+/// C [m, n] = op(A) · op(B) with a shared dimension k. A is stored [m, k], or [k, m]
+/// when `trans_a`; B is stored [k, n], or [n, k] when `trans_b`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MatmulShape {
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub trans_a: bool,
+    pub trans_b: bool,
+}
+
+impl MatmulShape {
+    /// A·B with A [m, k] and B [k, n].
+    pub fn new(m: usize, n: usize, k: usize) -> MatmulShape {
+        MatmulShape { m, n, k, trans_a: false, trans_b: false }
+    }
+
+    pub fn flops(&self) -> f64 {
+        2.0 * self.m as f64 * self.n as f64 * self.k as f64
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    act: u32,
+    has_bias: u32,
+}
+
+/// Rows and columns of C each 16×16 workgroup computes.
+const TILE: usize = 64;
+
+/// c = act(op(a) · op(b) + bias).
+pub fn matmul(
+    gpu: &Gpu,
+    shape: MatmulShape,
+    a: &Tensor,
+    b: &Tensor,
+    bias: Option<&Tensor>,
+    act: Activation,
+    c: &Tensor,
+) -> Result<Dispatch> {
+    let MatmulShape { m, n, k, trans_a, trans_b } = shape;
+    assert!(m > 0 && n > 0 && k > 0, "matmul: empty shape {shape:?}");
+    assert_eq!(a.len(), m * k, "matmul: a has {} elements for {shape:?}", a.len());
+    assert_eq!(b.len(), k * n, "matmul: b has {} elements for {shape:?}", b.len());
+    assert_eq!(c.len(), m * n, "matmul: c has {} elements for {shape:?}", c.len());
+    if let Some(bias) = bias {
+        assert_eq!(bias.len(), n, "matmul: bias has {} elements, n is {n}", bias.len());
+    }
+    let grid = [m.div_ceil(TILE), n.div_ceil(TILE)];
+    let max = gpu.limits.max_compute_workgroups_per_dimension as usize;
+    if grid[0] > max || grid[1] > max {
+        return Err(Error::LimitExceeded {
+            what: format!("a {m}×{n} matmul ({}×{} workgroups)", grid[1], grid[0]),
+            requested: grid[0].max(grid[1]) as u64,
+            limit_name: "max_compute_workgroups_per_dimension",
+            limit: max as u64,
+        });
+    }
+    let kernel = Kernel::new(Shader::Matmul, "matmul")
+        .constant("trans_a", f64::from(u8::from(trans_a)))
+        .constant("trans_b", f64::from(u8::from(trans_b)));
+    let params = Params { m: m as u32, n: n as u32, k: k as u32, act: act.code(), has_bias: u32::from(bias.is_some()) };
+    // Without a bias the binding still needs a buffer; `a` is read-only here already.
+    let bias = bias.unwrap_or(a);
+    gpu.dispatch(&kernel, &params, &[(1, a), (2, b), (3, bias), (4, c)], [grid[1] as u32, grid[0] as u32, 1])
+}
+
+/// db [cols] = column sums of dy [rows, cols].
+pub fn bias_grad(gpu: &Gpu, rows: usize, cols: usize, dy: &Tensor, db: &Tensor) -> Result<Dispatch> {
+    assert_eq!(dy.len(), rows * cols, "bias_grad: dy has {} elements for {rows}×{cols}", dy.len());
+    assert_eq!(db.len(), cols, "bias_grad: db has {} elements for {cols} columns", db.len());
+    let params = Params { m: rows as u32, n: cols as u32, k: 0, act: 0, has_bias: 0 };
+    let grid = grid_for(gpu, cols)?;
+    gpu.dispatch(&Kernel::new(Shader::Matmul, "matmul_bias_grad"), &params, &[(5, dy), (6, db)], grid)
+}
+
+pub mod cpu {
+    use super::MatmulShape;
+    use crate::ops::Activation;
+    use crate::ops::activation::cpu::apply;
+
+    pub fn matmul(shape: MatmulShape, a: &[f64], b: &[f64], bias: Option<&[f64]>, act: Activation) -> Vec<f64> {
+        let MatmulShape { m, n, k, trans_a, trans_b } = shape;
+        let mut c = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                let mut sum = bias.map_or(0.0, |b| b[j]);
+                for p in 0..k {
+                    let av = if trans_a { a[p * m + i] } else { a[i * k + p] };
+                    let bv = if trans_b { b[j * k + p] } else { b[p * n + j] };
+                    sum += av * bv;
+                }
+                c[i * n + j] = apply(act, sum);
+            }
+        }
+        c
+    }
+
+    pub fn bias_grad(rows: usize, cols: usize, dy: &[f64]) -> Vec<f64> {
+        let mut db = vec![0.0; cols];
+        for row in dy.chunks(cols).take(rows) {
+            for (d, v) in db.iter_mut().zip(row) {
+                *d += v;
+            }
+        }
+        db
+    }
+}

@@ -1,0 +1,192 @@
+//! Max and average 2-D pooling, forward and backward: `shaders/pool.wgsl`.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::{Padding, grid_for, window_extent};
+use crate::error::{Error, Result};
+use crate::gpu::{Dispatch, Gpu, Kernel, Shader, Tensor};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolKind {
+    Max,
+    Average,
+}
+
+/// A batch of NHWC images pooled per channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolShape {
+    pub n: usize,
+    pub h: usize,
+    pub w: usize,
+    pub c: usize,
+    pub pool_h: usize,
+    pub pool_w: usize,
+    pub stride_h: usize,
+    pub stride_w: usize,
+    pub padding: Padding,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+struct Params {
+    n: u32,
+    h: u32,
+    w: u32,
+    c: u32,
+    oh: u32,
+    ow: u32,
+    pool_h: u32,
+    pool_w: u32,
+    stride_h: u32,
+    stride_w: u32,
+    pad_top: u32,
+    pad_left: u32,
+}
+
+impl PoolShape {
+    fn params(&self) -> Result<Params> {
+        let rows = window_extent(self.h as u32, self.pool_h as u32, self.stride_h as u32, self.padding);
+        let cols = window_extent(self.w as u32, self.pool_w as u32, self.stride_w as u32, self.padding);
+        let ((oh, pad_top), (ow, pad_left)) = rows.zip(cols).ok_or_else(|| {
+            Error::Invalid(format!(
+                "a {}×{} pool does not fit a {}×{} input with {:?} padding",
+                self.pool_h, self.pool_w, self.h, self.w, self.padding
+            ))
+        })?;
+        Ok(Params {
+            n: self.n as u32,
+            h: self.h as u32,
+            w: self.w as u32,
+            c: self.c as u32,
+            oh,
+            ow,
+            pool_h: self.pool_h as u32,
+            pool_w: self.pool_w as u32,
+            stride_h: self.stride_h as u32,
+            stride_w: self.stride_w as u32,
+            pad_top,
+            pad_left,
+        })
+    }
+
+    /// Output height and width.
+    pub fn out_hw(&self) -> Result<(usize, usize)> {
+        let p = self.params()?;
+        Ok((p.oh as usize, p.ow as usize))
+    }
+
+    pub fn x_len(&self) -> usize {
+        self.n * self.h * self.w * self.c
+    }
+
+    pub fn y_len(&self) -> Result<usize> {
+        let (oh, ow) = self.out_hw()?;
+        Ok(self.n * oh * ow * self.c)
+    }
+}
+
+/// y = pool(x); for max pooling `argmax` (u32, y's length) records each window's winner.
+pub fn forward(
+    gpu: &Gpu,
+    kind: PoolKind,
+    shape: &PoolShape,
+    x: &Tensor,
+    y: &Tensor,
+    argmax: &Tensor,
+) -> Result<Dispatch> {
+    let p = shape.params()?;
+    assert_eq!((x.len(), y.len()), (shape.x_len(), shape.y_len()?), "pool: (x, y) lengths for {shape:?}");
+    let grid = grid_for(gpu, y.len())?;
+    match kind {
+        PoolKind::Max => {
+            assert_eq!(argmax.len(), y.len(), "pool: argmax must match y");
+            let kernel = Kernel::new(Shader::Pool, "pool_max_forward");
+            gpu.dispatch(&kernel, &p, &[(1, x), (2, y), (3, argmax)], grid)
+        }
+        PoolKind::Average => {
+            let kernel = Kernel::new(Shader::Pool, "pool_avg_forward");
+            gpu.dispatch(&kernel, &p, &[(1, x), (2, y)], grid)
+        }
+    }
+}
+
+/// dx from dy (and, for max pooling, the forward's argmax).
+pub fn backward(
+    gpu: &Gpu,
+    kind: PoolKind,
+    shape: &PoolShape,
+    dy: &Tensor,
+    argmax: &Tensor,
+    dx: &Tensor,
+) -> Result<Dispatch> {
+    let p = shape.params()?;
+    assert_eq!((dx.len(), dy.len()), (shape.x_len(), shape.y_len()?), "pool: (dx, dy) lengths for {shape:?}");
+    let grid = grid_for(gpu, dx.len())?;
+    match kind {
+        PoolKind::Max => {
+            let kernel = Kernel::new(Shader::Pool, "pool_max_backward");
+            gpu.dispatch(&kernel, &p, &[(3, argmax), (4, dy), (5, dx)], grid)
+        }
+        PoolKind::Average => {
+            let kernel = Kernel::new(Shader::Pool, "pool_avg_backward");
+            gpu.dispatch(&kernel, &p, &[(4, dy), (5, dx)], grid)
+        }
+    }
+}
+
+pub mod cpu {
+    use super::{PoolKind, PoolShape};
+
+    /// Calls `f(y index, x indices of the window)` for every output.
+    fn each_window(shape: &PoolShape, mut f: impl FnMut(usize, &[usize])) {
+        let p = shape.params().expect("pool shape");
+        let (h, w, c) = (shape.h as i64, shape.w as i64, shape.c);
+        let mut cells = Vec::new();
+        for b in 0..shape.n {
+            for oy in 0..p.oh as usize {
+                for ox in 0..p.ow as usize {
+                    for ch in 0..c {
+                        cells.clear();
+                        let y0 = (oy * shape.stride_h) as i64 - p.pad_top as i64;
+                        let x0 = (ox * shape.stride_w) as i64 - p.pad_left as i64;
+                        for iy in y0.max(0)..(y0 + shape.pool_h as i64).min(h) {
+                            for ix in x0.max(0)..(x0 + shape.pool_w as i64).min(w) {
+                                cells.push(((b * shape.h + iy as usize) * shape.w + ix as usize) * c + ch);
+                            }
+                        }
+                        f(((b * p.oh as usize + oy) * p.ow as usize + ox) * c + ch, &cells);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Returns y and, for max pooling, the flat x index of each window's first maximum.
+    pub fn forward(kind: PoolKind, shape: &PoolShape, x: &[f64]) -> (Vec<f64>, Vec<usize>) {
+        let len = shape.y_len().expect("pool shape");
+        let (mut y, mut argmax) = (vec![0.0; len], vec![0; len]);
+        each_window(shape, |o, cells| match kind {
+            PoolKind::Max => {
+                let best = cells.iter().copied().fold(cells[0], |best, i| if x[i] > x[best] { i } else { best });
+                y[o] = x[best];
+                argmax[o] = best;
+            }
+            PoolKind::Average => y[o] = cells.iter().map(|&i| x[i]).sum::<f64>() / cells.len() as f64,
+        });
+        (y, argmax)
+    }
+
+    pub fn backward(kind: PoolKind, shape: &PoolShape, x: &[f64], dy: &[f64]) -> Vec<f64> {
+        let (_, argmax) = forward(kind, shape, x);
+        let mut dx = vec![0.0; shape.x_len()];
+        each_window(shape, |o, cells| match kind {
+            PoolKind::Max => dx[argmax[o]] += dy[o],
+            PoolKind::Average => {
+                for &i in cells {
+                    dx[i] += dy[o] / cells.len() as f64;
+                }
+            }
+        });
+        dx
+    }
+}

@@ -1,0 +1,122 @@
+//! Shared test harness: every adapter present, random data, and the GPU-vs-CPU comparison.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::sync::OnceLock;
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use wgtrain::Gpu;
+use wgtrain::gpu::{Tensor, adapter};
+
+/// Every adapter on the machine, opened once per test binary. Finding none fails the run;
+/// `WGTRAIN_REQUIRE_BACKENDS=vulkan,gl` (set by CI) also fails it when a named backend is missing.
+pub fn gpus() -> &'static [Gpu] {
+    static GPUS: OnceLock<Vec<Gpu>> = OnceLock::new();
+    GPUS.get_or_init(|| {
+        let adapters = adapter::all();
+        assert!(
+            !adapters.is_empty(),
+            "no GPU adapter found: the tests need one (on Debian: apt-get install mesa-vulkan-drivers)"
+        );
+        let gpus: Vec<Gpu> = adapters.into_iter().map(|a| Gpu::open(a).unwrap_or_else(|e| panic!("{e}"))).collect();
+        if let Ok(required) = std::env::var("WGTRAIN_REQUIRE_BACKENDS") {
+            for backend in required.split(',').filter(|b| !b.is_empty()) {
+                assert!(
+                    gpus.iter().any(|g| adapter::matches(&g.info, backend)),
+                    "WGTRAIN_REQUIRE_BACKENDS names '{backend}' but no such adapter is present"
+                );
+            }
+        }
+        for g in &gpus {
+            say(&format!("adapter exercised: {}", g.describe()));
+        }
+        gpus
+    })
+}
+
+/// Writes a line past the test harness's output capture, so CI logs always show it.
+pub fn say(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// A short adapter name for reports: backend and name.
+pub fn short(gpu: &Gpu) -> String {
+    format!("{:?}/{}", gpu.info.backend, gpu.info.name)
+}
+
+pub fn rng(seed: u64) -> StdRng {
+    StdRng::seed_from_u64(seed)
+}
+
+pub fn uniform(rng: &mut StdRng, len: usize, lo: f32, hi: f32) -> Vec<f32> {
+    (0..len).map(|_| rng.random_range(lo..hi)).collect()
+}
+
+pub fn f64s(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| f64::from(x)).collect()
+}
+
+/// An output tensor filled with NaN, so an element the kernel never writes fails the check.
+pub fn poisoned(gpu: &Gpu, len: usize) -> Tensor {
+    gpu.upload("poisoned", &vec![f32::NAN; len]).unwrap()
+}
+
+pub fn run(gpu: &Gpu, dispatch: wgtrain::Result<wgtrain::gpu::Dispatch>) {
+    gpu.run(&[&dispatch.unwrap()]).unwrap();
+}
+
+pub fn read(gpu: &Gpu, t: &Tensor) -> Vec<f32> {
+    gpu.read(t).unwrap()
+}
+
+/// Checks `got` against the f64 reference elementwise: |got − want| ≤ 1e-4·|want| +
+/// 1e-5·max|want|, every element finite. Returns the normwise relative error ‖got − want‖ / ‖want‖.
+pub fn compare(what: &str, got: &[f32], want: &[f64]) -> f64 {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let max_ref = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let floor = 1e-5 * max_ref;
+    let (mut diff2, mut ref2) = (0.0, 0.0);
+    for (i, (&g, &r)) in got.iter().zip(want).enumerate() {
+        assert!(g.is_finite(), "{what}: element {i} is {g}: not written or not finite (reference {r})");
+        let err = (f64::from(g) - r).abs();
+        assert!(
+            err <= 1e-4 * r.abs() + floor,
+            "{what}: element {i}: gpu {g} vs reference {r} (error {err:.3e}, allowed {:.3e})",
+            1e-4 * r.abs() + floor
+        );
+        diff2 += err * err;
+        ref2 += r * r;
+    }
+    if ref2 == 0.0 { diff2.sqrt() } else { (diff2 / ref2).sqrt() }
+}
+
+/// The largest normwise error of one kernel on one adapter, printed once its test is done.
+pub struct Worst {
+    kernel: &'static str,
+    adapter: String,
+    cases: usize,
+    err: f64,
+}
+
+impl Worst {
+    pub fn new(kernel: &'static str, gpu: &Gpu) -> Worst {
+        Worst { kernel, adapter: short(gpu), cases: 0, err: 0.0 }
+    }
+
+    pub fn add(&mut self, err: f64) {
+        self.cases += 1;
+        self.err = self.err.max(err);
+    }
+}
+
+impl Drop for Worst {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            say(&format!(
+                "kernel {:<28} {:<40} cases {:>3}  max normwise error {:.2e}",
+                self.kernel, self.adapter, self.cases, self.err
+            ));
+        }
+    }
+}

@@ -1,0 +1,90 @@
+use rand::RngExt;
+use wgtrain::ops::loss::{self, Loss, LossBuffers, cpu};
+
+use crate::common::*;
+
+/// Targets for a loss: one-hot (or soft, every third case) rows for cross-entropy, 0/1 or
+/// fractional values for BCE, anything for MSE.
+fn targets(kind: Loss, rng: &mut rand::rngs::StdRng, rows: usize, cols: usize, case: usize) -> Vec<f32> {
+    match kind {
+        Loss::SoftmaxCrossEntropy if case % 3 == 2 => {
+            let raw = uniform(rng, rows * cols, 0.0, 1.0);
+            raw.chunks(cols)
+                .flat_map(|r| {
+                    let s: f32 = r.iter().sum();
+                    r.iter().map(move |v| v / s)
+                })
+                .collect()
+        }
+        Loss::SoftmaxCrossEntropy => (0..rows)
+            .flat_map(|_| {
+                let c = rng.random_range(0..cols);
+                (0..cols).map(move |j| f32::from(u8::from(j == c)))
+            })
+            .collect(),
+        Loss::SigmoidBinaryCrossEntropy => (0..rows * cols)
+            .map(|i| if case.is_multiple_of(2) { (i % 2) as f32 } else { rng.random_range(0.0..1.0) })
+            .collect(),
+        Loss::MeanSquaredError => uniform(rng, rows * cols, -2.0, 2.0),
+    }
+}
+
+const CASES: [(usize, usize, usize, f32); 6] = [
+    // (rows, cols, valid rows, logit range)
+    (1, 1, 1, 3.0),
+    (32, 10, 32, 5.0),
+    (32, 10, 7, 5.0),
+    (257, 3, 257, 300.0),
+    (1000, 1, 999, 50.0),
+    (64, 100, 64, 2.0),
+];
+
+fn check(kind: Loss, name: &'static str, seed: u64) {
+    for gpu in gpus() {
+        let mut worst = Worst::new(name, gpu);
+        let mut rng = rng(seed);
+        for (case, &(rows, cols, valid, range)) in CASES.iter().enumerate() {
+            if kind == Loss::SoftmaxCrossEntropy && cols == 1 {
+                continue;
+            }
+            let logits = uniform(&mut rng, rows * cols, -range, range);
+            let t = targets(kind, &mut rng, rows, cols, case);
+            let bufs = LossBuffers::new(gpu, rows).unwrap();
+            gpu.write(&bufs.batch_rows, &[valid as u32]);
+            gpu.write(&bufs.row_loss, &vec![f32::NAN; rows]);
+            gpu.write(&bufs.row_correct, &vec![f32::NAN; rows]);
+            let (tl, tt, dx) =
+                (gpu.upload("logits", &logits).unwrap(), gpu.upload("t", &t).unwrap(), poisoned(gpu, rows * cols));
+            let fwd = loss::forward(gpu, kind, cols, &tl, &tt, &dx, &bufs).unwrap();
+            let acc = loss::accumulate(gpu, &bufs).unwrap();
+            // Twice: totals are added to.
+            gpu.run(&[&fwd, &acc, &acc]).unwrap();
+            let want = cpu::forward(kind, cols, &f64s(&logits), &f64s(&t), valid);
+            let what = format!("{name} {rows}×{cols} valid {valid} range ±{range}");
+            worst.add(compare(&format!("{what} dx"), &read(gpu, &dx), &want.dx));
+            worst.add(compare(&format!("{what} row_loss"), &read(gpu, &bufs.row_loss), &want.row_loss));
+            worst.add(compare(&format!("{what} row_correct"), &read(gpu, &bufs.row_correct), &want.row_correct));
+            let totals = [
+                2.0 * want.row_loss.iter().sum::<f64>(),
+                2.0 * want.row_correct.iter().sum::<f64>(),
+                2.0 * valid as f64,
+            ];
+            worst.add(compare(&format!("{what} totals"), &read(gpu, &bufs.totals), &totals));
+        }
+    }
+}
+
+#[test]
+fn loss_softmax_cross_entropy_matches_cpu() {
+    check(Loss::SoftmaxCrossEntropy, "loss_softmax_cross_entropy", 40);
+}
+
+#[test]
+fn loss_sigmoid_bce_matches_cpu() {
+    check(Loss::SigmoidBinaryCrossEntropy, "loss_sigmoid_bce", 41);
+}
+
+#[test]
+fn loss_mse_matches_cpu() {
+    check(Loss::MeanSquaredError, "loss_mse", 42);
+}

@@ -1,0 +1,65 @@
+use wgtrain::ops::Activation;
+use wgtrain::ops::matmul::{self, MatmulShape, cpu};
+
+use crate::common::*;
+
+const ACTS: [Activation; 4] = [Activation::Linear, Activation::Relu, Activation::Sigmoid, Activation::Tanh];
+
+/// (m, n, k): ones, primes, sizes off every tile multiple, the seed models' shapes, large ones.
+const SHAPES: [(usize, usize, usize); 12] = [
+    (1, 1, 1),
+    (1, 7, 3),
+    (5, 1, 11),
+    (13, 17, 19),
+    (64, 64, 64),
+    (65, 63, 129),
+    (32, 128, 784),
+    (32, 10, 128),
+    (128, 512, 512),
+    (97, 131, 257),
+    (300, 200, 1),
+    (512, 512, 512),
+];
+
+#[test]
+fn matmul_matches_cpu() {
+    for gpu in gpus() {
+        let mut worst = Worst::new("matmul", gpu);
+        let mut rng = rng(1);
+        for (case, &(m, n, k)) in SHAPES.iter().enumerate() {
+            for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
+                let shape = MatmulShape { m, n, k, trans_a, trans_b };
+                let act = ACTS[case % 4];
+                let with_bias = case % 3 != 1;
+                let a = uniform(&mut rng, m * k, -1.0, 1.0);
+                let b = uniform(&mut rng, k * n, -1.0, 1.0);
+                let bias = uniform(&mut rng, n, -1.0, 1.0);
+                let (ta, tb, tbias) =
+                    (gpu.upload("a", &a).unwrap(), gpu.upload("b", &b).unwrap(), gpu.upload("bias", &bias).unwrap());
+                let c = poisoned(gpu, m * n);
+                run(gpu, matmul::matmul(gpu, shape, &ta, &tb, with_bias.then_some(&tbias), act, &c));
+                let want = cpu::matmul(shape, &f64s(&a), &f64s(&b), with_bias.then_some(&f64s(&bias)[..]), act);
+                worst.add(compare(&format!("matmul {shape:?} {act:?} bias {with_bias}"), &read(gpu, &c), &want));
+            }
+        }
+    }
+}
+
+#[test]
+fn matmul_bias_grad_matches_cpu() {
+    for gpu in gpus() {
+        let mut worst = Worst::new("matmul_bias_grad", gpu);
+        let mut rng = rng(2);
+        for (rows, cols) in [(1, 1), (37, 129), (32, 10), (1000, 7), (4096, 300), (3, 70001)] {
+            let dy = uniform(&mut rng, rows * cols, -1.0, 1.0);
+            let tdy = gpu.upload("dy", &dy).unwrap();
+            let db = poisoned(gpu, cols);
+            run(gpu, matmul::bias_grad(gpu, rows, cols, &tdy, &db));
+            worst.add(compare(
+                &format!("bias_grad {rows}×{cols}"),
+                &read(gpu, &db),
+                &cpu::bias_grad(rows, cols, &f64s(&dy)),
+            ));
+        }
+    }
+}
