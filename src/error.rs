@@ -27,7 +27,10 @@ pub enum Error {
     #[error("{path}: {message}")]
     Data { path: PathBuf, message: String },
 
-    #[error("invalid argument: {0}")]
+    #[error("training diverged: the loss became {loss} in epoch {epoch}, by step {step}")]
+    Diverged { epoch: usize, step: usize, loss: f64 },
+
+    #[error("{0}")]
     Invalid(String),
 
     #[error("{path}: {source}")]

@@ -8,3 +8,8 @@ pub mod ops;
 
 pub use error::{Error, Result};
 pub use gpu::Gpu;
+pub mod app;
+pub mod data;
+pub mod nn;
+pub mod presets;
+pub mod train;

@@ -20,6 +20,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    wgtrain::app::init();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

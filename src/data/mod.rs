@@ -1,0 +1,163 @@
+//! Datasets on the host: loaders (IDX, .npy), the `Dataset` type, splits, and where to find data.
+
+pub mod find;
+pub mod idx;
+pub mod npy;
+pub mod synthetic;
+
+use crate::error::{Error, Result};
+
+/// Per-sample features, stored as loaded: u8 pixels (scaled by 1/255 on the GPU) or f32.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Features {
+    U8(Vec<u8>),
+    F32(Vec<f32>),
+}
+
+/// Per-sample labels: class indices, or float targets `width` per sample.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Labels {
+    Classes { values: Vec<u8>, classes: usize },
+    Targets { values: Vec<f32>, width: usize },
+}
+
+/// Samples of one shape (`[h, w, c]` images or `[n]` vectors) with their labels.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dataset {
+    pub sample_shape: Vec<usize>,
+    pub features: Features,
+    pub labels: Labels,
+}
+
+impl Dataset {
+    /// Checks that features and labels agree in count and are finite.
+    pub fn new(sample_shape: Vec<usize>, features: Features, labels: Labels) -> Result<Dataset> {
+        let per = sample_shape.iter().product::<usize>();
+        let feature_len = match &features {
+            Features::U8(v) => v.len(),
+            Features::F32(v) => {
+                if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+                    return Err(Error::Invalid(format!(
+                        "feature {} of sample {} is {}",
+                        i % per.max(1),
+                        i / per.max(1),
+                        v[i]
+                    )));
+                }
+                v.len()
+            }
+        };
+        if per == 0 || feature_len % per != 0 {
+            return Err(Error::Invalid(format!(
+                "{feature_len} feature values do not split into samples of shape {sample_shape:?}"
+            )));
+        }
+        let rows = feature_len / per;
+        let label_rows = match &labels {
+            Labels::Classes { values, classes } => {
+                if let Some((i, &c)) = values.iter().enumerate().find(|(_, c)| usize::from(**c) >= *classes) {
+                    return Err(Error::Invalid(format!(
+                        "label {c} of sample {i} is out of range for {classes} classes"
+                    )));
+                }
+                values.len()
+            }
+            Labels::Targets { values, width } => {
+                if let Some(i) = values.iter().position(|x| !x.is_finite()) {
+                    return Err(Error::Invalid(format!("target of sample {} is {}", i / width, values[i])));
+                }
+                values.len() / width
+            }
+        };
+        if rows != label_rows {
+            return Err(Error::Invalid(format!("{rows} samples but {label_rows} labels")));
+        }
+        if rows == 0 {
+            return Err(Error::Invalid("the dataset is empty".into()));
+        }
+        Ok(Dataset { sample_shape, features, labels })
+    }
+
+    pub fn len(&self) -> usize {
+        match &self.labels {
+            Labels::Classes { values, .. } => values.len(),
+            Labels::Targets { values, width } => values.len() / width,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Values per sample.
+    pub fn sample_len(&self) -> usize {
+        self.sample_shape.iter().product()
+    }
+
+    /// Label columns per sample as the model sees them (one-hot width or targets).
+    pub fn label_width(&self) -> usize {
+        match &self.labels {
+            Labels::Classes { classes, .. } => *classes,
+            Labels::Targets { width, .. } => *width,
+        }
+    }
+
+    /// Samples `range` (in order) as a new dataset.
+    pub fn slice(&self, range: std::ops::Range<usize>) -> Dataset {
+        let per = self.sample_len();
+        let features = match &self.features {
+            Features::U8(v) => Features::U8(v[range.start * per..range.end * per].to_vec()),
+            Features::F32(v) => Features::F32(v[range.start * per..range.end * per].to_vec()),
+        };
+        let labels = match &self.labels {
+            Labels::Classes { values, classes } => {
+                Labels::Classes { values: values[range.clone()].to_vec(), classes: *classes }
+            }
+            Labels::Targets { values, width } => {
+                Labels::Targets { values: values[range.start * width..range.end * width].to_vec(), width: *width }
+            }
+        };
+        Dataset { sample_shape: self.sample_shape.clone(), features, labels }
+    }
+
+    /// The first `n` samples (all of them when there are fewer).
+    pub fn take(&self, n: usize) -> Dataset {
+        self.slice(0..n.min(self.len()))
+    }
+
+    /// Images resized bilinearly (half-pixel centres, as `tf.image.resize`) to `out_h`×`out_w`,
+    /// with grey replicated to RGB: the seed CNN's 64×64×3 input from 28×28×1 images.
+    pub fn resized_rgb(&self, out_h: usize, out_w: usize) -> Result<Dataset> {
+        let (&[h, w, c], Features::U8(pixels)) = (self.sample_shape.as_slice(), &self.features) else {
+            return Err(Error::Invalid(format!("resizing needs u8 images [h, w, c], not {:?}", self.sample_shape)));
+        };
+        if c != 1 && c != 3 {
+            return Err(Error::Invalid(format!("resizing to RGB needs 1 or 3 channels, not {c}")));
+        }
+        // Source coordinate and weight of each output row / column.
+        let taps = |out: usize, inp: usize| -> Vec<(usize, usize, f32)> {
+            (0..out)
+                .map(|o| {
+                    let s = ((o as f32 + 0.5) * inp as f32 / out as f32 - 0.5).clamp(0.0, (inp - 1) as f32);
+                    let lo = s.floor() as usize;
+                    (lo, (lo + 1).min(inp - 1), s - lo as f32)
+                })
+                .collect()
+        };
+        let (rows, cols) = (taps(out_h, h), taps(out_w, w));
+        let mut out = Vec::with_capacity(self.len() * out_h * out_w * 3);
+        for image in pixels.chunks(h * w * c) {
+            let at = |y: usize, x: usize, ch: usize| f32::from(image[(y * w + x) * c + ch.min(c - 1)]);
+            for &(y0, y1, fy) in &rows {
+                for &(x0, x1, fx) in &cols {
+                    for ch in 0..3 {
+                        let top = at(y0, x0, ch) * (1.0 - fx) + at(y0, x1, ch) * fx;
+                        let bottom = at(y1, x0, ch) * (1.0 - fx) + at(y1, x1, ch) * fx;
+                        out.push((top * (1.0 - fy) + bottom * fy).round() as u8);
+                    }
+                }
+            }
+        }
+        Dataset::new(vec![out_h, out_w, 3], Features::U8(out), self.labels.clone())
+    }
+}

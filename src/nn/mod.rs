@@ -1,0 +1,12 @@
+//! Layers, the Sequential model, and the model bound to a GPU: parameters, optimizer state,
+//! and the recorded forward / backward / update dispatches.
+
+pub mod layer;
+pub mod model;
+mod network;
+pub mod reference;
+pub mod sequential;
+
+pub use layer::{Act, Layer};
+pub use model::{Compile, LossKind, Model, Optimizer};
+pub use sequential::Sequential;

@@ -1,0 +1,342 @@
+//! The graph of a model for one batch size: activation and gradient tensors, and the
+//! dispatches of a training step, recorded once when the model meets a batch size.
+
+use std::sync::Arc;
+
+use super::layer::{Act, Layer};
+use super::model::{Model, Optimizer};
+use crate::error::Result;
+use crate::gpu::{Dispatch, Gpu, Tensor};
+use crate::ops::conv2d::Conv2dShape;
+use crate::ops::loss::{self, LossBuffers};
+use crate::ops::matmul::MatmulShape;
+use crate::ops::pool::{PoolKind, PoolShape};
+use crate::ops::{Activation, activation, conv2d, dropout, matmul, optim, pool};
+
+pub(crate) struct Network {
+    pub batch: usize,
+    /// values[0] is the input batch, values[i + 1] layer i's output (shared where a layer is a view).
+    pub values: Vec<Arc<Tensor>>,
+    pub targets: Tensor,
+    pub loss: LossBuffers,
+    pub forward_train: Vec<Dispatch>,
+    pub forward_infer: Vec<Dispatch>,
+    pub loss_step: Vec<Dispatch>,
+    pub backward: Vec<Dispatch>,
+    pub update: Vec<Dispatch>,
+    /// The fused output activation, applied for predict: (its output, its dispatch).
+    pub head_output: Option<(Tensor, Dispatch)>,
+}
+
+/// Layer `i` as the graph runs it: the last layer's activation is dropped when the loss fuses it.
+fn effective(model: &Model, i: usize) -> Layer {
+    let layer = model.spec.layers[i].clone();
+    if i + 1 < model.spec.layers.len() || model.head.fused.is_none() {
+        return layer;
+    }
+    match layer {
+        Layer::Dense { units, .. } => Layer::Dense { units, activation: Act::Linear },
+        Layer::Conv2D { filters, kernel, strides, padding, .. } => {
+            Layer::Conv2D { filters, kernel, strides, padding, activation: Act::Linear }
+        }
+        _ => Layer::Activation(Act::Linear),
+    }
+}
+
+/// Layers whose output is their input, unchanged: they only rename a tensor.
+fn is_view(layer: &Layer) -> bool {
+    matches!(layer, Layer::Flatten | Layer::Activation(Act::Linear))
+}
+
+struct Builder<'a> {
+    gpu: &'a Gpu,
+    batch: usize,
+}
+
+impl Builder<'_> {
+    fn tensor(&self, label: &str, per_sample: &[usize]) -> Result<Arc<Tensor>> {
+        Ok(Arc::new(self.gpu.zeros(label, self.batch * per_sample.iter().product::<usize>())?))
+    }
+}
+
+impl Network {
+    pub fn build(model: &Model, batch: usize) -> Result<Network> {
+        let gpu: &Gpu = &model.gpu;
+        let b = Builder { gpu, batch };
+        let shapes = &model.shapes;
+        let n_layers = model.spec.layers.len();
+        let layers: Vec<Layer> = (0..n_layers).map(|i| effective(model, i)).collect();
+
+        let mut values = vec![b.tensor("input", &shapes[0])?];
+        for (i, layer) in layers.iter().enumerate() {
+            let next = if is_view(layer) { values[i].clone() } else { b.tensor("activation", &shapes[i + 1])? };
+            values.push(next);
+        }
+        // grads[i] is the gradient of values[i]; layer i needs it only when a layer before has parameters.
+        let mut grads: Vec<Option<Arc<Tensor>>> = vec![None; n_layers + 1];
+        grads[n_layers] = Some(b.tensor("dlogits", &shapes[n_layers])?);
+        for i in (1..n_layers).rev() {
+            let needed = model.params[..i].iter().any(|p| !p.is_empty());
+            grads[i] = match (needed, is_view(&layers[i])) {
+                (false, _) => None,
+                (true, true) => grads[i + 1].clone(),
+                (true, false) => Some(b.tensor("gradient", &shapes[i])?),
+            };
+        }
+
+        let out_width = shapes[n_layers][0];
+        let targets = gpu.zeros("targets", batch * out_width)?;
+        let loss_bufs = LossBuffers::new(gpu, batch)?;
+        let logits = &values[n_layers];
+        let dlogits = grads[n_layers].as_ref().unwrap();
+        let loss_step = vec![
+            loss::forward(gpu, model.head.loss, out_width, logits, &targets, dlogits, &loss_bufs)?,
+            loss::accumulate(gpu, &loss_bufs)?,
+        ];
+
+        let mut forward_train = Vec::new();
+        let mut forward_infer = Vec::new();
+        let mut backward = Vec::new();
+        for (i, layer) in layers.iter().enumerate().rev() {
+            let ctx = LayerCtx {
+                gpu,
+                batch,
+                index: i,
+                input_shape: &shapes[i],
+                x: &values[i],
+                y: &values[i + 1],
+                dy: grads[i + 1].as_deref(),
+                dx: grads[i].as_deref(),
+                params: &model.params[i],
+                step: &model.step,
+                seed: model.compile.seed,
+            };
+            let built = ctx.build(layer)?;
+            backward.extend(built.backward);
+            forward_train.splice(0..0, built.forward_train);
+            forward_infer.splice(0..0, built.forward_infer);
+        }
+
+        let mut update = Vec::new();
+        for p in model.params.iter().flatten() {
+            update.push(match &model.compile.optimizer {
+                Optimizer::Sgd(cfg) => optim::sgd(gpu, cfg, &p.value, &p.grad, &p.state[0])?,
+                Optimizer::Adam(cfg) => {
+                    optim::adam(gpu, cfg, &p.value, &p.grad, &p.state[0], &p.state[1], &model.step)?
+                }
+            });
+        }
+        update.push(optim::step_increment(gpu, &model.step)?);
+
+        let head_output = match model.head.fused {
+            Some(act) => {
+                let probs = gpu.zeros("probabilities", batch * out_width)?;
+                let d = match act.elementwise() {
+                    Some(a) => activation::forward(gpu, a, logits, &probs)?,
+                    None => activation::softmax_forward(gpu, out_width, logits, &probs)?,
+                };
+                Some((probs, d))
+            }
+            None => None,
+        };
+
+        Ok(Network {
+            batch,
+            values,
+            targets,
+            loss: loss_bufs,
+            forward_train,
+            forward_infer,
+            loss_step,
+            backward,
+            update,
+            head_output,
+        })
+    }
+
+    /// The model's output as predict returns it: after the fused activation, if any.
+    pub fn output(&self) -> &Tensor {
+        match &self.head_output {
+            Some((probs, _)) => probs,
+            None => self.values.last().unwrap(),
+        }
+    }
+}
+
+struct LayerCtx<'a> {
+    gpu: &'a Gpu,
+    batch: usize,
+    index: usize,
+    input_shape: &'a [usize],
+    x: &'a Tensor,
+    y: &'a Tensor,
+    /// The gradient of y: present whenever this layer or one before it has parameters.
+    dy: Option<&'a Tensor>,
+    dx: Option<&'a Tensor>,
+    params: &'a [super::model::Param],
+    step: &'a Tensor,
+    seed: u64,
+}
+
+#[derive(Default)]
+struct Built {
+    forward_train: Vec<Dispatch>,
+    forward_infer: Vec<Dispatch>,
+    backward: Vec<Dispatch>,
+}
+
+impl Built {
+    /// The same forward pass in training and inference.
+    fn forward(&mut self, make: impl Fn() -> Result<Dispatch>) -> Result<()> {
+        self.forward_train.push(make()?);
+        self.forward_infer.push(make()?);
+        Ok(())
+    }
+}
+
+impl LayerCtx<'_> {
+    fn dy(&self) -> &Tensor {
+        self.dy.expect("a layer that passes a gradient back has one coming in")
+    }
+
+    /// The gradient before the activation: dy itself for linear, else a scratch tensor filled
+    /// by the activation's backward pass (recorded into `backward`).
+    fn pre_activation_grad(&self, act: Act, cols: usize, backward: &mut Vec<Dispatch>) -> Result<Arc<Tensor>> {
+        let dy = self.dy();
+        let dz = Arc::new(self.gpu.zeros("dz", dy.len())?);
+        backward.push(match act.elementwise() {
+            Some(a) => activation::backward(self.gpu, a, self.y, dy, &dz)?,
+            None => activation::softmax_backward(self.gpu, cols, self.y, dy, &dz)?,
+        });
+        Ok(dz)
+    }
+
+    fn build(&self, layer: &Layer) -> Result<Built> {
+        let gpu = self.gpu;
+        let mut built = Built::default();
+        match layer {
+            Layer::Dense { units, activation: act } => {
+                let (kernel, bias) = (&self.params[0], &self.params[1]);
+                let k_in = self.input_shape[0];
+                let shape = MatmulShape::new(self.batch, *units, k_in);
+                match act.elementwise() {
+                    Some(a) => built
+                        .forward(|| matmul::matmul(gpu, shape, self.x, &kernel.value, Some(&bias.value), a, self.y))?,
+                    None => {
+                        let z = self.gpu.zeros("logits", self.y.len())?;
+                        for list in [&mut built.forward_train, &mut built.forward_infer] {
+                            list.push(matmul::matmul(
+                                gpu,
+                                shape,
+                                self.x,
+                                &kernel.value,
+                                Some(&bias.value),
+                                Activation::Linear,
+                                &z,
+                            )?);
+                            list.push(activation::softmax_forward(gpu, *units, &z, self.y)?);
+                        }
+                    }
+                }
+                let dz_owned;
+                let dz: &Tensor = if *act == Act::Linear {
+                    self.dy()
+                } else {
+                    dz_owned = self.pre_activation_grad(*act, *units, &mut built.backward)?;
+                    &dz_owned
+                };
+                let dw_shape = MatmulShape { m: k_in, n: *units, k: self.batch, trans_a: true, trans_b: false };
+                built.backward.push(matmul::matmul(gpu, dw_shape, self.x, dz, None, Activation::Linear, &kernel.grad)?);
+                built.backward.push(matmul::bias_grad(gpu, self.batch, *units, dz, &bias.grad)?);
+                if let Some(dx) = self.dx {
+                    let dx_shape = MatmulShape { m: self.batch, n: k_in, k: *units, trans_a: false, trans_b: true };
+                    built.backward.push(matmul::matmul(
+                        gpu,
+                        dx_shape,
+                        dz,
+                        &kernel.value,
+                        None,
+                        Activation::Linear,
+                        dx,
+                    )?);
+                }
+            }
+            Layer::Conv2D { filters, kernel: (kh, kw), strides, padding, activation: act } => {
+                let (kernel, bias) = (&self.params[0], &self.params[1]);
+                let &[h, w, c_in] = self.input_shape else { unreachable!("Conv2D input shape checked by Sequential") };
+                let shape = Conv2dShape {
+                    n: self.batch,
+                    h,
+                    w,
+                    c_in,
+                    c_out: *filters,
+                    kh: *kh,
+                    kw: *kw,
+                    stride_h: strides.0,
+                    stride_w: strides.1,
+                    padding: *padding,
+                };
+                let a = act.elementwise().expect("Conv2D softmax refused by Model::new");
+                built.forward(|| conv2d::forward(gpu, &shape, self.x, &kernel.value, Some(&bias.value), a, self.y))?;
+                let dz_owned;
+                let dz: &Tensor = if *act == Act::Linear {
+                    self.dy()
+                } else {
+                    dz_owned = self.pre_activation_grad(*act, *filters, &mut built.backward)?;
+                    &dz_owned
+                };
+                built.backward.push(conv2d::backward_weight(gpu, &shape, self.x, dz, &kernel.grad)?);
+                built.backward.push(matmul::bias_grad(gpu, dz.len() / filters, *filters, dz, &bias.grad)?);
+                if let Some(dx) = self.dx {
+                    built.backward.push(conv2d::backward_input(gpu, &shape, dz, &kernel.value, dx)?);
+                }
+            }
+            Layer::MaxPooling2D { pool: p, strides, padding }
+            | Layer::AveragePooling2D { pool: p, strides, padding } => {
+                let kind = if matches!(layer, Layer::MaxPooling2D { .. }) { PoolKind::Max } else { PoolKind::Average };
+                let &[h, w, c] = self.input_shape else { unreachable!("pool input shape checked by Sequential") };
+                let shape = PoolShape {
+                    n: self.batch,
+                    h,
+                    w,
+                    c,
+                    pool_h: p.0,
+                    pool_w: p.1,
+                    stride_h: strides.0,
+                    stride_w: strides.1,
+                    padding: *padding,
+                };
+                let argmax = self.gpu.zeros("argmax", self.y.len())?;
+                built.forward(|| pool::forward(gpu, kind, &shape, self.x, self.y, &argmax))?;
+                if let Some(dx) = self.dx {
+                    built.backward.push(pool::backward(gpu, kind, &shape, self.dy(), &argmax, dx)?);
+                }
+            }
+            Layer::Dropout { rate } => {
+                // Each dropout layer draws its own mask: the seed mixes in the layer index.
+                let seed =
+                    (self.seed as u32) ^ (self.seed >> 32) as u32 ^ (self.index as u32).wrapping_mul(0x9e37_79b9);
+                built.forward_train.push(dropout::forward(gpu, *rate, seed, self.x, self.y, self.step)?);
+                built.forward_infer.push(dropout::forward(gpu, 0.0, seed, self.x, self.y, self.step)?);
+                if let Some(dx) = self.dx {
+                    built.backward.push(dropout::backward(gpu, *rate, seed, self.dy(), dx, self.step)?);
+                }
+            }
+            Layer::Flatten | Layer::Activation(Act::Linear) => {}
+            Layer::Activation(act) => {
+                let cols = *self.input_shape.last().unwrap();
+                built.forward(|| match act.elementwise() {
+                    Some(a) => activation::forward(gpu, a, self.x, self.y),
+                    None => activation::softmax_forward(gpu, cols, self.x, self.y),
+                })?;
+                if let Some(dx) = self.dx {
+                    built.backward.push(match act.elementwise() {
+                        Some(a) => activation::backward(gpu, a, self.y, self.dy(), dx)?,
+                        None => activation::softmax_backward(gpu, cols, self.y, self.dy(), dx)?,
+                    });
+                }
+            }
+        }
+        Ok(built)
+    }
+}

@@ -1,0 +1,1 @@
+//! CPU twin of a whole training step.
