@@ -201,6 +201,21 @@ impl Model {
         Ok(self.gpu.read::<u32>(&self.step)?[0])
     }
 
+    /// Layer `i` as the graph runs it: the last layer's activation is left out when the loss fuses it.
+    pub(crate) fn effective_layer(&self, i: usize) -> Layer {
+        let layer = self.spec.layers[i].clone();
+        if i + 1 < self.spec.layers.len() || self.head.fused.is_none() {
+            return layer;
+        }
+        match layer {
+            Layer::Dense { units, .. } => Layer::Dense { units, activation: Act::Linear },
+            Layer::Conv2D { filters, kernel, strides, padding, .. } => {
+                Layer::Conv2D { filters, kernel, strides, padding, activation: Act::Linear }
+            }
+            _ => Layer::Activation(Act::Linear),
+        }
+    }
+
     /// The batch-size-specific graph, built on first use and rebuilt when the batch size changes.
     pub(crate) fn network(&mut self, batch: usize) -> Result<&Network> {
         if self.net.as_ref().is_none_or(|n| n.batch != batch) {

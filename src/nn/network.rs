@@ -28,23 +28,13 @@ pub(crate) struct Network {
     pub head_output: Option<(Tensor, Dispatch)>,
 }
 
-/// Layer `i` as the graph runs it: the last layer's activation is dropped when the loss fuses it.
-fn effective(model: &Model, i: usize) -> Layer {
-    let layer = model.spec.layers[i].clone();
-    if i + 1 < model.spec.layers.len() || model.head.fused.is_none() {
-        return layer;
-    }
-    match layer {
-        Layer::Dense { units, .. } => Layer::Dense { units, activation: Act::Linear },
-        Layer::Conv2D { filters, kernel, strides, padding, .. } => {
-            Layer::Conv2D { filters, kernel, strides, padding, activation: Act::Linear }
-        }
-        _ => Layer::Activation(Act::Linear),
-    }
+/// The seed of a dropout layer's masks: each layer draws its own, from the model's seed.
+pub(crate) fn dropout_seed(seed: u64, layer: usize) -> u32 {
+    (seed as u32) ^ (seed >> 32) as u32 ^ (layer as u32).wrapping_mul(0x9e37_79b9)
 }
 
 /// Layers whose output is their input, unchanged: they only rename a tensor.
-fn is_view(layer: &Layer) -> bool {
+pub(crate) fn is_view(layer: &Layer) -> bool {
     matches!(layer, Layer::Flatten | Layer::Activation(Act::Linear))
 }
 
@@ -65,7 +55,7 @@ impl Network {
         let b = Builder { gpu, batch };
         let shapes = &model.shapes;
         let n_layers = model.spec.layers.len();
-        let layers: Vec<Layer> = (0..n_layers).map(|i| effective(model, i)).collect();
+        let layers: Vec<Layer> = (0..n_layers).map(|i| model.effective_layer(i)).collect();
 
         let mut values = vec![b.tensor("input", &shapes[0])?];
         for (i, layer) in layers.iter().enumerate() {

@@ -14,6 +14,8 @@ impl Sequential {
         Sequential { input_shape: input_shape.to_vec(), layers: Vec::new() }
     }
 
+    /// Appends a layer, as Keras's `model.add`.
+    #[allow(clippy::should_implement_trait)]
     pub fn add(mut self, layer: Layer) -> Sequential {
         self.layers.push(layer);
         self

@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use std::io::Write;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -11,15 +11,16 @@ use wgtrain::gpu::{Tensor, adapter};
 
 /// Every adapter on the machine, opened once per test binary. Finding none fails the run;
 /// `WGTRAIN_REQUIRE_BACKENDS=vulkan,gl` (set by CI) also fails it when a named backend is missing.
-pub fn gpus() -> &'static [Gpu] {
-    static GPUS: OnceLock<Vec<Gpu>> = OnceLock::new();
+pub fn gpus() -> &'static [Arc<Gpu>] {
+    static GPUS: OnceLock<Vec<Arc<Gpu>>> = OnceLock::new();
     GPUS.get_or_init(|| {
         let adapters = adapter::all();
         assert!(
             !adapters.is_empty(),
             "no GPU adapter found: the tests need one (on Debian: apt-get install mesa-vulkan-drivers)"
         );
-        let gpus: Vec<Gpu> = adapters.into_iter().map(|a| Gpu::open(a).unwrap_or_else(|e| panic!("{e}"))).collect();
+        let gpus: Vec<Arc<Gpu>> =
+            adapters.into_iter().map(|a| Arc::new(Gpu::open(a).unwrap_or_else(|e| panic!("{e}")))).collect();
         if let Ok(required) = std::env::var("WGTRAIN_REQUIRE_BACKENDS") {
             for backend in required.split(',').filter(|b| !b.is_empty()) {
                 assert!(
@@ -43,6 +44,12 @@ pub fn say(line: &str) {
 /// A short adapter name for reports: backend and name.
 pub fn short(gpu: &Gpu) -> String {
     format!("{:?}/{}", gpu.info.backend, gpu.info.name)
+}
+
+/// The first `n` samples of the bundled Fashion-MNIST subset.
+pub fn fashion(n: usize) -> (wgtrain::data::Dataset, wgtrain::data::Dataset) {
+    let data = wgtrain::data::find::idx_data(Some(std::path::Path::new(wgtrain::data::find::BUNDLED))).unwrap();
+    (data.train.take(n), data.test.take(n))
 }
 
 pub fn rng(seed: u64) -> StdRng {

@@ -1,0 +1,193 @@
+//! Whole models on every adapter: GPU-vs-CPU parity of training steps, determinism, and
+//! short training runs that must bring the loss well down.
+
+mod common;
+
+use common::*;
+use wgtrain::data::npy::{self, LabelKind};
+use wgtrain::data::{Dataset, Features, Labels};
+use wgtrain::nn::reference::Reference;
+use wgtrain::nn::{Act, Compile, Layer, LossKind, Model, Optimizer, Sequential};
+use wgtrain::ops::optim::{Adam, Sgd};
+use wgtrain::train::{FitOptions, Validation};
+
+/// Inputs as the GPU sees them (u8 / 255) and one-hot or float targets, for batch `b`.
+fn batch_f64(data: &Dataset, b: usize, batch: usize, width: usize) -> (Vec<f64>, Vec<f64>) {
+    let per = data.sample_len();
+    let x = match &data.features {
+        Features::U8(v) => {
+            v[b * batch * per..(b + 1) * batch * per].iter().map(|&p| f64::from(f32::from(p) * (1.0 / 255.0))).collect()
+        }
+        Features::F32(v) => v[b * batch * per..(b + 1) * batch * per].iter().map(|&p| f64::from(p)).collect(),
+    };
+    let t = match &data.labels {
+        Labels::Classes { values, .. } => values[b * batch..(b + 1) * batch]
+            .iter()
+            .flat_map(|&c| (0..width).map(move |j| f64::from(u8::from(j == usize::from(c)))))
+            .collect(),
+        Labels::Targets { values, .. } => {
+            values[b * batch * width..(b + 1) * batch * width].iter().map(|&v| f64::from(v)).collect()
+        }
+    };
+    (x, t)
+}
+
+/// Trains `steps` batches on the GPU (no shuffling) and the same batches on the CPU twin;
+/// every parameter tensor must agree within 1e-4 relative (normwise).
+fn parity(name: &'static str, spec: Sequential, optimizer: Optimizer, data: &Dataset, batch: usize, steps: usize) {
+    for gpu in gpus() {
+        let mut worst = Worst::new(name, gpu);
+        let compile = Compile { optimizer, loss: LossKind::CategoricalCrossentropy, seed: 3 };
+        let mut model = Model::new(gpu.clone(), spec.clone(), compile).unwrap();
+        let mut reference = Reference::new(&model).unwrap();
+        let data = data.take(batch * steps);
+        let opts = FitOptions { batch_size: batch, epochs: 1, shuffle: false, ..FitOptions::default() };
+        model.fit(&data, &opts).unwrap();
+        let width = spec.output_width().unwrap();
+        for b in 0..steps {
+            let (x, t) = batch_f64(&data, b, batch, width);
+            reference.train_step(&x, &t, batch);
+        }
+        assert_eq!(model.iterations().unwrap(), steps as u32);
+        for (i, (got, want)) in model.weights().unwrap().iter().zip(reference.weights()).enumerate() {
+            let diff: f64 = got.iter().zip(want).map(|(&g, &w)| (f64::from(g) - w).powi(2)).sum::<f64>().sqrt();
+            let norm: f64 = want.iter().map(|w| w * w).sum::<f64>().sqrt();
+            let err = diff / norm.max(f64::MIN_POSITIVE);
+            assert!(err <= 1e-4, "{name} on {}: parameter tensor {i}: normwise error {err:.2e}", short(gpu));
+            worst.add(err);
+        }
+    }
+}
+
+fn mlp() -> Sequential {
+    Sequential::new(&[784]).add(Layer::dense(32, Act::Relu)).add(Layer::dense(10, Act::Softmax))
+}
+
+fn cnn() -> Sequential {
+    Sequential::new(&[28, 28, 1])
+        .add(Layer::conv2d(32, (3, 3), Act::Relu))
+        .add(Layer::max_pool((2, 2)))
+        .add(Layer::Flatten)
+        .add(Layer::dense(128, Act::Relu))
+        .add(Layer::dense(10, Act::Softmax))
+}
+
+#[test]
+fn mlp_training_steps_match_the_cpu_twin() {
+    let (train, _) = fashion(256);
+    parity("model parity mlp adam", mlp(), Optimizer::Adam(Adam::default()), &train, 32, 5);
+    let sgd = Sgd { lr: 0.05, momentum: 0.9, nesterov: true, weight_decay: 0.01 };
+    parity("model parity mlp sgd", mlp(), Optimizer::Sgd(sgd), &train, 32, 5);
+}
+
+#[test]
+fn mlp_with_dropout_tanh_and_sigmoid_matches_the_cpu_twin() {
+    let (train, _) = fashion(256);
+    let spec = Sequential::new(&[28, 28, 1])
+        .add(Layer::Flatten)
+        .add(Layer::dense(48, Act::Tanh))
+        .add(Layer::Dropout { rate: 0.3 })
+        .add(Layer::dense(24, Act::Sigmoid))
+        .add(Layer::dense(10, Act::Linear))
+        .add(Layer::Activation(Act::Softmax));
+    parity("model parity mlp dropout", spec, Optimizer::Adam(Adam::default()), &train, 16, 4);
+}
+
+#[test]
+fn cnn_training_steps_match_the_cpu_twin() {
+    let (train, _) = fashion(64);
+    parity("model parity cnn adam", cnn(), Optimizer::Adam(Adam::default()), &train, 16, 3);
+    let spec = Sequential::new(&[28, 28, 1])
+        .add(Layer::Conv2D {
+            filters: 4,
+            kernel: (5, 5),
+            strides: (2, 2),
+            padding: wgtrain::ops::Padding::Same,
+            activation: Act::Tanh,
+        })
+        .add(Layer::avg_pool((2, 2)))
+        .add(Layer::conv2d(6, (3, 3), Act::Relu))
+        .add(Layer::Flatten)
+        .add(Layer::dense(10, Act::Softmax));
+    parity("model parity cnn2 sgd", spec, Optimizer::Sgd(Sgd { momentum: 0.9, ..Sgd::default() }), &train, 16, 3);
+}
+
+#[test]
+fn the_same_seed_gives_bit_identical_weights() {
+    let (train, _) = fashion(300);
+    for gpu in gpus() {
+        let spec = Sequential::new(&[28, 28, 1])
+            .add(Layer::conv2d(4, (3, 3), Act::Relu))
+            .add(Layer::max_pool((2, 2)))
+            .add(Layer::Flatten)
+            .add(Layer::Dropout { rate: 0.2 })
+            .add(Layer::dense(10, Act::Softmax));
+        let compile =
+            Compile { optimizer: Optimizer::Adam(Adam::default()), loss: LossKind::CategoricalCrossentropy, seed: 11 };
+        let opts =
+            FitOptions { batch_size: 32, epochs: 2, validation: Validation::Split(0.2), ..FitOptions::default() };
+        let run = |seed| {
+            let mut model = Model::new(gpu.clone(), spec.clone(), Compile { seed, ..compile }).unwrap();
+            let history = model.fit(&train, &opts).unwrap();
+            (model.weights().unwrap(), history.epochs.iter().map(|e| e.loss).collect::<Vec<_>>())
+        };
+        let (a, b, other) = (run(11), run(11), run(12));
+        assert!(a.0 == b.0, "two runs with seed 11 differ on {}", short(gpu));
+        assert_eq!(a.1, b.1, "loss histories differ on {}", short(gpu));
+        assert!(a.0 != other.0, "seeds 11 and 12 gave the same weights on {}", short(gpu));
+    }
+}
+
+/// Trains and returns (loss before, loss after) on the training data itself.
+fn loss_drop(spec: Sequential, loss: LossKind, data: &Dataset, epochs: usize) -> Vec<(f64, f64)> {
+    gpus()
+        .iter()
+        .map(|gpu| {
+            let compile = Compile { optimizer: Optimizer::Adam(Adam::default()), loss, seed: 5 };
+            let mut model = Model::new(gpu.clone(), spec.clone(), compile).unwrap();
+            let before = model.evaluate(data, 32).unwrap().loss;
+            let opts = FitOptions { batch_size: 32, epochs, ..FitOptions::default() };
+            model.fit(data, &opts).unwrap();
+            let after = model.evaluate(data, 32).unwrap().loss;
+            say(&format!(
+                "training {spec_layers} layers on {}: loss {before:.4} -> {after:.4}",
+                short(gpu),
+                spec_layers = spec.layers.len()
+            ));
+            (before, after)
+        })
+        .collect()
+}
+
+#[test]
+fn a_short_run_brings_the_mlp_loss_well_down() {
+    let (train, _) = fashion(500);
+    let spec = Sequential::new(&[784])
+        .add(Layer::Flatten)
+        .add(Layer::dense(128, Act::Relu))
+        .add(Layer::dense(10, Act::Softmax));
+    for (before, after) in loss_drop(spec, LossKind::CategoricalCrossentropy, &train, 3) {
+        assert!(after < 0.5 * before, "mlp loss {before} -> {after}");
+    }
+}
+
+#[test]
+fn a_short_run_brings_the_cnn_loss_well_down() {
+    let (train, _) = fashion(300);
+    for (before, after) in loss_drop(cnn(), LossKind::SparseCategoricalCrossentropy, &train, 2) {
+        assert!(after < 0.5 * before, "cnn loss {before} -> {after}");
+    }
+}
+
+#[test]
+fn a_short_run_brings_the_binary_classifier_loss_well_down() {
+    let dir = std::env::temp_dir().join(format!("wgtrain-binary-{}", std::process::id()));
+    let (x, y) = (dir.join("X_train.npy"), dir.join("y_train.npy"));
+    wgtrain::app::write_synthetic(&x, &y, wgtrain::app::Synthetic::Binary).unwrap();
+    let data = npy::load(&x, &y, LabelKind::Targets).unwrap();
+    let spec = wgtrain::presets::binary().model;
+    for (before, after) in loss_drop(spec, LossKind::BinaryCrossentropy, &data, 5) {
+        assert!(after < 0.5 * before, "binary classifier loss {before} -> {after}");
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
