@@ -1,0 +1,165 @@
+//! Loaders and the checks at the edge: IDX, .npy, datasets, and fit's arguments.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::*;
+use wgtrain::data::npy::{self, LabelKind};
+use wgtrain::data::{Dataset, Features, Labels, idx};
+use wgtrain::nn::{Act, Compile, Layer, LossKind, Model, Optimizer, Sequential};
+use wgtrain::ops::optim::Adam;
+use wgtrain::train::FitOptions;
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("wgtrain-data-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+#[test]
+fn idx_round_trips_raw_and_gzip() {
+    for name in ["a.idx", "a.idx.gz"] {
+        let path = temp(name);
+        idx::write(&path, &[2, 3, 2], &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]).unwrap();
+        let back = idx::read(&path).unwrap();
+        assert_eq!(back.dims, [2, 3, 2]);
+        assert_eq!(back.values, (1..=12).collect::<Vec<u8>>());
+    }
+}
+
+#[test]
+fn idx_rejects_wrong_magic_truncation_and_other_types() {
+    let good = {
+        let mut b = vec![0, 0, 8, 2, 0, 0, 0, 2, 0, 0, 0, 3];
+        b.extend_from_slice(&[0; 6]);
+        b
+    };
+    assert!(idx::parse(&good).is_ok());
+    let err = idx::parse(&[1, 0, 8, 1, 0, 0, 0, 1, 0]).unwrap_err();
+    assert!(err.contains("wrong magic"), "{err}");
+    let err = idx::parse(&good[..good.len() - 1]).unwrap_err();
+    assert!(err.contains("truncated") && err.contains("need 6 data bytes") && err.contains("found 5"), "{err}");
+    let err = idx::parse(&[0, 0, 0x0d, 1, 0, 0, 0, 1, 0, 0, 0, 0]).unwrap_err();
+    assert!(err.contains("0x0d is not supported"), "{err}");
+    let err = idx::parse(&good[..9]).unwrap_err();
+    assert!(err.contains("truncated header"), "{err}");
+}
+
+#[test]
+fn idx_corrupt_gzip_and_count_mismatch_are_errors_naming_the_file() {
+    let images = temp("bad-images.gz");
+    std::fs::write(&images, [0x1f, 0x8b, 8, 0, 1, 2, 3]).unwrap();
+    let labels = temp("labels.idx");
+    idx::write(&labels, &[3], &[0, 1, 2]).unwrap();
+    let err = idx::load(&images, &labels, 10).unwrap_err().to_string();
+    assert!(err.contains("bad-images.gz") && err.contains("corrupt gzip"), "{err}");
+    let images = temp("images.idx");
+    idx::write(&images, &[2, 2, 2], &[0; 8]).unwrap();
+    let err = idx::load(&images, &labels, 10).unwrap_err().to_string();
+    assert!(err.contains("3 labels for 2 images"), "{err}");
+}
+
+#[test]
+fn npy_loads_f64_features_and_int_labels_and_refuses_bad_ones() {
+    let (x, y) = (temp("x.npy"), temp("y.npy"));
+    npy::write(&x, &[4, 3], &[0.5; 12]).unwrap();
+    npy::write(&y, &[4], &[0.0, 1.0, 2.0, 1.0]).unwrap();
+    let d = npy::load(&x, &y, LabelKind::Classes(3)).unwrap();
+    assert_eq!((d.len(), d.sample_shape.clone(), d.label_width()), (4, vec![3], 3));
+    let err = npy::load(&x, &y, LabelKind::Classes(2)).unwrap_err().to_string();
+    assert!(err.contains("label 2 of sample 2 is not a class in [0, 2)"), "{err}");
+    npy::write(&y, &[3], &[0.0, 1.0, 1.0]).unwrap();
+    let err = npy::load(&x, &y, LabelKind::Targets).unwrap_err().to_string();
+    assert!(err.contains("3 labels for 4 samples"), "{err}");
+    npy::write(&x, &[4, 3], &[0.5, f32::NAN, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5]).unwrap();
+    npy::write(&y, &[4], &[0.0; 4]).unwrap();
+    let err = npy::load(&x, &y, LabelKind::Targets).unwrap_err().to_string();
+    assert!(err.contains("x.npy") && err.contains("NaN"), "{err}");
+    std::fs::write(&x, b"not numpy").unwrap();
+    let err = npy::load(&x, &y, LabelKind::Targets).unwrap_err().to_string();
+    assert!(err.contains("not a .npy file"), "{err}");
+}
+
+#[test]
+fn resized_rgb_keeps_a_constant_image_constant_and_replicates_grey() {
+    let data =
+        Dataset::new(vec![2, 2, 1], Features::U8(vec![7; 8]), Labels::Classes { values: vec![0, 1], classes: 2 })
+            .unwrap();
+    let big = data.resized_rgb(5, 3).unwrap();
+    assert_eq!(big.sample_shape, [5, 3, 3]);
+    assert_eq!(big.features, Features::U8(vec![7; 2 * 5 * 3 * 3]));
+}
+
+fn tiny_model(gpu: &std::sync::Arc<wgtrain::Gpu>) -> Model {
+    let spec = Sequential::new(&[4]).add(Layer::dense(3, Act::Softmax));
+    let compile =
+        Compile { optimizer: Optimizer::Adam(Adam::default()), loss: LossKind::CategoricalCrossentropy, seed: 1 };
+    Model::new(gpu.clone(), spec, compile).unwrap()
+}
+
+#[test]
+fn fit_refuses_bad_arguments_with_a_clear_message() {
+    let ok = Dataset::new(
+        vec![4],
+        Features::F32(vec![0.1; 20]),
+        Labels::Classes { values: vec![0, 1, 2, 1, 0], classes: 3 },
+    )
+    .unwrap();
+    let wide =
+        Dataset::new(vec![4], Features::F32(vec![0.1; 8]), Labels::Classes { values: vec![0, 5], classes: 6 }).unwrap();
+    let shape = Dataset::new(vec![5], Features::F32(vec![0.1; 10]), Labels::Classes { values: vec![0, 1], classes: 3 })
+        .unwrap();
+    for gpu in gpus() {
+        let mut model = tiny_model(gpu);
+        let fit = |model: &mut Model, data: &Dataset, batch_size, epochs| {
+            model.fit(data, &FitOptions { batch_size, epochs, ..FitOptions::default() }).unwrap_err().to_string()
+        };
+        assert!(fit(&mut model, &ok, 0, 1).contains("batch size must be at least 1"));
+        assert!(fit(&mut model, &ok, 6, 1).contains("batch size 6 is larger than the 5 training samples"));
+        assert!(fit(&mut model, &ok, 2, 0).contains("epochs must be at least 1"));
+        assert!(fit(&mut model, &wide, 2, 1).contains("label 5 of sample 1 is out of range for a 3-class model"));
+        assert!(fit(&mut model, &shape, 2, 1).contains("do not fit the model's input"));
+        assert_eq!(model.iterations().unwrap(), 0, "a refused fit must not train");
+    }
+}
+
+#[test]
+fn dataset_checks_counts_ranges_and_emptiness() {
+    let err =
+        Dataset::new(vec![2], Features::U8(vec![0; 4]), Labels::Classes { values: vec![0], classes: 2 }).unwrap_err();
+    assert!(err.to_string().contains("2 samples but 1 labels"), "{err}");
+    let err = Dataset::new(vec![2], Features::U8(vec![]), Labels::Classes { values: vec![], classes: 2 }).unwrap_err();
+    assert!(err.to_string().contains("empty"), "{err}");
+    let err =
+        Dataset::new(vec![1], Features::U8(vec![0]), Labels::Classes { values: vec![4], classes: 2 }).unwrap_err();
+    assert!(err.to_string().contains("label 4 of sample 0 is out of range for 2 classes"), "{err}");
+}
+
+#[test]
+fn predict_returns_probabilities_that_match_evaluate() {
+    let (train, test) = fashion(200);
+    let test = test.take(77);
+    for gpu in gpus() {
+        let spec = wgtrain::presets::mlp().model;
+        let compile =
+            Compile { optimizer: Optimizer::Adam(Adam::default()), loss: LossKind::CategoricalCrossentropy, seed: 2 };
+        let mut model = Model::new(gpu.clone(), spec, compile).unwrap();
+        model.fit(&train, &FitOptions { batch_size: 32, epochs: 2, ..FitOptions::default() }).unwrap();
+        // 77 rows at batch 32: the last batch is short.
+        let probs = model.predict(&test, 32).unwrap();
+        assert_eq!(probs.len(), 77 * 10);
+        let Labels::Classes { values, .. } = &test.labels else { unreachable!() };
+        let (mut loss, mut correct) = (0.0, 0);
+        for (row, &label) in probs.chunks(10).zip(values) {
+            let sum: f32 = row.iter().sum();
+            assert!((sum - 1.0).abs() < 1e-5, "a softmax row sums to {sum}");
+            let best = (0..10).fold(0, |b, j| if row[j] > row[b] { j } else { b });
+            correct += usize::from(best == usize::from(label));
+            loss -= f64::from(row[usize::from(label)]).ln();
+        }
+        let m = model.evaluate(&test, 32).unwrap();
+        assert!((m.accuracy - correct as f64 / 77.0).abs() < 1e-6, "{} vs {}", m.accuracy, correct as f64 / 77.0);
+        assert!((m.loss - loss / 77.0).abs() < 1e-4 * m.loss, "{} vs {}", m.loss, loss / 77.0);
+    }
+}
