@@ -6,12 +6,13 @@
 //   it reads zero. 'valid' is pad 0; 'same' pads as TensorFlow (the odd pixel at the bottom/right).
 //   conv2d_forward:         y = act(conv(x, weight) + bias)
 //   conv2d_backward_input:  dx [n, h, w, c_in] from dy (pre-activation) and weight
-//   conv2d_backward_weight: dw [kh, kw, c_in, c_out] from dy (pre-activation) and x
+//   conv2d_backward_weight (+ _reduce): dw [kh, kw, c_in, c_out] from dy (pre-activation) and x
 //   The bias gradient is a column sum of dy seen as [n·oh·ow, c_out]: matmul_bias_grad.
 // Bindings: 0 params; forward: 1 x, 2 weight, 3 bias, 4 y; backward_input: 2 weight, 5 dy,
-//   6 dx; backward_weight: 1 x, 5 dy, 7 dw.
-// Grid: one invocation per output element (gather form: deterministic, no atomics), 256 per
-//   workgroup, folded 2-D past 65 535 workgroups. Outputs are overwritten.
+//   6 dx; backward_weight: 1 x, 5 dy, 8 dw_partial; backward_weight_reduce: 8 dw_partial, 7 dw.
+// Grid: conv2d_forward as below; the backward kernels one invocation per output element
+//   (gather form: deterministic, no atomics), 256 per workgroup, folded 2-D past 65 535
+//   workgroups. Outputs are overwritten.
 // Activations: 0 linear, 1 relu, 2 sigmoid, 3 tanh.
 
 struct Params {
@@ -30,6 +31,8 @@ struct Params {
     pad_left: u32,
     act: u32,
     has_bias: u32,
+    splits: u32,
+    chunk: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -40,6 +43,7 @@ struct Params {
 @group(0) @binding(5) var<storage, read> dy: array<f32>;
 @group(0) @binding(6) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(7) var<storage, read_write> dw: array<f32>;
+@group(0) @binding(8) var<storage, read_write> dw_partial: array<f32>;
 
 fn sigmoid(v: f32) -> f32 {
     if v >= 0.0 {
@@ -68,42 +72,83 @@ fn linear_index(wg: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     return (wg.x + wg.y * nwg.x) * 256u + lid;
 }
 
-@compute @workgroup_size(256)
-fn conv2d_forward(
-    @builtin(workgroup_id) wg: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let i = linear_index(wg, nwg, lid);
-    if i >= params.n * params.oh * params.ow * params.c_out {
+// Implicit GEMM: rows are output pixels (b, oy, ox), columns output channels, the shared
+// dimension the taps (ky, kx, ci), whose weights are contiguous rows of [kh·kw·c_in, c_out].
+// Each invocation computes 4 pixels × 4 channels in registers, so every x and weight value it
+// loads feeds four multiply-adds. Grid: (ceil(c_out / 64), ceil(n·oh·ow / 64)) of 16×16.
+@compute @workgroup_size(16, 16)
+fn conv2d_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let pixels = params.n * params.oh * params.ow;
+    let row0 = wg.y * 64u + lid.y * 4u;
+    let co0 = wg.x * 64u + lid.x * 4u;
+    if row0 >= pixels || co0 >= params.c_out {
         return;
     }
-    let co = i % params.c_out;
-    let ox = (i / params.c_out) % params.ow;
-    let oy = (i / (params.c_out * params.ow)) % params.oh;
-    let b = i / (params.c_out * params.ow * params.oh);
-    var acc = 0.0;
+    let last_co = params.c_out - 1u;
+    let q = vec4<u32>(co0, min(co0 + 1u, last_co), min(co0 + 2u, last_co), min(co0 + 3u, last_co));
+    // Top-left input coordinate and image base of each of the 4 pixels (clamped rows repeat the last).
+    var iy0: array<i32, 4>;
+    var ix0: array<i32, 4>;
+    var base: array<u32, 4>;
+    for (var r = 0u; r < 4u; r++) {
+        let m = min(row0 + r, pixels - 1u);
+        let ox = m % params.ow;
+        let oy = (m / params.ow) % params.oh;
+        let b = m / (params.ow * params.oh);
+        iy0[r] = i32(oy * params.stride_h) - i32(params.pad_top);
+        ix0[r] = i32(ox * params.stride_w) - i32(params.pad_left);
+        base[r] = b * params.h * params.w;
+    }
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
     for (var ky = 0u; ky < params.kh; ky++) {
-        let iy = i32(oy * params.stride_h + ky) - i32(params.pad_top);
-        if iy < 0 || iy >= i32(params.h) {
-            continue;
-        }
         for (var kx = 0u; kx < params.kw; kx++) {
-            let ix = i32(ox * params.stride_w + kx) - i32(params.pad_left);
-            if ix < 0 || ix >= i32(params.w) {
-                continue;
+            // Offset of each pixel's tap in x, or -1 where the tap falls in the padding.
+            var at: array<i32, 4>;
+            for (var r = 0u; r < 4u; r++) {
+                let iy = iy0[r] + i32(ky);
+                let ix = ix0[r] + i32(kx);
+                let inside = iy >= 0 && iy < i32(params.h) && ix >= 0 && ix < i32(params.w);
+                at[r] = select(-1, i32((base[r] + u32(iy) * params.w + u32(ix)) * params.c_in), inside);
             }
-            let x_base = ((b * params.h + u32(iy)) * params.w + u32(ix)) * params.c_in;
-            let w_base = (ky * params.kw + kx) * params.c_in * params.c_out + co;
+            let w_row = (ky * params.kw + kx) * params.c_in;
             for (var ci = 0u; ci < params.c_in; ci++) {
-                acc += x[x_base + ci] * weight[w_base + ci * params.c_out];
+                let av = vec4<f32>(tap(at[0], ci), tap(at[1], ci), tap(at[2], ci), tap(at[3], ci));
+                let wb = (w_row + ci) * params.c_out;
+                let bv = vec4<f32>(weight[wb + q.x], weight[wb + q.y], weight[wb + q.z], weight[wb + q.w]);
+                acc0 += av.x * bv;
+                acc1 += av.y * bv;
+                acc2 += av.z * bv;
+                acc3 += av.w * bv;
             }
         }
     }
+    var bias_v = vec4<f32>(0.0);
     if params.has_bias != 0u {
-        acc += bias[co];
+        bias_v = vec4<f32>(bias[q.x], bias[q.y], bias[q.z], bias[q.w]);
     }
-    y[i] = activate(acc, params.act);
+    var acc = array<vec4<f32>, 4>(acc0 + bias_v, acc1 + bias_v, acc2 + bias_v, acc3 + bias_v);
+    for (var r = 0u; r < 4u; r++) {
+        let m = row0 + r;
+        if m >= pixels {
+            break;
+        }
+        for (var j = 0u; j < 4u; j++) {
+            if co0 + j < params.c_out {
+                y[m * params.c_out + co0 + j] = activate(acc[r][j], params.act);
+            }
+        }
+    }
+}
+
+// x at a tap offset from conv2d_forward, or zero in the padding.
+fn tap(at: i32, ci: u32) -> f32 {
+    if at < 0 {
+        return 0.0;
+    }
+    return x[u32(at) + ci];
 }
 
 @compute @workgroup_size(256)
@@ -150,37 +195,93 @@ fn conv2d_backward_input(
     dx[i] = acc;
 }
 
+// dw = Σ over output pixels of x-tap ⊗ dy, split over `splits` chunks of `chunk` pixels so
+// that a small kernel (9×32 weights for 21 632 pixels) still fills the device: each invocation
+// computes 4 taps × 4 channels of one chunk into dw_partial [splits, kh·kw·c_in, c_out], and
+// conv2d_backward_weight_reduce sums the chunks in a fixed order.
+// Grid: one invocation per (chunk, 4-tap block, 4-channel block), 256 per workgroup, folded 2-D.
 @compute @workgroup_size(256)
 fn conv2d_backward_weight(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
+    let taps = params.kh * params.kw * params.c_in;
+    let tap_blocks = (taps + 3u) / 4u;
+    let co_blocks = (params.c_out + 3u) / 4u;
     let i = linear_index(wg, nwg, lid);
-    if i >= params.kh * params.kw * params.c_in * params.c_out {
+    if i >= params.splits * tap_blocks * co_blocks {
         return;
     }
-    let co = i % params.c_out;
-    let ci = (i / params.c_out) % params.c_in;
-    let kx = (i / (params.c_out * params.c_in)) % params.kw;
-    let ky = i / (params.c_out * params.c_in * params.kw);
-    var acc = 0.0;
-    for (var b = 0u; b < params.n; b++) {
-        for (var oy = 0u; oy < params.oh; oy++) {
-            let iy = i32(oy * params.stride_h + ky) - i32(params.pad_top);
-            if iy < 0 || iy >= i32(params.h) {
-                continue;
+    let co0 = (i % co_blocks) * 4u;
+    let k0 = ((i / co_blocks) % tap_blocks) * 4u;
+    let split = i / (co_blocks * tap_blocks);
+    let last_co = params.c_out - 1u;
+    let q = vec4<u32>(co0, min(co0 + 1u, last_co), min(co0 + 2u, last_co), min(co0 + 3u, last_co));
+    // Each of the 4 taps as (ky, kx, ci), clamped rows repeating the last tap.
+    var ky: array<i32, 4>;
+    var kx: array<i32, 4>;
+    var ci: array<u32, 4>;
+    for (var r = 0u; r < 4u; r++) {
+        let k = min(k0 + r, taps - 1u);
+        ci[r] = k % params.c_in;
+        kx[r] = i32((k / params.c_in) % params.kw);
+        ky[r] = i32(k / (params.c_in * params.kw));
+    }
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+    let pixels = params.n * params.oh * params.ow;
+    let end = min((split + 1u) * params.chunk, pixels);
+    for (var m = split * params.chunk; m < end; m++) {
+        let ox = m % params.ow;
+        let oy = (m / params.ow) % params.oh;
+        let b = m / (params.ow * params.oh);
+        let iy0 = i32(oy * params.stride_h) - i32(params.pad_top);
+        let ix0 = i32(ox * params.stride_w) - i32(params.pad_left);
+        var xv = vec4<f32>(0.0);
+        for (var r = 0u; r < 4u; r++) {
+            let iy = iy0 + ky[r];
+            let ix = ix0 + kx[r];
+            if iy >= 0 && iy < i32(params.h) && ix >= 0 && ix < i32(params.w) {
+                xv[r] = x[((b * params.h + u32(iy)) * params.w + u32(ix)) * params.c_in + ci[r]];
             }
-            for (var ox = 0u; ox < params.ow; ox++) {
-                let ix = i32(ox * params.stride_w + kx) - i32(params.pad_left);
-                if ix < 0 || ix >= i32(params.w) {
-                    continue;
-                }
-                let x_at = ((b * params.h + u32(iy)) * params.w + u32(ix)) * params.c_in + ci;
-                let dy_at = ((b * params.oh + oy) * params.ow + ox) * params.c_out + co;
-                acc += dy[dy_at] * x[x_at];
+        }
+        let d = m * params.c_out;
+        let dv = vec4<f32>(dy[d + q.x], dy[d + q.y], dy[d + q.z], dy[d + q.w]);
+        acc0 += xv.x * dv;
+        acc1 += xv.y * dv;
+        acc2 += xv.z * dv;
+        acc3 += xv.w * dv;
+    }
+    var acc = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
+    for (var r = 0u; r < 4u; r++) {
+        if k0 + r >= taps {
+            break;
+        }
+        for (var j = 0u; j < 4u; j++) {
+            if co0 + j < params.c_out {
+                dw_partial[(split * taps + k0 + r) * params.c_out + co0 + j] = acc[r][j];
             }
         }
     }
-    dw[i] = acc;
+}
+
+@compute @workgroup_size(256)
+fn conv2d_backward_weight_reduce(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = linear_index(wg, nwg, lid);
+    let len = params.kh * params.kw * params.c_in * params.c_out;
+    if i >= len {
+        return;
+    }
+    var sum = 0.0;
+    for (var s = 0u; s < params.splits; s++) {
+        sum += dw_partial[s * len + i];
+    }
+    dw[i] = sum;
 }

@@ -13,3 +13,4 @@ pub mod data;
 pub mod nn;
 pub mod presets;
 pub mod train;
+pub mod bench;

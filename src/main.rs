@@ -17,6 +17,8 @@ enum Command {
     /// List every adapter wgpu finds: backend, type, driver, limits and features.
     /// `WGPU_BACKEND=vulkan|gl|metal|dx12` narrows the search.
     Adapters,
+    /// Benchmark every kernel and the seed models end to end (see BENCHMARKS.md).
+    Bench(wgtrain::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,5 +42,6 @@ fn run(cli: Cli) -> wgtrain::Result<()> {
             }
             Ok(())
         }
+        Command::Bench(args) => wgtrain::bench::run(&args),
     }
 }

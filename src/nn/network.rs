@@ -275,7 +275,7 @@ impl LayerCtx<'_> {
                     dz_owned = self.pre_activation_grad(*act, *filters, &mut built.backward)?;
                     &dz_owned
                 };
-                built.backward.push(conv2d::backward_weight(gpu, &shape, self.x, dz, &kernel.grad)?);
+                built.backward.extend(conv2d::backward_weight(gpu, &shape, self.x, dz, &kernel.grad)?);
                 built.backward.push(matmul::bias_grad(gpu, dz.len() / filters, *filters, dz, &bias.grad)?);
                 if let Some(dx) = self.dx {
                     built.backward.push(conv2d::backward_input(gpu, &shape, dz, &kernel.value, dx)?);

@@ -84,6 +84,8 @@ struct Params {
     pad_left: u32,
     act: u32,
     has_bias: u32,
+    splits: u32,
+    chunk: u32,
 }
 
 fn params(shape: &Conv2dShape, act: Activation, has_bias: bool) -> Result<Params> {
@@ -104,6 +106,8 @@ fn params(shape: &Conv2dShape, act: Activation, has_bias: bool) -> Result<Params
         pad_left: e.pad_left as u32,
         act: act.code(),
         has_bias: u32::from(has_bias),
+        splits: 1,
+        chunk: 0,
     })
 }
 
@@ -111,6 +115,21 @@ fn check(shape: &Conv2dShape, x: usize, weight: usize, y: usize) -> Result<()> {
     let want = (shape.x_len(), shape.weight_len(), shape.y_len()?);
     assert_eq!((x, weight, y), want, "conv2d: tensor lengths (x, weight, y) for {shape:?}");
     Ok(())
+}
+
+/// The grid of a kernel whose 16×16 workgroups cover 64×64 tiles of a [rows, cols] output.
+fn tile_grid(gpu: &Gpu, rows: usize, cols: usize) -> Result<[u32; 3]> {
+    let (x, y) = (cols.div_ceil(64), rows.div_ceil(64));
+    let max = gpu.limits.max_compute_workgroups_per_dimension as usize;
+    if x > max || y > max {
+        return Err(Error::LimitExceeded {
+            what: format!("a convolution with {rows} output pixels"),
+            requested: y.max(x) as u64,
+            limit_name: "max_compute_workgroups_per_dimension",
+            limit: max as u64,
+        });
+    }
+    Ok([x as u32, y as u32, 1])
 }
 
 /// y = act(conv(x, weight) + bias).
@@ -127,7 +146,8 @@ pub fn forward(
     let p = params(shape, act, bias.is_some())?;
     let kernel = Kernel::new(Shader::Conv2d, "conv2d_forward");
     let bias = bias.unwrap_or(weight);
-    gpu.dispatch(&kernel, &p, &[(1, x), (2, weight), (3, bias), (4, y)], grid_for(gpu, y.len())?)
+    let grid = tile_grid(gpu, y.len() / shape.c_out, shape.c_out)?;
+    gpu.dispatch(&kernel, &p, &[(1, x), (2, weight), (3, bias), (4, y)], grid)
 }
 
 /// dx from dy (the gradient before any fused activation) and the weights.
@@ -138,12 +158,36 @@ pub fn backward_input(gpu: &Gpu, shape: &Conv2dShape, dy: &Tensor, weight: &Tens
     gpu.dispatch(&kernel, &p, &[(2, weight), (5, dy), (6, dx)], grid_for(gpu, dx.len())?)
 }
 
-/// dw from dy (the gradient before any fused activation) and the input x.
-pub fn backward_weight(gpu: &Gpu, shape: &Conv2dShape, x: &Tensor, dy: &Tensor, dw: &Tensor) -> Result<Dispatch> {
+/// Invocations the weight gradient aims for, split over chunks of output pixels.
+const WEIGHT_GRAD_INVOCATIONS: usize = 4096;
+/// The fewest output pixels a chunk sums.
+const MIN_CHUNK: usize = 64;
+
+/// dw from dy (the gradient before any fused activation) and the input x: partial sums over
+/// chunks of pixels, then their fixed-order sum. The partials' scratch lives with the dispatches.
+pub fn backward_weight(gpu: &Gpu, shape: &Conv2dShape, x: &Tensor, dy: &Tensor, dw: &Tensor) -> Result<Vec<Dispatch>> {
     check(shape, x.len(), dw.len(), dy.len())?;
-    let p = params(shape, Activation::Linear, false)?;
-    let kernel = Kernel::new(Shader::Conv2d, "conv2d_backward_weight");
-    gpu.dispatch(&kernel, &p, &[(1, x), (5, dy), (7, dw)], grid_for(gpu, dw.len())?)
+    let pixels = dy.len() / shape.c_out;
+    let blocks = (shape.kh * shape.kw * shape.c_in).div_ceil(4) * shape.c_out.div_ceil(4);
+    let splits = WEIGHT_GRAD_INVOCATIONS.div_ceil(blocks).clamp(1, pixels.div_ceil(MIN_CHUNK));
+    let chunk = pixels.div_ceil(splits);
+    let splits = pixels.div_ceil(chunk);
+    let p = Params { splits: splits as u32, chunk: chunk as u32, ..params(shape, Activation::Linear, false)? };
+    let partial = gpu.zeros("dw_partial", splits * dw.len())?;
+    Ok(vec![
+        gpu.dispatch(
+            &Kernel::new(Shader::Conv2d, "conv2d_backward_weight"),
+            &p,
+            &[(1, x), (5, dy), (8, &partial)],
+            grid_for(gpu, splits * blocks)?,
+        )?,
+        gpu.dispatch(
+            &Kernel::new(Shader::Conv2d, "conv2d_backward_weight_reduce"),
+            &p,
+            &[(8, &partial), (7, dw)],
+            grid_for(gpu, dw.len())?,
+        )?,
+    ])
 }
 
 pub mod cpu {

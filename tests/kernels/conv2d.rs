@@ -82,7 +82,8 @@ fn conv2d_backward_weight_matches_cpu() {
             let dy = uniform(&mut rng, s.y_len().unwrap(), -1.0, 1.0);
             let (tx, tdy) = (gpu.upload("x", &x).unwrap(), gpu.upload("dy", &dy).unwrap());
             let dw = poisoned(gpu, s.weight_len());
-            run(gpu, conv2d::backward_weight(gpu, &s, &tx, &tdy, &dw));
+            let dispatches = conv2d::backward_weight(gpu, &s, &tx, &tdy, &dw).unwrap();
+            gpu.run(&dispatches.iter().collect::<Vec<_>>()).unwrap();
             let want = cpu::backward_weight(&s, &f64s(&x), &f64s(&dy));
             worst.add(compare(&format!("conv2d_backward_weight {s:?}"), &read(gpu, &dw), &want));
         }

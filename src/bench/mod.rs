@@ -1,0 +1,336 @@
+//! The benchmark: every kernel at realistic sizes and the seed models end to end, per
+//! adapter, each checked against its CPU twin before it is timed, with the twin's time as the
+//! baseline column. Prints a table and writes a JSON report; `--compare` sets two side by side.
+
+mod report;
+mod timer;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+pub use report::{KernelRow, Report, TrainingRow};
+use timer::{Timer, cpu_median};
+
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::gpu::{Dispatch, Gpu, Tensor, adapter};
+use crate::nn::Model;
+use crate::nn::reference::Reference;
+use crate::ops::conv2d::{self, Conv2dShape};
+use crate::ops::loss::{self, Loss, LossBuffers};
+use crate::ops::matmul::{self, MatmulShape};
+use crate::ops::optim::{self, Adam};
+use crate::ops::pool::{self, PoolKind, PoolShape};
+use crate::ops::{Activation, Padding};
+use crate::train::FitOptions;
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct BenchArgs {
+    /// Only this adapter (backend or part of its name); default: every adapter present.
+    #[arg(long)]
+    pub adapter: Option<String>,
+    /// Timed samples per kernel (the median is reported).
+    #[arg(long, default_value_t = 7)]
+    pub samples: usize,
+    /// Largest square matmul (default 4096 on GPUs, 1024 on CPU adapters).
+    #[arg(long)]
+    pub max_matmul: Option<usize>,
+    /// Skip the end-to-end training figures.
+    #[arg(long)]
+    pub kernels_only: bool,
+    /// Directory for the JSON reports, one per adapter.
+    #[arg(long, default_value = "bench-results")]
+    pub out: PathBuf,
+    /// Print two JSON reports side by side instead of measuring.
+    #[arg(long, num_args = 2, value_names = ["A", "B"])]
+    pub compare: Option<Vec<PathBuf>>,
+}
+
+/// Runs the benchmark as `args` say.
+pub fn run(args: &BenchArgs) -> Result<()> {
+    if let Some(files) = &args.compare {
+        let (a, b) = (Report::load(&files[0])?, Report::load(&files[1])?);
+        print!("{}", report::compare(&a, &b));
+        return Ok(());
+    }
+    let adapters = match &args.adapter {
+        Some(wanted) => vec![adapter::select(Some(wanted))?],
+        None => {
+            let all = adapter::all();
+            if all.is_empty() {
+                return Err(Error::NoAdapter { tried: "Vulkan, Metal, DX12, GL".into() });
+            }
+            all
+        }
+    };
+    std::fs::create_dir_all(&args.out).map_err(|source| Error::Io { path: args.out.clone(), source })?;
+    for a in adapters {
+        let gpu = Arc::new(Gpu::open(a)?);
+        println!("\n{}", gpu.describe());
+        let report = bench_adapter(&gpu, args)?;
+        print!("{}", report.table());
+        let path = args.out.join(report.file_name());
+        report.save(&path)?;
+        println!("written: {}", path.display());
+    }
+    Ok(())
+}
+
+fn random(rng: &mut StdRng, len: usize) -> Vec<f32> {
+    (0..len).map(|_| rng.random_range(-1.0..1.0)).collect()
+}
+
+fn f64s(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| f64::from(x)).collect()
+}
+
+/// Largest elementwise error relative to the reference's largest magnitude.
+fn max_error(got: &[f32], want: &[f64]) -> Result<f64> {
+    let scale = want.iter().fold(1e-30f64, |m, v| m.max(v.abs()));
+    let mut worst = 0.0f64;
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let e = (f64::from(g) - w).abs() / scale;
+        if !e.is_finite() || e > 1e-3 {
+            return Err(Error::Gpu(format!("result check failed at element {i}: gpu {g}, cpu {w}")));
+        }
+        worst = worst.max(e);
+    }
+    Ok(worst)
+}
+
+struct Bench<'a> {
+    gpu: &'a Gpu,
+    timer: Timer,
+    samples: usize,
+    rows: Vec<KernelRow>,
+}
+
+impl Bench<'_> {
+    /// Times `dispatches` (already checked) and records a row.
+    fn row(&mut self, kernel: &str, shape: String, work: (f64, f64), dispatches: &[&Dispatch], check: (f64, Option<f64>)) -> Result<()> {
+        let seconds = self.timer.median(self.gpu, dispatches, self.samples)?;
+        let (flops, bytes) = work;
+        let row = KernelRow {
+            kernel: kernel.into(),
+            shape,
+            gpu_ms: seconds * 1e3,
+            gflops: flops / seconds * 1e-9,
+            gbps: bytes / seconds * 1e-9,
+            cpu_ms: check.1.map(|s| s * 1e3),
+            max_error: check.0,
+        };
+        println!("  {}", row.line());
+        self.rows.push(row);
+        Ok(())
+    }
+
+    fn matmul(&mut self, rng: &mut StdRng, name: &str, shape: MatmulShape, act: Activation, cpu: bool) -> Result<()> {
+        let gpu = self.gpu;
+        let MatmulShape { m, n, k, .. } = shape;
+        let (a, b, bias) = (random(rng, m * k), random(rng, k * n), random(rng, n));
+        let (ta, tb, tbias, tc) = (gpu.upload("a", &a)?, gpu.upload("b", &b)?, gpu.upload("bias", &bias)?, gpu.zeros("c", m * n)?);
+        let d = matmul::matmul(gpu, shape, &ta, &tb, Some(&tbias), act, &tc)?;
+        gpu.run(&[&d])?;
+        let got: Vec<f32> = gpu.read(&tc)?;
+        let (a64, b64, bias64) = (f64s(&a), f64s(&b), f64s(&bias));
+        let check = if cpu {
+            let mut want = Vec::new();
+            let seconds = cpu_median(3, || want = matmul::cpu::matmul(shape, &a64, &b64, Some(&bias64), act));
+            (max_error(&got, &want)?, Some(seconds))
+        } else {
+            // Too large for the f64 twin in reasonable time: check 256 sampled elements.
+            let (mut got_s, mut want_s) = (Vec::new(), Vec::new());
+            for s in 0..256 {
+                let (i, j) = ((s * 7919) % m, (s * 104_729) % n);
+                let sum = (0..k).fold(bias64[j], |acc, p| {
+                    let av = if shape.trans_a { a64[p * m + i] } else { a64[i * k + p] };
+                    let bv = if shape.trans_b { b64[j * k + p] } else { b64[p * n + j] };
+                    acc + av * bv
+                });
+                got_s.push(got[i * n + j]);
+                want_s.push(crate::ops::activation::cpu::apply(act, sum));
+            }
+            (max_error(&got_s, &want_s)?, None)
+        };
+        let bytes = 4.0 * (m * k + k * n + m * n) as f64;
+        let label = format!("{m}×{n}×k{k}{}{}", if shape.trans_a { " Aᵀ" } else { "" }, if shape.trans_b { " Bᵀ" } else { "" });
+        self.row(name, label, (shape.flops(), bytes), &[&d], check)
+    }
+
+    fn conv(&mut self, rng: &mut StdRng, shape: Conv2dShape) -> Result<()> {
+        let gpu = self.gpu;
+        let y_len = shape.y_len()?;
+        let (x, w, b, dy) = (random(rng, shape.x_len()), random(rng, shape.weight_len()), random(rng, shape.c_out), random(rng, y_len));
+        let (tx, tw, tb, tdy) = (gpu.upload("x", &x)?, gpu.upload("w", &w)?, gpu.upload("b", &b)?, gpu.upload("dy", &dy)?);
+        let (ty, tdx, tdw) = (gpu.zeros("y", y_len)?, gpu.zeros("dx", shape.x_len())?, gpu.zeros("dw", shape.weight_len())?);
+        let label = format!("n{} {}×{}×{} → {} {}×{}", shape.n, shape.h, shape.w, shape.c_in, shape.c_out, shape.kh, shape.kw);
+        let flops = shape.flops()?;
+        let (x64, w64, b64, dy64) = (f64s(&x), f64s(&w), f64s(&b), f64s(&dy));
+        let cases: [(&str, Vec<Dispatch>, &Tensor, usize); 3] = [
+            ("conv2d_forward", vec![conv2d::forward(gpu, &shape, &tx, &tw, Some(&tb), Activation::Relu, &ty)?], &ty, x.len() + w.len() + y_len),
+            ("conv2d_backward_input", vec![conv2d::backward_input(gpu, &shape, &tdy, &tw, &tdx)?], &tdx, y_len + w.len() + x.len()),
+            ("conv2d_backward_weight", conv2d::backward_weight(gpu, &shape, &tx, &tdy, &tdw)?, &tdw, x.len() + y_len + w.len()),
+        ];
+        for (name, ds, out, words) in cases {
+            let d: Vec<&Dispatch> = ds.iter().collect();
+            gpu.run(&d)?;
+            let got: Vec<f32> = gpu.read(out)?;
+            let mut want = Vec::new();
+            let seconds = cpu_median(3, || {
+                want = match name {
+                    "conv2d_forward" => conv2d::cpu::forward(&shape, &x64, &w64, Some(&b64), Activation::Relu),
+                    "conv2d_backward_input" => conv2d::cpu::backward_input(&shape, &dy64, &w64),
+                    _ => conv2d::cpu::backward_weight(&shape, &x64, &dy64),
+                }
+            });
+            let check = (max_error(&got, &want)?, Some(seconds));
+            self.row(name, label.clone(), (flops, 4.0 * words as f64), &d, check)?;
+        }
+        Ok(())
+    }
+
+    fn pool(&mut self, rng: &mut StdRng, shape: PoolShape) -> Result<()> {
+        let gpu = self.gpu;
+        let y_len = shape.y_len()?;
+        let (x, dy) = (random(rng, shape.x_len()), random(rng, y_len));
+        let (tx, tdy) = (gpu.upload("x", &x)?, gpu.upload("dy", &dy)?);
+        let (ty, targ, tdx) = (gpu.zeros("y", y_len)?, gpu.zeros("argmax", y_len)?, gpu.zeros("dx", x.len())?);
+        let fwd = pool::forward(gpu, PoolKind::Max, &shape, &tx, &ty, &targ)?;
+        let bwd = pool::backward(gpu, PoolKind::Max, &shape, &tdy, &targ, &tdx)?;
+        gpu.run(&[&fwd, &bwd])?;
+        let (x64, dy64) = (f64s(&x), f64s(&dy));
+        let label = format!("n{} {}×{}×{} pool {}×{}", shape.n, shape.h, shape.w, shape.c, shape.pool_h, shape.pool_w);
+        let mut want = Vec::new();
+        let s = cpu_median(3, || want = pool::cpu::forward(PoolKind::Max, &shape, &x64).0);
+        let check = (max_error(&gpu.read(&ty)?, &want)?, Some(s));
+        self.row("pool_max_forward", label.clone(), (x.len() as f64, 4.0 * (x.len() + 2 * y_len) as f64), &[&fwd], check)?;
+        let s = cpu_median(3, || want = pool::cpu::backward(PoolKind::Max, &shape, &x64, &dy64));
+        let check = (max_error(&gpu.read(&tdx)?, &want)?, Some(s));
+        self.row("pool_max_backward", label, (x.len() as f64, 4.0 * (x.len() + 2 * y_len) as f64), &[&bwd], check)
+    }
+
+    fn softmax_ce(&mut self, rng: &mut StdRng, rows: usize, cols: usize) -> Result<()> {
+        let gpu = self.gpu;
+        let logits: Vec<f32> = random(rng, rows * cols).iter().map(|v| v * 5.0).collect();
+        let targets: Vec<f32> = (0..rows * cols).map(|i| f32::from(u8::from(i % cols == (i / cols) % cols))).collect();
+        let (tl, tt, tdx) = (gpu.upload("logits", &logits)?, gpu.upload("targets", &targets)?, gpu.zeros("dx", rows * cols)?);
+        let bufs = LossBuffers::new(gpu, rows)?;
+        let d = loss::forward(gpu, Loss::SoftmaxCrossEntropy, cols, &tl, &tt, &tdx, &bufs)?;
+        gpu.run(&[&d])?;
+        let (l64, t64) = (f64s(&logits), f64s(&targets));
+        let mut want = Vec::new();
+        let s = cpu_median(3, || want = loss::cpu::forward(Loss::SoftmaxCrossEntropy, cols, &l64, &t64, rows).dx);
+        let check = (max_error(&gpu.read(&tdx)?, &want)?, Some(s));
+        let work = (4.0 * (rows * cols) as f64, 4.0 * (3 * rows * cols + 2 * rows) as f64);
+        self.row("loss_softmax_cross_entropy", format!("{rows}×{cols}"), work, &[&d], check)
+    }
+
+    fn adam(&mut self, rng: &mut StdRng, len: usize) -> Result<()> {
+        let gpu = self.gpu;
+        let (p, g) = (random(rng, len), random(rng, len));
+        let (tp, tg, tm, tv) = (gpu.upload("p", &p)?, gpu.upload("g", &g)?, gpu.zeros("m", len)?, gpu.zeros("v", len)?);
+        let step = gpu.upload("step", &[0u32])?;
+        let cfg = Adam::default();
+        let d = optim::adam(gpu, &cfg, &tp, &tg, &tm, &tv, &step)?;
+        gpu.run(&[&d])?;
+        let got: Vec<f32> = gpu.read(&tp)?;
+        let g64 = f64s(&g);
+        let mut want = Vec::new();
+        let s = cpu_median(3, || {
+            want = f64s(&p);
+            let (mut m, mut v) = (vec![0.0; len], vec![0.0; len]);
+            optim::cpu::adam(&cfg, &mut want, &g64, &mut m, &mut v, 0);
+        });
+        let check = (max_error(&got, &want)?, Some(s));
+        self.row("optim_adam", format!("{len} parameters"), (12.0 * len as f64, 4.0 * 7.0 * len as f64), &[&d], check)
+    }
+}
+
+fn bench_adapter(gpu: &Arc<Gpu>, args: &BenchArgs) -> Result<Report> {
+    let cpu_adapter = gpu.info.device_type == wgpu::DeviceType::Cpu;
+    let max_matmul = args.max_matmul.unwrap_or(if cpu_adapter { 1024 } else { 4096 });
+    let mut b = Bench { gpu, timer: Timer::new(gpu), samples: args.samples, rows: Vec::new() };
+    let mut rng = StdRng::seed_from_u64(1);
+    println!("kernels (timing: {}, median of {} samples; cpu = the f64 CPU twin):", b.timer.method(), args.samples);
+    for n in [128, 256, 512, 1024, 2048, 4096].into_iter().filter(|&n| n <= max_matmul) {
+        b.matmul(&mut rng, "matmul", MatmulShape::new(n, n, n), Activation::Linear, n <= 512)?;
+    }
+    // The seed models' Dense shapes at their batch sizes: forward, dw = xᵀ·dz, dx = dz·wᵀ.
+    let dense = |m, n, k| MatmulShape::new(m, n, k);
+    let dw = |m, n, k| MatmulShape { m, n, k, trans_a: true, trans_b: false };
+    let dx = |m, n, k| MatmulShape { m, n, k, trans_a: false, trans_b: true };
+    for (name, shape, act) in [
+        ("matmul mlp forward", dense(32, 128, 784), Activation::Relu),
+        ("matmul mlp dw", dw(784, 128, 32), Activation::Linear),
+        ("matmul mlp dx", dx(32, 128, 10), Activation::Linear),
+        ("matmul mlp_sgd forward", dense(128, 512, 784), Activation::Relu),
+        ("matmul mlp_sgd hidden", dense(128, 512, 512), Activation::Relu),
+        ("matmul cnn dense forward", dense(32, 128, 5408), Activation::Relu),
+        ("matmul cnn dense dw", dw(5408, 128, 32), Activation::Linear),
+    ] {
+        b.matmul(&mut rng, name, shape, act, true)?;
+    }
+    let seed_conv = Conv2dShape {
+        n: 32,
+        h: 28,
+        w: 28,
+        c_in: 1,
+        c_out: 32,
+        kh: 3,
+        kw: 3,
+        stride_h: 1,
+        stride_w: 1,
+        padding: Padding::Valid,
+    };
+    b.conv(&mut rng, seed_conv)?;
+    let seed_pool = PoolShape { n: 32, h: 26, w: 26, c: 32, pool_h: 2, pool_w: 2, stride_h: 2, stride_w: 2, padding: Padding::Valid };
+    b.pool(&mut rng, seed_pool)?;
+    b.softmax_ce(&mut rng, 32, 10)?;
+    b.softmax_ce(&mut rng, 1024, 1000)?;
+    b.adam(&mut rng, 101_770)?;
+    b.adam(&mut rng, 693_962)?;
+    let mut training = Vec::new();
+    if !args.kernels_only {
+        println!("training (seed models on the bundled Fashion-MNIST subset; cpu = the f64 CPU twin of a step):");
+        let data = crate::data::find::idx_data(Some(std::path::Path::new(crate::data::find::BUNDLED)))?;
+        for (preset, samples) in [(crate::presets::mlp(), 10_000), (crate::presets::cnn([28, 28, 1]), if cpu_adapter { 2_000 } else { 10_000 })] {
+            let row = bench_training(gpu, &preset, &data.train.take(samples))?;
+            println!("  {}", row.line());
+            training.push(row);
+        }
+    }
+    Ok(Report::new(gpu, b.timer.method(), b.rows, training))
+}
+
+/// Samples/s of the seed model's training: the second of two epochs (the first compiles
+/// pipelines), and of its CPU twin over a few steps.
+fn bench_training(gpu: &Arc<Gpu>, preset: &crate::presets::Preset, data: &Dataset) -> Result<TrainingRow> {
+    let mut model = Model::new(gpu.clone(), preset.model.clone(), preset.compile)?;
+    let opts = FitOptions { batch_size: preset.batch_size, epochs: 2, ..FitOptions::default() };
+    let history = model.fit(data, &opts)?;
+    let sps = history.epochs[1].samples_per_second;
+    let mut reference = Reference::new(&model)?;
+    let batch = preset.batch_size;
+    let x: Vec<f64> = match &data.features {
+        crate::data::Features::U8(v) => v[..batch * data.sample_len()].iter().map(|&p| f64::from(p) / 255.0).collect(),
+        crate::data::Features::F32(v) => f64s(&v[..batch * data.sample_len()]),
+    };
+    let t: Vec<f64> = (0..batch * 10).map(|i| f64::from(u8::from(i % 10 == 3))).collect();
+    let steps = 3;
+    let cpu_seconds = cpu_median(1, || {
+        for _ in 0..steps {
+            reference.train_step(&x, &t, batch);
+        }
+    });
+    Ok(TrainingRow {
+        model: preset.name.into(),
+        batch,
+        samples: data.len(),
+        samples_per_second: sps,
+        seconds_per_60k_epoch: 60_000.0 / sps,
+        cpu_samples_per_second: (steps * batch) as f64 / cpu_seconds,
+    })
+}

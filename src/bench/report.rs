@@ -1,0 +1,187 @@
+//! The benchmark's results: terminal table, JSON file, and side-by-side comparison.
+
+use std::fmt::Write;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct KernelRow {
+    pub kernel: String,
+    pub shape: String,
+    pub gpu_ms: f64,
+    pub gflops: f64,
+    pub gbps: f64,
+    /// The f64 CPU twin's median time, where it was run.
+    pub cpu_ms: Option<f64>,
+    /// Largest |gpu − cpu| / max|cpu| of the check made before timing.
+    pub max_error: f64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TrainingRow {
+    pub model: String,
+    pub batch: usize,
+    pub samples: usize,
+    pub samples_per_second: f64,
+    pub seconds_per_60k_epoch: f64,
+    pub cpu_samples_per_second: f64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct AdapterInfo {
+    pub name: String,
+    pub backend: String,
+    pub device_type: String,
+    pub driver: String,
+    pub driver_info: String,
+    pub max_storage_buffer_binding_size: u64,
+    pub max_compute_workgroup_storage_size: u32,
+    pub max_compute_invocations_per_workgroup: u32,
+    pub timestamp_query: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Report {
+    pub wgtrain_version: String,
+    pub adapter: AdapterInfo,
+    pub timing: String,
+    pub kernels: Vec<KernelRow>,
+    pub training: Vec<TrainingRow>,
+}
+
+fn ms(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{v:.3}"))
+}
+
+impl KernelRow {
+    pub fn line(&self) -> String {
+        let ratio = self.cpu_ms.map_or("-".into(), |c| format!("{:.1}×", c / self.gpu_ms));
+        format!(
+            "{:<28} {:<26} {:>10} ms {:>8.2} GFLOP/s {:>7.2} GB/s  cpu {:>10} ms  gpu/cpu speed {:>8}  err {:.1e}",
+            self.kernel,
+            self.shape,
+            format!("{:.3}", self.gpu_ms),
+            self.gflops,
+            self.gbps,
+            ms(self.cpu_ms),
+            ratio,
+            self.max_error
+        )
+    }
+}
+
+impl TrainingRow {
+    pub fn line(&self) -> String {
+        format!(
+            "{:<8} batch {:>3} on {:>5} samples: {:>9.0} samples/s ({:.2} s per 60k-sample epoch); cpu twin {:.0} samples/s ({:.0}×)",
+            self.model,
+            self.batch,
+            self.samples,
+            self.samples_per_second,
+            self.seconds_per_60k_epoch,
+            self.cpu_samples_per_second,
+            self.samples_per_second / self.cpu_samples_per_second
+        )
+    }
+}
+
+impl Report {
+    pub fn new(gpu: &Gpu, timing: &str, kernels: Vec<KernelRow>, training: Vec<TrainingRow>) -> Report {
+        let info = &gpu.info;
+        Report {
+            wgtrain_version: env!("CARGO_PKG_VERSION").into(),
+            adapter: AdapterInfo {
+                name: info.name.clone(),
+                backend: format!("{:?}", info.backend),
+                device_type: format!("{:?}", info.device_type),
+                driver: info.driver.clone(),
+                driver_info: info.driver_info.clone(),
+                max_storage_buffer_binding_size: gpu.limits.max_storage_buffer_binding_size,
+                max_compute_workgroup_storage_size: gpu.limits.max_compute_workgroup_storage_size,
+                max_compute_invocations_per_workgroup: gpu.limits.max_compute_invocations_per_workgroup,
+                timestamp_query: gpu.features.contains(wgpu::Features::TIMESTAMP_QUERY),
+            },
+            timing: timing.into(),
+            kernels,
+            training,
+        }
+    }
+
+    /// `<backend>-<adapter name>.json`, with the name reduced to [a-z0-9-].
+    pub fn file_name(&self) -> String {
+        let name: String =
+            self.adapter.name.to_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+        let name = name.split('-').filter(|s| !s.is_empty()).collect::<Vec<_>>().join("-");
+        format!("{}-{name}.json", self.adapter.backend.to_lowercase())
+    }
+
+    pub fn table(&self) -> String {
+        let mut out = format!(
+            "\n{} ({}, {}, driver {} {}), wgtrain {}, timing: {}\n",
+            self.adapter.name,
+            self.adapter.backend,
+            self.adapter.device_type,
+            self.adapter.driver,
+            self.adapter.driver_info,
+            self.wgtrain_version,
+            self.timing
+        );
+        for r in &self.kernels {
+            let _ = writeln!(out, "{}", r.line());
+        }
+        for r in &self.training {
+            let _ = writeln!(out, "{}", r.line());
+        }
+        out
+    }
+
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let json = serde_json::to_string_pretty(self).expect("a report serialises");
+        std::fs::write(path, json).map_err(|source| Error::Io { path: path.to_path_buf(), source })
+    }
+
+    pub fn load(path: &Path) -> Result<Report> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+        serde_json::from_str(&text)
+            .map_err(|e| Error::Data { path: path.to_path_buf(), message: format!("not a wgtrain benchmark report: {e}") })
+    }
+}
+
+/// Two reports side by side: rows matched by kernel and shape, and b's speed relative to a's.
+pub fn compare(a: &Report, b: &Report) -> String {
+    let mut out = format!(
+        "A: {} ({}, {})\nB: {} ({}, {})\n{:<28} {:<26} {:>12} {:>12} {:>8}\n",
+        a.adapter.name, a.adapter.backend, a.timing, b.adapter.name, b.adapter.backend, b.timing, "kernel", "shape", "A ms", "B ms", "A/B"
+    );
+    for ra in &a.kernels {
+        if let Some(rb) = b.kernels.iter().find(|r| r.kernel == ra.kernel && r.shape == ra.shape) {
+            let _ = writeln!(
+                out,
+                "{:<28} {:<26} {:>12.3} {:>12.3} {:>7.2}×",
+                ra.kernel,
+                ra.shape,
+                ra.gpu_ms,
+                rb.gpu_ms,
+                ra.gpu_ms / rb.gpu_ms
+            );
+        }
+    }
+    for ra in &a.training {
+        if let Some(rb) = b.training.iter().find(|r| r.model == ra.model) {
+            let _ = writeln!(
+                out,
+                "{:<28} {:<26} {:>12.0} {:>12.0} {:>7.2}×  (samples/s)",
+                format!("training {}", ra.model),
+                format!("batch {}", ra.batch),
+                ra.samples_per_second,
+                rb.samples_per_second,
+                rb.samples_per_second / ra.samples_per_second
+            );
+        }
+    }
+    out
+}
