@@ -6,9 +6,10 @@
 //   B [k, n], or [n, k] when `trans_b` (C = A·Bᵀ: a Dense layer's dx = dy·wᵀ)
 //   bias [n], C [m, n]
 // Bindings: 0 params; matmul: 1 a, 2 b, 3 bias, 4 c; matmul_bias_grad: 5 dy [m, n], 6 db [n].
-// matmul grid: (ceil(n / 64), ceil(m / 64)). A 16×16 workgroup computes a 64×64 tile of C and
-//   each invocation a 4×4 block in registers, with no shared memory: barriers are what CPU
-//   adapters pay for most. Out-of-range rows and columns are clamped on load and skipped on store.
+// matmul and matmul_8x8 grid: (ceil(n / 64), ceil(m / 64)). A workgroup computes a 64×64 tile
+//   of C, each invocation a 4×4 (matmul, 16×16 invocations) or 8×8 (matmul_8x8, 8×8) block in
+//   registers, with no shared memory: barriers are what CPU adapters pay for most. Out-of-range
+//   rows and columns are clamped on load and skipped on store.
 // matmul_bias_grad grid: ceil(n / 256); one invocation sums a column in fixed row order.
 // Activations: 0 linear, 1 relu, 2 sigmoid, 3 tanh. Outputs are overwritten, never accumulated.
 
@@ -105,6 +106,60 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) li
             let col = col0 + j;
             if col < params.n {
                 c[row * params.n + col] = activate(acc[i][j], params.act);
+            }
+        }
+    }
+}
+
+// The same product with an 8×8 block per invocation and 8×8 invocations per workgroup (still a
+// 64×64 tile, so the grid is the same): twice the reuse of every load, a quarter of the
+// invocations. Faster where invocations are expensive and registers plentiful (CPU adapters).
+@compute @workgroup_size(8, 8)
+fn matmul_8x8(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let row0 = wg.y * 64u + lid.y * 8u;
+    let col0 = wg.x * 64u + lid.x * 8u;
+    if row0 >= params.m || col0 >= params.n {
+        return;
+    }
+    let last_row = params.m - 1u;
+    let last_col = params.n - 1u;
+    var r: array<u32, 8>;
+    var q: array<u32, 8>;
+    for (var i = 0u; i < 8u; i++) {
+        r[i] = min(row0 + i, last_row);
+        q[i] = min(col0 + i, last_col);
+    }
+    var acc: array<vec4<f32>, 16>;
+    for (var i = 0u; i < 16u; i++) {
+        acc[i] = vec4<f32>(0.0);
+    }
+    for (var p = 0u; p < params.k; p++) {
+        let b0 = vec4<f32>(load_b(p, q[0]), load_b(p, q[1]), load_b(p, q[2]), load_b(p, q[3]));
+        let b1 = vec4<f32>(load_b(p, q[4]), load_b(p, q[5]), load_b(p, q[6]), load_b(p, q[7]));
+        for (var i = 0u; i < 8u; i++) {
+            let av = load_a(r[i], p);
+            acc[2u * i] += av * b0;
+            acc[2u * i + 1u] += av * b1;
+        }
+    }
+    var bias0 = vec4<f32>(0.0);
+    var bias1 = vec4<f32>(0.0);
+    if params.has_bias != 0u {
+        bias0 = vec4<f32>(bias[q[0]], bias[q[1]], bias[q[2]], bias[q[3]]);
+        bias1 = vec4<f32>(bias[q[4]], bias[q[5]], bias[q[6]], bias[q[7]]);
+    }
+    for (var i = 0u; i < 8u; i++) {
+        let row = row0 + i;
+        if row >= params.m {
+            break;
+        }
+        let lo = acc[2u * i] + bias0;
+        let hi = acc[2u * i + 1u] + bias1;
+        for (var j = 0u; j < 8u; j++) {
+            let col = col0 + j;
+            if col < params.n {
+                let v = select(hi[j - 4u], lo[j], j < 4u);
+                c[row * params.n + col] = activate(v, params.act);
             }
         }
     }

@@ -4,12 +4,13 @@
 // before the update.
 //   optim_sgd: momentum 0: p -= lr·g. Otherwise v = momentum·v - lr·g, then
 //     p += v, or with Nesterov p += momentum·v - lr·g.
-//   optim_adam: t = step + 1; m += (g - m)(1 - β1); v += (g² - v)(1 - β2);
-//     p -= lr·sqrt(1 - β2^t)/(1 - β1^t) · m / (sqrt(v) + ε).
+//   optim_adam_prepare: alpha = lr·sqrt(1 - β2^t)/(1 - β1^t) with t = step + 1, once per step
+//     (one invocation), so the per-parameter kernel does no pow().
+//   optim_adam: m += (g - m)(1 - β1); v += (g² - v)(1 - β2); p -= alpha · m / (sqrt(v) + ε).
 //   optim_step_increment: step += 1, recorded once per training step after every update, so
 //     the GPU keeps the step count (Adam's bias correction, dropout's RNG) without the host.
 // Layouts: p, g, velocity, m, v are flat f32 arrays of `len`; step is one u32.
-// Bindings: 0 params; 1 p, 2 g, 3 velocity (SGD), 4 m, 5 v (Adam), 6 step.
+// Bindings: 0 params; 1 p, 2 g, 3 velocity (SGD), 4 m, 5 v, 7 alpha (Adam), 6 step.
 // Grid: one invocation per parameter, 256 per workgroup, folded 2-D past 65 535 workgroups;
 //   optim_step_increment a single invocation. p, velocity, m and v are updated in place.
 
@@ -31,6 +32,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> m: array<f32>;
 @group(0) @binding(5) var<storage, read_write> v: array<f32>;
 @group(0) @binding(6) var<storage, read_write> step: array<u32>;
+@group(0) @binding(7) var<storage, read_write> alpha: array<f32>;
 
 fn linear_index(wg: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     return (wg.x + wg.y * nwg.x) * 256u + lid;
@@ -75,15 +77,19 @@ fn optim_adam(
     if i >= params.len {
         return;
     }
-    let t = f32(step[0] + 1u);
-    let alpha = params.lr * sqrt(1.0 - pow(params.beta2, t)) / (1.0 - pow(params.beta1, t));
     let w = decayed(i);
     let grad = g[i];
     let m_new = m[i] + (grad - m[i]) * (1.0 - params.beta1);
     let v_new = v[i] + (grad * grad - v[i]) * (1.0 - params.beta2);
     m[i] = m_new;
     v[i] = v_new;
-    p[i] = w - alpha * m_new / (sqrt(v_new) + params.epsilon);
+    p[i] = w - alpha[0] * m_new / (sqrt(v_new) + params.epsilon);
+}
+
+@compute @workgroup_size(1)
+fn optim_adam_prepare() {
+    let t = f32(step[0] + 1u);
+    alpha[0] = params.lr * sqrt(1.0 - pow(params.beta2, t)) / (1.0 - pow(params.beta1, t));
 }
 
 @compute @workgroup_size(1)

@@ -21,7 +21,7 @@ use crate::nn::Model;
 use crate::nn::reference::Reference;
 use crate::ops::conv2d::{self, Conv2dShape};
 use crate::ops::loss::{self, Loss, LossBuffers};
-use crate::ops::matmul::{self, MatmulShape};
+use crate::ops::matmul::{self, MatmulShape, Variant};
 use crate::ops::optim::{self, Adam};
 use crate::ops::pool::{self, PoolKind, PoolShape};
 use crate::ops::{Activation, Padding};
@@ -110,7 +110,14 @@ struct Bench<'a> {
 
 impl Bench<'_> {
     /// Times `dispatches` (already checked) and records a row.
-    fn row(&mut self, kernel: &str, shape: String, work: (f64, f64), dispatches: &[&Dispatch], check: (f64, Option<f64>)) -> Result<()> {
+    fn row(
+        &mut self,
+        kernel: &str,
+        shape: String,
+        work: (f64, f64),
+        dispatches: &[&Dispatch],
+        check: (f64, Option<f64>),
+    ) -> Result<()> {
         let seconds = self.timer.median(self.gpu, dispatches, self.samples)?;
         let (flops, bytes) = work;
         let row = KernelRow {
@@ -127,12 +134,21 @@ impl Bench<'_> {
         Ok(())
     }
 
-    fn matmul(&mut self, rng: &mut StdRng, name: &str, shape: MatmulShape, act: Activation, cpu: bool) -> Result<()> {
+    fn matmul(
+        &mut self,
+        rng: &mut StdRng,
+        name: &str,
+        variant: Variant,
+        shape: MatmulShape,
+        act: Activation,
+        cpu: bool,
+    ) -> Result<()> {
         let gpu = self.gpu;
         let MatmulShape { m, n, k, .. } = shape;
         let (a, b, bias) = (random(rng, m * k), random(rng, k * n), random(rng, n));
-        let (ta, tb, tbias, tc) = (gpu.upload("a", &a)?, gpu.upload("b", &b)?, gpu.upload("bias", &bias)?, gpu.zeros("c", m * n)?);
-        let d = matmul::matmul(gpu, shape, &ta, &tb, Some(&tbias), act, &tc)?;
+        let (ta, tb, tbias, tc) =
+            (gpu.upload("a", &a)?, gpu.upload("b", &b)?, gpu.upload("bias", &bias)?, gpu.zeros("c", m * n)?);
+        let d = matmul::matmul_variant(gpu, variant, shape, &ta, &tb, Some(&tbias), act, &tc)?;
         gpu.run(&[&d])?;
         let got: Vec<f32> = gpu.read(&tc)?;
         let (a64, b64, bias64) = (f64s(&a), f64s(&b), f64s(&bias));
@@ -156,23 +172,43 @@ impl Bench<'_> {
             (max_error(&got_s, &want_s)?, None)
         };
         let bytes = 4.0 * (m * k + k * n + m * n) as f64;
-        let label = format!("{m}×{n}×k{k}{}{}", if shape.trans_a { " Aᵀ" } else { "" }, if shape.trans_b { " Bᵀ" } else { "" });
-        self.row(name, label, (shape.flops(), bytes), &[&d], check)
+        let label =
+            format!("{m}×{n}×k{k}{}{}", if shape.trans_a { " Aᵀ" } else { "" }, if shape.trans_b { " Bᵀ" } else { "" });
+        self.row(&format!("{name} {}", variant.name()), label, (shape.flops(), bytes), &[&d], check)
     }
 
     fn conv(&mut self, rng: &mut StdRng, shape: Conv2dShape) -> Result<()> {
         let gpu = self.gpu;
         let y_len = shape.y_len()?;
-        let (x, w, b, dy) = (random(rng, shape.x_len()), random(rng, shape.weight_len()), random(rng, shape.c_out), random(rng, y_len));
-        let (tx, tw, tb, tdy) = (gpu.upload("x", &x)?, gpu.upload("w", &w)?, gpu.upload("b", &b)?, gpu.upload("dy", &dy)?);
-        let (ty, tdx, tdw) = (gpu.zeros("y", y_len)?, gpu.zeros("dx", shape.x_len())?, gpu.zeros("dw", shape.weight_len())?);
-        let label = format!("n{} {}×{}×{} → {} {}×{}", shape.n, shape.h, shape.w, shape.c_in, shape.c_out, shape.kh, shape.kw);
+        let (x, w, b, dy) =
+            (random(rng, shape.x_len()), random(rng, shape.weight_len()), random(rng, shape.c_out), random(rng, y_len));
+        let (tx, tw, tb, tdy) =
+            (gpu.upload("x", &x)?, gpu.upload("w", &w)?, gpu.upload("b", &b)?, gpu.upload("dy", &dy)?);
+        let (ty, tdx, tdw) =
+            (gpu.zeros("y", y_len)?, gpu.zeros("dx", shape.x_len())?, gpu.zeros("dw", shape.weight_len())?);
+        let label =
+            format!("n{} {}×{}×{} → {} {}×{}", shape.n, shape.h, shape.w, shape.c_in, shape.c_out, shape.kh, shape.kw);
         let flops = shape.flops()?;
         let (x64, w64, b64, dy64) = (f64s(&x), f64s(&w), f64s(&b), f64s(&dy));
         let cases: [(&str, Vec<Dispatch>, &Tensor, usize); 3] = [
-            ("conv2d_forward", vec![conv2d::forward(gpu, &shape, &tx, &tw, Some(&tb), Activation::Relu, &ty)?], &ty, x.len() + w.len() + y_len),
-            ("conv2d_backward_input", vec![conv2d::backward_input(gpu, &shape, &tdy, &tw, &tdx)?], &tdx, y_len + w.len() + x.len()),
-            ("conv2d_backward_weight", conv2d::backward_weight(gpu, &shape, &tx, &tdy, &tdw)?, &tdw, x.len() + y_len + w.len()),
+            (
+                "conv2d_forward",
+                vec![conv2d::forward(gpu, &shape, &tx, &tw, Some(&tb), Activation::Relu, &ty)?],
+                &ty,
+                x.len() + w.len() + y_len,
+            ),
+            (
+                "conv2d_backward_input",
+                vec![conv2d::backward_input(gpu, &shape, &tdy, &tw, &tdx)?],
+                &tdx,
+                y_len + w.len() + x.len(),
+            ),
+            (
+                "conv2d_backward_weight",
+                conv2d::backward_weight(gpu, &shape, &tx, &tdy, &tdw)?,
+                &tdw,
+                x.len() + y_len + w.len(),
+            ),
         ];
         for (name, ds, out, words) in cases {
             let d: Vec<&Dispatch> = ds.iter().collect();
@@ -206,7 +242,13 @@ impl Bench<'_> {
         let mut want = Vec::new();
         let s = cpu_median(3, || want = pool::cpu::forward(PoolKind::Max, &shape, &x64).0);
         let check = (max_error(&gpu.read(&ty)?, &want)?, Some(s));
-        self.row("pool_max_forward", label.clone(), (x.len() as f64, 4.0 * (x.len() + 2 * y_len) as f64), &[&fwd], check)?;
+        self.row(
+            "pool_max_forward",
+            label.clone(),
+            (x.len() as f64, 4.0 * (x.len() + 2 * y_len) as f64),
+            &[&fwd],
+            check,
+        )?;
         let s = cpu_median(3, || want = pool::cpu::backward(PoolKind::Max, &shape, &x64, &dy64));
         let check = (max_error(&gpu.read(&tdx)?, &want)?, Some(s));
         self.row("pool_max_backward", label, (x.len() as f64, 4.0 * (x.len() + 2 * y_len) as f64), &[&bwd], check)
@@ -216,7 +258,8 @@ impl Bench<'_> {
         let gpu = self.gpu;
         let logits: Vec<f32> = random(rng, rows * cols).iter().map(|v| v * 5.0).collect();
         let targets: Vec<f32> = (0..rows * cols).map(|i| f32::from(u8::from(i % cols == (i / cols) % cols))).collect();
-        let (tl, tt, tdx) = (gpu.upload("logits", &logits)?, gpu.upload("targets", &targets)?, gpu.zeros("dx", rows * cols)?);
+        let (tl, tt, tdx) =
+            (gpu.upload("logits", &logits)?, gpu.upload("targets", &targets)?, gpu.zeros("dx", rows * cols)?);
         let bufs = LossBuffers::new(gpu, rows)?;
         let d = loss::forward(gpu, Loss::SoftmaxCrossEntropy, cols, &tl, &tt, &tdx, &bufs)?;
         gpu.run(&[&d])?;
@@ -232,9 +275,10 @@ impl Bench<'_> {
         let gpu = self.gpu;
         let (p, g) = (random(rng, len), random(rng, len));
         let (tp, tg, tm, tv) = (gpu.upload("p", &p)?, gpu.upload("g", &g)?, gpu.zeros("m", len)?, gpu.zeros("v", len)?);
-        let step = gpu.upload("step", &[0u32])?;
+        let (step, alpha) = (gpu.upload("step", &[0u32])?, gpu.zeros("alpha", 1)?);
         let cfg = Adam::default();
-        let d = optim::adam(gpu, &cfg, &tp, &tg, &tm, &tv, &step)?;
+        gpu.run(&[&optim::adam_prepare(gpu, &cfg, &step, &alpha)?])?;
+        let d = optim::adam(gpu, &cfg, &tp, &tg, &tm, &tv, &alpha)?;
         gpu.run(&[&d])?;
         let got: Vec<f32> = gpu.read(&tp)?;
         let g64 = f64s(&g);
@@ -255,8 +299,12 @@ fn bench_adapter(gpu: &Arc<Gpu>, args: &BenchArgs) -> Result<Report> {
     let mut b = Bench { gpu, timer: Timer::new(gpu), samples: args.samples, rows: Vec::new() };
     let mut rng = StdRng::seed_from_u64(1);
     println!("kernels (timing: {}, median of {} samples; cpu = the f64 CPU twin):", b.timer.method(), args.samples);
+    let chosen = Variant::for_gpu(gpu);
+    println!("matmul variant chosen for this adapter: {}", chosen.name());
     for n in [128, 256, 512, 1024, 2048, 4096].into_iter().filter(|&n| n <= max_matmul) {
-        b.matmul(&mut rng, "matmul", MatmulShape::new(n, n, n), Activation::Linear, n <= 512)?;
+        for variant in [Variant::Block4, Variant::Block8] {
+            b.matmul(&mut rng, "matmul", variant, MatmulShape::new(n, n, n), Activation::Linear, n <= 512)?;
+        }
     }
     // The seed models' Dense shapes at their batch sizes: forward, dw = xᵀ·dz, dx = dz·wᵀ.
     let dense = |m, n, k| MatmulShape::new(m, n, k);
@@ -271,7 +319,7 @@ fn bench_adapter(gpu: &Arc<Gpu>, args: &BenchArgs) -> Result<Report> {
         ("matmul cnn dense forward", dense(32, 128, 5408), Activation::Relu),
         ("matmul cnn dense dw", dw(5408, 128, 32), Activation::Linear),
     ] {
-        b.matmul(&mut rng, name, shape, act, true)?;
+        b.matmul(&mut rng, name, chosen, shape, act, true)?;
     }
     let seed_conv = Conv2dShape {
         n: 32,
@@ -286,7 +334,17 @@ fn bench_adapter(gpu: &Arc<Gpu>, args: &BenchArgs) -> Result<Report> {
         padding: Padding::Valid,
     };
     b.conv(&mut rng, seed_conv)?;
-    let seed_pool = PoolShape { n: 32, h: 26, w: 26, c: 32, pool_h: 2, pool_w: 2, stride_h: 2, stride_w: 2, padding: Padding::Valid };
+    let seed_pool = PoolShape {
+        n: 32,
+        h: 26,
+        w: 26,
+        c: 32,
+        pool_h: 2,
+        pool_w: 2,
+        stride_h: 2,
+        stride_w: 2,
+        padding: Padding::Valid,
+    };
     b.pool(&mut rng, seed_pool)?;
     b.softmax_ce(&mut rng, 32, 10)?;
     b.softmax_ce(&mut rng, 1024, 1000)?;
@@ -296,7 +354,10 @@ fn bench_adapter(gpu: &Arc<Gpu>, args: &BenchArgs) -> Result<Report> {
     if !args.kernels_only {
         println!("training (seed models on the bundled Fashion-MNIST subset; cpu = the f64 CPU twin of a step):");
         let data = crate::data::find::idx_data(Some(std::path::Path::new(crate::data::find::BUNDLED)))?;
-        for (preset, samples) in [(crate::presets::mlp(), 10_000), (crate::presets::cnn([28, 28, 1]), if cpu_adapter { 2_000 } else { 10_000 })] {
+        for (preset, samples) in [
+            (crate::presets::mlp(), 10_000),
+            (crate::presets::cnn([28, 28, 1]), if cpu_adapter { 2_000 } else { 10_000 }),
+        ] {
             let row = bench_training(gpu, &preset, &data.train.take(samples))?;
             println!("  {}", row.line());
             training.push(row);

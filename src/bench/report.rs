@@ -146,8 +146,10 @@ impl Report {
 
     pub fn load(path: &Path) -> Result<Report> {
         let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-        serde_json::from_str(&text)
-            .map_err(|e| Error::Data { path: path.to_path_buf(), message: format!("not a wgtrain benchmark report: {e}") })
+        serde_json::from_str(&text).map_err(|e| Error::Data {
+            path: path.to_path_buf(),
+            message: format!("not a wgtrain benchmark report: {e}"),
+        })
     }
 }
 
@@ -155,7 +157,17 @@ impl Report {
 pub fn compare(a: &Report, b: &Report) -> String {
     let mut out = format!(
         "A: {} ({}, {})\nB: {} ({}, {})\n{:<28} {:<26} {:>12} {:>12} {:>8}\n",
-        a.adapter.name, a.adapter.backend, a.timing, b.adapter.name, b.adapter.backend, b.timing, "kernel", "shape", "A ms", "B ms", "A/B"
+        a.adapter.name,
+        a.adapter.backend,
+        a.timing,
+        b.adapter.name,
+        b.adapter.backend,
+        b.timing,
+        "kernel",
+        "shape",
+        "A ms",
+        "B ms",
+        "A/B"
     );
     for ra in &a.kernels {
         if let Some(rb) = b.kernels.iter().find(|r| r.kernel == ra.kernel && r.shape == ra.shape) {

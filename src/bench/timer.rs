@@ -51,7 +51,8 @@ impl Timer {
             end_of_pass_write_index: Some(1),
         });
         {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: writes });
+            let mut pass =
+                encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: writes });
             for _ in 0..reps {
                 for d in dispatches {
                     d.record(&mut pass);
@@ -78,8 +79,9 @@ impl Timer {
     pub fn median(&self, gpu: &Gpu, dispatches: &[&Dispatch], samples: usize) -> Result<f64> {
         let warm = self.sample(gpu, dispatches, 1)?.max(1e-7);
         let reps = ((TARGET_SAMPLE_SECONDS / warm).ceil() as usize).clamp(1, MAX_REPS);
-        let mut times: Vec<f64> =
-            (0..samples.max(1)).map(|_| Ok(self.sample(gpu, dispatches, reps)? / reps as f64)).collect::<Result<_>>()?;
+        let mut times: Vec<f64> = (0..samples.max(1))
+            .map(|_| Ok(self.sample(gpu, dispatches, reps)? / reps as f64))
+            .collect::<Result<_>>()?;
         times.sort_by(f64::total_cmp);
         Ok(times[times.len() / 2])
     }

@@ -81,6 +81,8 @@ pub struct Model {
     pub(crate) params: Vec<Vec<Param>>,
     /// Optimizer updates made so far (u32): Adam's bias correction and dropout's RNG read it.
     pub(crate) step: Tensor,
+    /// Adam's step size for the current step (f32), computed on the GPU once per step.
+    pub(crate) adam_alpha: Tensor,
     pub(crate) net: Option<Network>,
     pub(crate) readback: wgpu::Buffer,
 }
@@ -150,7 +152,18 @@ impl Model {
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        Ok(Model { step: gpu.upload("step", &[0u32])?, gpu, spec, shapes, compile, head, params, net: None, readback })
+        Ok(Model {
+            step: gpu.upload("step", &[0u32])?,
+            adam_alpha: gpu.zeros("adam_alpha", 1)?,
+            gpu,
+            spec,
+            shapes,
+            compile,
+            head,
+            params,
+            net: None,
+            readback,
+        })
     }
 
     pub fn gpu(&self) -> &Gpu {

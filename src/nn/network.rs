@@ -108,11 +108,14 @@ impl Network {
         }
 
         let mut update = Vec::new();
+        if let Optimizer::Adam(cfg) = &model.compile.optimizer {
+            update.push(optim::adam_prepare(gpu, cfg, &model.step, &model.adam_alpha)?);
+        }
         for p in model.params.iter().flatten() {
             update.push(match &model.compile.optimizer {
                 Optimizer::Sgd(cfg) => optim::sgd(gpu, cfg, &p.value, &p.grad, &p.state[0])?,
                 Optimizer::Adam(cfg) => {
-                    optim::adam(gpu, cfg, &p.value, &p.grad, &p.state[0], &p.state[1], &model.step)?
+                    optim::adam(gpu, cfg, &p.value, &p.grad, &p.state[0], &p.state[1], &model.adam_alpha)?
                 }
             });
         }

@@ -38,12 +38,64 @@ struct Params {
     has_bias: u32,
 }
 
-/// Rows and columns of C each 16×16 workgroup computes.
+/// Rows and columns of C each workgroup computes, whatever the variant.
 const TILE: usize = 64;
 
-/// c = act(op(a) · op(b) + bias).
+/// The matmul kernels: the same 64×64 tile per workgroup, split differently over invocations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Variant {
+    /// 16×16 invocations of 4×4 outputs.
+    Block4,
+    /// 8×8 invocations of 8×8 outputs: fewer, heavier invocations.
+    Block8,
+}
+
+impl Variant {
+    /// The variant for an adapter: `$WGTRAIN_MATMUL` (`4x4` or `8x8`) when set; otherwise 8×8
+    /// on CPU adapters, where an invocation costs most (measured on llvmpipe: see BENCHMARKS.md),
+    /// and 4×4 elsewhere, where more invocations keep more of the GPU busy.
+    pub fn for_gpu(gpu: &Gpu) -> Variant {
+        match std::env::var("WGTRAIN_MATMUL").as_deref() {
+            Ok("4x4") => Variant::Block4,
+            Ok("8x8") => Variant::Block8,
+            _ if gpu.info.device_type == wgpu::DeviceType::Cpu => Variant::Block8,
+            _ => Variant::Block4,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Block4 => "4x4",
+            Variant::Block8 => "8x8",
+        }
+    }
+
+    fn entry(self) -> &'static str {
+        match self {
+            Variant::Block4 => "matmul",
+            Variant::Block8 => "matmul_8x8",
+        }
+    }
+}
+
+/// c = act(op(a) · op(b) + bias), with the adapter's variant.
 pub fn matmul(
     gpu: &Gpu,
+    shape: MatmulShape,
+    a: &Tensor,
+    b: &Tensor,
+    bias: Option<&Tensor>,
+    act: Activation,
+    c: &Tensor,
+) -> Result<Dispatch> {
+    matmul_variant(gpu, Variant::for_gpu(gpu), shape, a, b, bias, act, c)
+}
+
+/// c = act(op(a) · op(b) + bias), with a chosen variant.
+#[allow(clippy::too_many_arguments)] // the product's operands, each a tensor or its description
+pub fn matmul_variant(
+    gpu: &Gpu,
+    variant: Variant,
     shape: MatmulShape,
     a: &Tensor,
     b: &Tensor,
@@ -69,7 +121,7 @@ pub fn matmul(
             limit: max as u64,
         });
     }
-    let kernel = Kernel::new(Shader::Matmul, "matmul")
+    let kernel = Kernel::new(Shader::Matmul, variant.entry())
         .constant("trans_a", f64::from(u8::from(trans_a)))
         .constant("trans_b", f64::from(u8::from(trans_b)));
     let params = Params { m: m as u32, n: n as u32, k: k as u32, act: act.code(), has_bias: u32::from(bias.is_some()) };

@@ -1,5 +1,5 @@
 use wgtrain::ops::Activation;
-use wgtrain::ops::matmul::{self, MatmulShape, cpu};
+use wgtrain::ops::matmul::{self, MatmulShape, Variant, cpu};
 
 use crate::common::*;
 
@@ -23,8 +23,17 @@ const SHAPES: [(usize, usize, usize); 12] = [
 
 #[test]
 fn matmul_matches_cpu() {
+    check_matmul(Variant::Block4, "matmul");
+}
+
+#[test]
+fn matmul_8x8_matches_cpu() {
+    check_matmul(Variant::Block8, "matmul_8x8");
+}
+
+fn check_matmul(variant: Variant, name: &'static str) {
     for gpu in gpus() {
-        let mut worst = Worst::new("matmul", gpu);
+        let mut worst = Worst::new(name, gpu);
         let mut rng = rng(1);
         for (case, &(m, n, k)) in SHAPES.iter().enumerate() {
             for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
@@ -37,7 +46,7 @@ fn matmul_matches_cpu() {
                 let (ta, tb, tbias) =
                     (gpu.upload("a", &a).unwrap(), gpu.upload("b", &b).unwrap(), gpu.upload("bias", &bias).unwrap());
                 let c = poisoned(gpu, m * n);
-                run(gpu, matmul::matmul(gpu, shape, &ta, &tb, with_bias.then_some(&tbias), act, &c));
+                run(gpu, matmul::matmul_variant(gpu, variant, shape, &ta, &tb, with_bias.then_some(&tbias), act, &c));
                 let want = cpu::matmul(shape, &f64s(&a), &f64s(&b), with_bias.then_some(&f64s(&bias)[..]), act);
                 worst.add(compare(&format!("matmul {shape:?} {act:?} bias {with_bias}"), &read(gpu, &c), &want));
             }
