@@ -11,6 +11,7 @@
 //   registers, with no shared memory: barriers are what CPU adapters pay for most. Out-of-range
 //   rows and columns are clamped on load and skipped on store.
 // matmul_bias_grad grid: ceil(n / 256); one invocation sums a column in fixed row order.
+// matmul_bias_grad_tall grid: n workgroups, one per column (for dy with many rows).
 // Activations: 0 linear, 1 relu, 2 sigmoid, 3 tanh. Outputs are overwritten, never accumulated.
 
 override trans_a: bool = false;
@@ -162,6 +163,36 @@ fn matmul_8x8(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
                 c[row * params.n + col] = activate(v, params.act);
             }
         }
+    }
+}
+
+var<workgroup> partial_sums: array<f32, 256>;
+
+// Column sums for tall dy (a convolution's n·oh·ow rows): one workgroup per column, each
+// invocation summing every 256th row, then a fixed-order tree over the workgroup.
+@compute @workgroup_size(256)
+fn matmul_bias_grad_tall(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let col = wg.x + wg.y * nwg.x;
+    if col >= params.n {
+        return;
+    }
+    var sum = 0.0;
+    for (var row = lid; row < params.m; row += 256u) {
+        sum += dy[row * params.n + col];
+    }
+    partial_sums[lid] = sum;
+    for (var stride = 128u; stride > 0u; stride >>= 1u) {
+        workgroupBarrier();
+        if lid < stride {
+            partial_sums[lid] += partial_sums[lid + stride];
+        }
+    }
+    if lid == 0u {
+        db[col] = partial_sums[0];
     }
 }
 

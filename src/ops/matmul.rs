@@ -130,13 +130,21 @@ pub fn matmul_variant(
     gpu.dispatch(&kernel, &params, &[(1, a), (2, b), (3, bias), (4, c)], [grid[1] as u32, grid[0] as u32, 1])
 }
 
+/// From this many rows on, a column's sum is shared by a workgroup.
+const TALL_ROWS: usize = 1024;
+
 /// db [cols] = column sums of dy [rows, cols].
 pub fn bias_grad(gpu: &Gpu, rows: usize, cols: usize, dy: &Tensor, db: &Tensor) -> Result<Dispatch> {
     assert_eq!(dy.len(), rows * cols, "bias_grad: dy has {} elements for {rows}×{cols}", dy.len());
     assert_eq!(db.len(), cols, "bias_grad: db has {} elements for {cols} columns", db.len());
     let params = Params { m: rows as u32, n: cols as u32, k: 0, act: 0, has_bias: 0 };
-    let grid = grid_for(gpu, cols)?;
-    gpu.dispatch(&Kernel::new(Shader::Matmul, "matmul_bias_grad"), &params, &[(5, dy), (6, db)], grid)
+    // Tall dy (a convolution's pixels) gets a workgroup per column; short dy an invocation.
+    let (entry, grid) = if rows >= TALL_ROWS {
+        ("matmul_bias_grad_tall", gpu.grid(cols as u64)?)
+    } else {
+        ("matmul_bias_grad", grid_for(gpu, cols)?)
+    };
+    gpu.dispatch(&Kernel::new(Shader::Matmul, entry), &params, &[(5, dy), (6, db)], grid)
 }
 
 pub mod cpu {
