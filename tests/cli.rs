@@ -52,3 +52,50 @@ fn adapters_are_chosen_by_backend_name() {
         assert_eq!(chosen.get_info().backend, backend);
     }
 }
+
+/// An example's binary, built by `cargo test` next to this test's own.
+fn example(name: &str) -> Command {
+    let deps = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
+    Command::new(deps.parent().unwrap().join("examples").join(name))
+}
+
+#[test]
+fn train_mlp_runs_on_the_bundled_data_and_reports_test_accuracy() {
+    let out = example("train_mlp")
+        .args(["--epochs", "1", "--quiet", "--data", wgtrain::data::find::BUNDLED])
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(stdout.contains("10000 train / 2000 test samples"), "{stdout}");
+    let accuracy: f64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("test: loss ").and_then(|r| r.split("accuracy ").nth(1)))
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no test accuracy in: {stdout}"));
+    assert!(accuracy > 0.7, "one epoch on 8 000 images reached only {accuracy}");
+}
+
+#[test]
+fn binary_classifier_writes_its_data_when_missing_then_trains() {
+    let dir = std::env::temp_dir().join(format!("wgtrain-cli-binary-{}", std::process::id()));
+    let out = example("binary_classifier").args(["--epochs", "3", "--data"]).arg(&dir).output().unwrap();
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(stdout.contains("wrote synthetic data") && dir.join("X_train.npy").is_file(), "{stdout}");
+    assert!(stdout.contains("epoch   3"), "{stdout}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn an_example_given_a_missing_data_directory_fails_with_one_line() {
+    let out = example("train_mlp").args(["--data", "/nonexistent/wgtrain"]).output().unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.lines().any(|l| l.starts_with("error: /nonexistent/wgtrain: no MNIST-format files here")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
