@@ -1,11 +1,13 @@
 // activation.wgsl: elementwise relu / sigmoid / tanh / linear and row-wise softmax, with gradients.
 //
-// Layouts: elementwise tensors are flat f32 arrays of `len`; softmax works on [rows, cols]
-//   row-major (rows = len / cols) and is numerically stable (the row maximum is subtracted).
-// Bindings: 0 params; forwards: 1 x, 2 y; backwards: 3 y (the forward's output), 4 dy, 5 dx.
+// Layouts: elementwise tensors are flat f32 arrays of `len`, read as vec4s (tensors are
+//   zero-padded to whole vec4s); softmax works on [rows, cols] row-major (rows = len / cols)
+//   and is numerically stable (the row maximum is subtracted).
+// Bindings: 0 params; activation_forward: 1 x, 2 y; activation_backward: 3 y (the forward's
+//   output), 4 dy, 5 dx; softmax_forward: 6 sx, 7 sy; softmax_backward: 8 sy, 9 sdy, 10 sdx.
 //   Gradients are computed from the forward's output y, so x need not be kept.
-// Grid: elementwise kernels one invocation per element, softmax one per row; 256 per workgroup,
-//   folded into a 2-D grid past 65 535 workgroups.
+// Grid: elementwise kernels one invocation per 4 elements, softmax one per row; 256 per
+//   workgroup, folded into a 2-D grid past 65 535 workgroups.
 // Activations: 0 linear, 1 relu, 2 sigmoid, 3 tanh. dx is overwritten.
 
 struct Params {
@@ -15,24 +17,27 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-@group(0) @binding(3) var<storage, read> y_saved: array<f32>;
-@group(0) @binding(4) var<storage, read> dy: array<f32>;
-@group(0) @binding(5) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> y: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> y_saved: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> dy: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> dx: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read> sx: array<f32>;
+@group(0) @binding(7) var<storage, read_write> sy: array<f32>;
+@group(0) @binding(8) var<storage, read> sy_saved: array<f32>;
+@group(0) @binding(9) var<storage, read> sdy: array<f32>;
+@group(0) @binding(10) var<storage, read_write> sdx: array<f32>;
 
-fn sigmoid(v: f32) -> f32 {
-    if v >= 0.0 {
-        return 1.0 / (1.0 + exp(-v));
-    }
-    let e = exp(v);
-    return e / (1.0 + e);
+// Through exp of a non-positive argument: no overflow for any input.
+fn sigmoid(v: vec4<f32>) -> vec4<f32> {
+    let e = exp(-abs(v));
+    return select(e / (1.0 + e), 1.0 / (1.0 + e), v >= vec4<f32>(0.0));
 }
 
 // tanh through exp of a non-negative argument: finite for every input on every backend.
-fn stable_tanh(v: f32) -> f32 {
+fn stable_tanh(v: vec4<f32>) -> vec4<f32> {
     let t = 1.0 - 2.0 / (exp(2.0 * abs(v)) + 1.0);
-    return select(-t, t, v >= 0.0);
+    return select(-t, t, v >= vec4<f32>(0.0));
 }
 
 fn linear_index(wg: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
@@ -46,13 +51,13 @@ fn activation_forward(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let i = linear_index(wg, nwg, lid);
-    if i >= params.len {
+    if i >= (params.len + 3u) / 4u {
         return;
     }
     let v = x[i];
     var out = v;
     switch params.act {
-        case 1u: { out = max(v, 0.0); }
+        case 1u: { out = max(v, vec4<f32>(0.0)); }
         case 2u: { out = sigmoid(v); }
         case 3u: { out = stable_tanh(v); }
         default: {}
@@ -67,13 +72,13 @@ fn activation_backward(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let i = linear_index(wg, nwg, lid);
-    if i >= params.len {
+    if i >= (params.len + 3u) / 4u {
         return;
     }
     let out = y_saved[i];
-    var slope = 1.0;
+    var slope = vec4<f32>(1.0);
     switch params.act {
-        case 1u: { slope = select(0.0, 1.0, out > 0.0); }
+        case 1u: { slope = select(vec4<f32>(0.0), vec4<f32>(1.0), out > vec4<f32>(0.0)); }
         case 2u: { slope = out * (1.0 - out); }
         case 3u: { slope = 1.0 - out * out; }
         default: {}
@@ -93,16 +98,16 @@ fn softmax_forward(
         return;
     }
     let base = row * cols;
-    var peak = x[base];
+    var peak = sx[base];
     for (var j = 1u; j < cols; j++) {
-        peak = max(peak, x[base + j]);
+        peak = max(peak, sx[base + j]);
     }
     var sum = 0.0;
     for (var j = 0u; j < cols; j++) {
-        sum += exp(x[base + j] - peak);
+        sum += exp(sx[base + j] - peak);
     }
     for (var j = 0u; j < cols; j++) {
-        y[base + j] = exp(x[base + j] - peak) / sum;
+        sy[base + j] = exp(sx[base + j] - peak) / sum;
     }
 }
 
@@ -120,9 +125,9 @@ fn softmax_backward(
     let base = row * cols;
     var dot = 0.0;
     for (var j = 0u; j < cols; j++) {
-        dot += dy[base + j] * y_saved[base + j];
+        dot += sdy[base + j] * sy_saved[base + j];
     }
     for (var j = 0u; j < cols; j++) {
-        dx[base + j] = y_saved[base + j] * (dy[base + j] - dot);
+        sdx[base + j] = sy_saved[base + j] * (sdy[base + j] - dot);
     }
 }

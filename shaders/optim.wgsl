@@ -9,9 +9,10 @@
 //   optim_adam: m += (g - m)(1 - β1); v += (g² - v)(1 - β2); p -= alpha · m / (sqrt(v) + ε).
 //   optim_step_increment: step += 1, recorded once per training step after every update, so
 //     the GPU keeps the step count (Adam's bias correction, dropout's RNG) without the host.
-// Layouts: p, g, velocity, m, v are flat f32 arrays of `len`; step is one u32.
+// Layouts: p, g, velocity, m, v are flat f32 arrays of `len`, read as vec4s (tensors are
+//   zero-padded to whole vec4s, and zeros stay zero under every update); step is one u32.
 // Bindings: 0 params; 1 p, 2 g, 3 velocity (SGD), 4 m, 5 v, 7 alpha (Adam), 6 step.
-// Grid: one invocation per parameter, 256 per workgroup, folded 2-D past 65 535 workgroups;
+// Grid: one invocation per 4 parameters, 256 per workgroup, folded 2-D past 65 535 workgroups;
 //   optim_step_increment a single invocation. p, velocity, m and v are updated in place.
 
 struct Params {
@@ -26,11 +27,11 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read_write> p: array<f32>;
-@group(0) @binding(2) var<storage, read> g: array<f32>;
-@group(0) @binding(3) var<storage, read_write> velocity: array<f32>;
-@group(0) @binding(4) var<storage, read_write> m: array<f32>;
-@group(0) @binding(5) var<storage, read_write> v: array<f32>;
+@group(0) @binding(1) var<storage, read_write> p: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> g: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> velocity: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> m: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> v: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> step: array<u32>;
 @group(0) @binding(7) var<storage, read_write> alpha: array<f32>;
 
@@ -38,7 +39,7 @@ fn linear_index(wg: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     return (wg.x + wg.y * nwg.x) * 256u + lid;
 }
 
-fn decayed(i: u32) -> f32 {
+fn decayed(i: u32) -> vec4<f32> {
     return p[i] - params.lr * params.weight_decay * p[i];
 }
 
@@ -49,7 +50,7 @@ fn optim_sgd(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let i = linear_index(wg, nwg, lid);
-    if i >= params.len {
+    if i >= (params.len + 3u) / 4u {
         return;
     }
     let w = decayed(i);
@@ -74,7 +75,7 @@ fn optim_adam(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let i = linear_index(wg, nwg, lid);
-    if i >= params.len {
+    if i >= (params.len + 3u) / 4u {
         return;
     }
     let w = decayed(i);

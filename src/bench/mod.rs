@@ -41,6 +41,9 @@ pub struct BenchArgs {
     /// Skip the end-to-end training figures.
     #[arg(long)]
     pub kernels_only: bool,
+    /// Only the kernel rows whose name contains this text (e.g. conv2d).
+    #[arg(long)]
+    pub filter: Option<String>,
     /// Directory for the JSON reports, one per adapter.
     #[arg(long, default_value = "bench-results")]
     pub out: PathBuf,
@@ -105,10 +108,15 @@ struct Bench<'a> {
     gpu: &'a Gpu,
     timer: Timer,
     samples: usize,
+    filter: Option<&'a str>,
     rows: Vec<KernelRow>,
 }
 
 impl Bench<'_> {
+    fn wanted(&self, kernel: &str) -> bool {
+        self.filter.is_none_or(|f| kernel.contains(f))
+    }
+
     /// Times `dispatches` (already checked) and records a row.
     fn row(
         &mut self,
@@ -178,6 +186,9 @@ impl Bench<'_> {
     }
 
     fn conv(&mut self, rng: &mut StdRng, shape: Conv2dShape) -> Result<()> {
+        if !self.wanted("conv2d") {
+            return Ok(());
+        }
         let gpu = self.gpu;
         let y_len = shape.y_len()?;
         let (x, w, b, dy) =
@@ -229,6 +240,9 @@ impl Bench<'_> {
     }
 
     fn pool(&mut self, rng: &mut StdRng, shape: PoolShape) -> Result<()> {
+        if !self.wanted("pool_max") {
+            return Ok(());
+        }
         let gpu = self.gpu;
         let y_len = shape.y_len()?;
         let (x, dy) = (random(rng, shape.x_len()), random(rng, y_len));
@@ -255,6 +269,9 @@ impl Bench<'_> {
     }
 
     fn softmax_ce(&mut self, rng: &mut StdRng, rows: usize, cols: usize) -> Result<()> {
+        if !self.wanted("loss_softmax_cross_entropy") {
+            return Ok(());
+        }
         let gpu = self.gpu;
         let logits: Vec<f32> = random(rng, rows * cols).iter().map(|v| v * 5.0).collect();
         let targets: Vec<f32> = (0..rows * cols).map(|i| f32::from(u8::from(i % cols == (i / cols) % cols))).collect();
@@ -271,7 +288,43 @@ impl Bench<'_> {
         self.row("loss_softmax_cross_entropy", format!("{rows}×{cols}"), work, &[&d], check)
     }
 
+    fn bias_grad(&mut self, rng: &mut StdRng, rows: usize, cols: usize) -> Result<()> {
+        if !self.wanted("matmul_bias_grad") {
+            return Ok(());
+        }
+        let gpu = self.gpu;
+        let dy = random(rng, rows * cols);
+        let (tdy, tdb) = (gpu.upload("dy", &dy)?, gpu.zeros("db", cols)?);
+        let d = matmul::bias_grad(gpu, rows, cols, &tdy, &tdb)?;
+        gpu.run(&[&d])?;
+        let dy64 = f64s(&dy);
+        let mut want = Vec::new();
+        let s = cpu_median(3, || want = matmul::cpu::bias_grad(rows, cols, &dy64));
+        let check = (max_error(&gpu.read(&tdb)?, &want)?, Some(s));
+        let work = ((rows * cols) as f64, 4.0 * (rows * cols + cols) as f64);
+        self.row("matmul_bias_grad", format!("{rows}×{cols}"), work, &[&d], check)
+    }
+
+    fn relu_backward(&mut self, rng: &mut StdRng, len: usize) -> Result<()> {
+        if !self.wanted("activation_backward") {
+            return Ok(());
+        }
+        let gpu = self.gpu;
+        let (y, dy) = (random(rng, len), random(rng, len));
+        let (ty, tdy, tdx) = (gpu.upload("y", &y)?, gpu.upload("dy", &dy)?, gpu.zeros("dx", len)?);
+        let d = crate::ops::activation::backward(gpu, Activation::Relu, &ty, &tdy, &tdx)?;
+        gpu.run(&[&d])?;
+        let (y64, dy64) = (f64s(&y), f64s(&dy));
+        let mut want = Vec::new();
+        let s = cpu_median(3, || want = crate::ops::activation::cpu::backward(Activation::Relu, &y64, &dy64));
+        let check = (max_error(&gpu.read(&tdx)?, &want)?, Some(s));
+        self.row("activation_backward relu", format!("{len}"), (len as f64, 12.0 * len as f64), &[&d], check)
+    }
+
     fn adam(&mut self, rng: &mut StdRng, len: usize) -> Result<()> {
+        if !self.wanted("optim_adam") {
+            return Ok(());
+        }
         let gpu = self.gpu;
         let (p, g) = (random(rng, len), random(rng, len));
         let (tp, tg, tm, tv) = (gpu.upload("p", &p)?, gpu.upload("g", &g)?, gpu.zeros("m", len)?, gpu.zeros("v", len)?);
@@ -296,7 +349,8 @@ impl Bench<'_> {
 fn bench_adapter(gpu: &Arc<Gpu>, args: &BenchArgs) -> Result<Report> {
     let cpu_adapter = gpu.info.device_type == wgpu::DeviceType::Cpu;
     let max_matmul = args.max_matmul.unwrap_or(if cpu_adapter { 1024 } else { 4096 });
-    let mut b = Bench { gpu, timer: Timer::new(gpu), samples: args.samples, rows: Vec::new() };
+    let mut b =
+        Bench { gpu, timer: Timer::new(gpu), samples: args.samples, filter: args.filter.as_deref(), rows: Vec::new() };
     let mut rng = StdRng::seed_from_u64(1);
     println!("kernels (timing: {}, median of {} samples; cpu = the f64 CPU twin):", b.timer.method(), args.samples);
     let chosen = Variant::for_gpu(gpu);
@@ -346,6 +400,9 @@ fn bench_adapter(gpu: &Arc<Gpu>, args: &BenchArgs) -> Result<Report> {
         padding: Padding::Valid,
     };
     b.pool(&mut rng, seed_pool)?;
+    b.bias_grad(&mut rng, 32, 128)?;
+    b.bias_grad(&mut rng, 32 * 26 * 26, 32)?;
+    b.relu_backward(&mut rng, 32 * 26 * 26 * 32)?;
     b.softmax_ce(&mut rng, 32, 10)?;
     b.softmax_ce(&mut rng, 1024, 1000)?;
     b.adam(&mut rng, 101_770)?;

@@ -6,7 +6,8 @@ use wgpu::util::DeviceExt;
 use super::Gpu;
 use crate::error::{Error, Result};
 
-/// A storage buffer of `len` 32-bit elements. Shapes live with the ops that use it.
+/// A storage buffer of `len` 32-bit elements. Shapes live with the ops that use it. The buffer
+/// is zero-padded to a multiple of four elements, so kernels may also read it as `vec4`s.
 pub struct Tensor {
     buffer: wgpu::Buffer,
     len: usize,
@@ -28,6 +29,11 @@ impl Tensor {
     pub fn bytes(&self) -> u64 {
         self.len as u64 * 4
     }
+}
+
+/// Bytes of a tensor's buffer: `len` words rounded up to whole vec4s (at least one).
+fn padded_bytes(len: usize) -> u64 {
+    (len.max(1).next_multiple_of(4) * 4) as u64
 }
 
 const USAGE: wgpu::BufferUsages =
@@ -55,7 +61,7 @@ impl Gpu {
 
     /// A zero-filled tensor of `len` elements.
     pub fn zeros(&self, label: &str, len: usize) -> Result<Tensor> {
-        let bytes = (len.max(1) * 4) as u64;
+        let bytes = padded_bytes(len);
         self.check_size(label, bytes)?;
         let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
@@ -69,13 +75,15 @@ impl Gpu {
     /// A tensor holding `data` (f32 or u32 words).
     pub fn upload<T: bytemuck::Pod>(&self, label: &str, data: &[T]) -> Result<Tensor> {
         assert_eq!(std::mem::size_of::<T>(), 4, "tensors hold 32-bit elements");
-        self.check_size(label, (data.len().max(1) * 4) as u64)?;
+        self.check_size(label, padded_bytes(data.len()))?;
         if data.is_empty() {
             return self.zeros(label, 0);
         }
+        let mut contents = bytemuck::cast_slice::<T, u8>(data).to_vec();
+        contents.resize(padded_bytes(data.len()) as usize, 0);
         let buffer = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some(label),
-            contents: bytemuck::cast_slice(data),
+            contents: &contents,
             usage: USAGE,
         });
         Ok(Tensor { buffer, len: data.len() })

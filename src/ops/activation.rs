@@ -42,28 +42,28 @@ fn build(gpu: &Gpu, entry: &'static str, params: Params, work: usize, tensors: &
 pub fn forward(gpu: &Gpu, act: Activation, x: &Tensor, y: &Tensor) -> Result<Dispatch> {
     assert_eq!(x.len(), y.len(), "activation: x has {} elements, y {}", x.len(), y.len());
     let params = Params { len: x.len() as u32, cols: 1, act: act.code() };
-    build(gpu, "activation_forward", params, x.len(), &[(1, x), (2, y)])
+    build(gpu, "activation_forward", params, x.len().div_ceil(4), &[(1, x), (2, y)])
 }
 
 /// dx = dy · act'(x), computed from the forward output y.
 pub fn backward(gpu: &Gpu, act: Activation, y: &Tensor, dy: &Tensor, dx: &Tensor) -> Result<Dispatch> {
     assert!(y.len() == dy.len() && dy.len() == dx.len(), "activation backward: lengths differ");
     let params = Params { len: y.len() as u32, cols: 1, act: act.code() };
-    build(gpu, "activation_backward", params, y.len(), &[(3, y), (4, dy), (5, dx)])
+    build(gpu, "activation_backward", params, y.len().div_ceil(4), &[(3, y), (4, dy), (5, dx)])
 }
 
 /// Row-wise softmax of x viewed as [len / cols, cols].
 pub fn softmax_forward(gpu: &Gpu, cols: usize, x: &Tensor, y: &Tensor) -> Result<Dispatch> {
     assert!(cols > 0 && x.len().is_multiple_of(cols) && x.len() == y.len(), "softmax: bad shape");
     let params = Params { len: x.len() as u32, cols: cols as u32, act: 0 };
-    build(gpu, "softmax_forward", params, x.len() / cols, &[(1, x), (2, y)])
+    build(gpu, "softmax_forward", params, x.len() / cols, &[(6, x), (7, y)])
 }
 
 /// Gradient of a row-wise softmax from its output y.
 pub fn softmax_backward(gpu: &Gpu, cols: usize, y: &Tensor, dy: &Tensor, dx: &Tensor) -> Result<Dispatch> {
     assert!(cols > 0 && y.len().is_multiple_of(cols) && y.len() == dy.len() && dy.len() == dx.len());
     let params = Params { len: y.len() as u32, cols: cols as u32, act: 0 };
-    build(gpu, "softmax_backward", params, y.len() / cols, &[(3, y), (4, dy), (5, dx)])
+    build(gpu, "softmax_backward", params, y.len() / cols, &[(8, y), (9, dy), (10, dx)])
 }
 
 pub mod cpu {

@@ -71,7 +71,7 @@ pub fn sgd(gpu: &Gpu, cfg: &Sgd, p: &Tensor, g: &Tensor, velocity: &Tensor) -> R
         ..Params::default()
     };
     let kernel = Kernel::new(Shader::Optim, "optim_sgd");
-    gpu.dispatch(&kernel, &params, &[(1, p), (2, g), (3, velocity)], grid_for(gpu, p.len())?)
+    gpu.dispatch(&kernel, &params, &[(1, p), (2, g), (3, velocity)], grid_for(gpu, p.len().div_ceil(4))?)
 }
 
 /// alpha (f32, one element) = Adam's step size at the step held in `step` (u32, one element):
@@ -94,7 +94,7 @@ pub fn adam(gpu: &Gpu, cfg: &Adam, p: &Tensor, g: &Tensor, m: &Tensor, v: &Tenso
         ..Params::default()
     };
     let kernel = Kernel::new(Shader::Optim, "optim_adam");
-    gpu.dispatch(&kernel, &params, &[(1, p), (2, g), (4, m), (5, v), (7, alpha)], grid_for(gpu, p.len())?)
+    gpu.dispatch(&kernel, &params, &[(1, p), (2, g), (4, m), (5, v), (7, alpha)], grid_for(gpu, p.len().div_ceil(4))?)
 }
 
 /// step += 1: recorded once per training step, after every update.
