@@ -10,7 +10,9 @@
 // Backward passes gather (one invocation per dx element over the windows that cover it):
 // deterministic, no atomics, and correct for overlapping windows.
 // Bindings: 0 params; forwards: 1 x, 2 y (and 3 argmax for max); backwards: 4 dy, 5 dx
-//   (and 3 argmax for max).
+//   (and 3 argmax for max). pool_max_forward4 / pool_max_backward4 take channels four at a time
+//   (when c is a multiple of 4; params.c is then c / 4): 6 x4, 7 y4, 8 argmax4 / 8, 9 dy4, 10 dx4.
+//   Their argmax holds the same flat x indices as the scalar kernels'.
 // Grid: one invocation per output element, 256 per workgroup, folded 2-D past 65 535
 //   workgroups. Outputs are overwritten.
 
@@ -35,6 +37,11 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> argmax: array<u32>;
 @group(0) @binding(4) var<storage, read> dy: array<f32>;
 @group(0) @binding(5) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(6) var<storage, read> x4: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read_write> y4: array<vec4<f32>>;
+@group(0) @binding(8) var<storage, read_write> argmax4: array<vec4<u32>>;
+@group(0) @binding(9) var<storage, read> dy4: array<vec4<f32>>;
+@group(0) @binding(10) var<storage, read_write> dx4: array<vec4<f32>>;
 
 fn linear_index(wg: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     return (wg.x + wg.y * nwg.x) * 256u + lid;
@@ -168,4 +175,64 @@ fn pool_avg_backward(
         }
     }
     dx[i] = acc;
+}
+
+const LANES = vec4<u32>(0u, 1u, 2u, 3u);
+
+@compute @workgroup_size(256)
+fn pool_max_forward4(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = linear_index(wg, nwg, lid);
+    if i >= params.n * params.oh * params.ow * params.c {
+        return;
+    }
+    let ch = i % params.c;
+    let ox = (i / params.c) % params.ow;
+    let oy = (i / (params.c * params.ow)) % params.oh;
+    let b = i / (params.c * params.ow * params.oh);
+    let win = window(oy, ox);
+    let first = ((b * params.h + win.x) * params.w + win.z) * params.c + ch;
+    var best = x4[first];
+    var best_at = vec4<u32>(first);
+    for (var iy = win.x; iy < win.y; iy++) {
+        for (var ix = win.z; ix < win.w; ix++) {
+            let at = ((b * params.h + iy) * params.w + ix) * params.c + ch;
+            let v = x4[at];
+            let better = v > best;
+            best = select(best, v, better);
+            best_at = select(best_at, vec4<u32>(at), better);
+        }
+    }
+    y4[i] = best;
+    argmax4[i] = best_at * 4u + LANES;
+}
+
+@compute @workgroup_size(256)
+fn pool_max_backward4(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = linear_index(wg, nwg, lid);
+    if i >= params.n * params.h * params.w * params.c {
+        return;
+    }
+    let ch = i % params.c;
+    let ix = (i / params.c) % params.w;
+    let iy = (i / (params.c * params.w)) % params.h;
+    let b = i / (params.c * params.w * params.h);
+    let rows = covering(iy, params.pad_top, params.pool_h, params.stride_h, params.oh);
+    let cols = covering(ix, params.pad_left, params.pool_w, params.stride_w, params.ow);
+    let mine = i * 4u + LANES;
+    var acc = vec4<f32>(0.0);
+    for (var oy = rows.x; oy <= rows.y; oy++) {
+        for (var ox = cols.x; ox <= cols.y; ox++) {
+            let o = ((b * params.oh + u32(oy)) * params.ow + u32(ox)) * params.c + ch;
+            acc += select(vec4<f32>(0.0), dy4[o], argmax4[o] == mine);
+        }
+    }
+    dx4[i] = acc;
 }

@@ -86,6 +86,7 @@ impl PoolShape {
 }
 
 /// y = pool(x); for max pooling `argmax` (u32, y's length) records each window's winner.
+/// Max pooling takes channels four at a time when their count allows.
 pub fn forward(
     gpu: &Gpu,
     kind: PoolKind,
@@ -98,6 +99,12 @@ pub fn forward(
     assert_eq!((x.len(), y.len()), (shape.x_len(), shape.y_len()?), "pool: (x, y) lengths for {shape:?}");
     let grid = grid_for(gpu, y.len())?;
     match kind {
+        PoolKind::Max if shape.c.is_multiple_of(4) => {
+            assert_eq!(argmax.len(), y.len(), "pool: argmax must match y");
+            let kernel = Kernel::new(Shader::Pool, "pool_max_forward4");
+            let p4 = Params { c: p.c / 4, ..p };
+            gpu.dispatch(&kernel, &p4, &[(6, x), (7, y), (8, argmax)], grid_for(gpu, y.len() / 4)?)
+        }
         PoolKind::Max => {
             assert_eq!(argmax.len(), y.len(), "pool: argmax must match y");
             let kernel = Kernel::new(Shader::Pool, "pool_max_forward");
@@ -123,6 +130,11 @@ pub fn backward(
     assert_eq!((dx.len(), dy.len()), (shape.x_len(), shape.y_len()?), "pool: (dx, dy) lengths for {shape:?}");
     let grid = grid_for(gpu, dx.len())?;
     match kind {
+        PoolKind::Max if shape.c.is_multiple_of(4) => {
+            let kernel = Kernel::new(Shader::Pool, "pool_max_backward4");
+            let p4 = Params { c: p.c / 4, ..p };
+            gpu.dispatch(&kernel, &p4, &[(8, argmax), (9, dy), (10, dx)], grid_for(gpu, dx.len() / 4)?)
+        }
         PoolKind::Max => {
             let kernel = Kernel::new(Shader::Pool, "pool_max_backward");
             gpu.dispatch(&kernel, &p, &[(3, argmax), (4, dy), (5, dx)], grid)
