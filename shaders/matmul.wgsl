@@ -10,6 +10,9 @@
 //   of C, each invocation a 4×4 (matmul, 16×16 invocations) or 8×8 (matmul_8x8, 8×8) block in
 //   registers, with no shared memory: barriers are what CPU adapters pay for most. Out-of-range
 //   rows and columns are clamped on load and skipped on store.
+// matmul_vec4 (m, n and k all multiples of 4): the 4×4 kernel reading A, B and C as vec4s
+//   (7 a4, 8 b4, 9 c4, 3 bias) and stepping k four at a time, so each invocation does 64
+//   multiply-adds per 8 vector loads. Same grid.
 // matmul_bias_grad grid: ceil(n / 256); one invocation sums a column in fixed row order.
 // matmul_bias_grad_tall grid: n workgroups, one per column (for dy with many rows).
 // Activations: 0 linear, 1 relu, 2 sigmoid, 3 tanh. Outputs are overwritten, never accumulated.
@@ -32,6 +35,9 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
 @group(0) @binding(5) var<storage, read> dy: array<f32>;
 @group(0) @binding(6) var<storage, read_write> db: array<f32>;
+@group(0) @binding(7) var<storage, read> a4: array<vec4<f32>>;
+@group(0) @binding(8) var<storage, read> b4: array<vec4<f32>>;
+@group(0) @binding(9) var<storage, read_write> c4: array<vec4<f32>>;
 
 fn sigmoid(v: f32) -> f32 {
     if v >= 0.0 {
@@ -97,18 +103,33 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) li
     if params.has_bias != 0u {
         bias_v = vec4<f32>(bias[q.x], bias[q.y], bias[q.z], bias[q.w]);
     }
-    var acc = array<vec4<f32>, 4>(acc0 + bias_v, acc1 + bias_v, acc2 + bias_v, acc3 + bias_v);
-    for (var i = 0u; i < 4u; i++) {
-        let row = row0 + i;
-        if row >= params.m {
-            break;
-        }
-        for (var j = 0u; j < 4u; j++) {
-            let col = col0 + j;
-            if col < params.n {
-                c[row * params.n + col] = activate(acc[i][j], params.act);
-            }
-        }
+    let rows_left = params.m - row0;
+    store4(row0, col0, acc0 + bias_v);
+    if rows_left > 1u {
+        store4(row0 + 1u, col0, acc1 + bias_v);
+    }
+    if rows_left > 2u {
+        store4(row0 + 2u, col0, acc2 + bias_v);
+    }
+    if rows_left > 3u {
+        store4(row0 + 3u, col0, acc3 + bias_v);
+    }
+}
+
+// c[row, col .. col + 4] = act(v), the columns past n skipped: no dynamic vector indexing,
+// which CPU adapters pay for dearly.
+fn store4(row: u32, col: u32, v: vec4<f32>) {
+    let at = row * params.n + col;
+    let left = params.n - col;
+    c[at] = activate(v.x, params.act);
+    if left > 1u {
+        c[at + 1u] = activate(v.y, params.act);
+    }
+    if left > 2u {
+        c[at + 2u] = activate(v.z, params.act);
+    }
+    if left > 3u {
+        c[at + 3u] = activate(v.w, params.act);
     }
 }
 
@@ -154,16 +175,74 @@ fn matmul_8x8(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
         if row >= params.m {
             break;
         }
-        let lo = acc[2u * i] + bias0;
-        let hi = acc[2u * i + 1u] + bias1;
-        for (var j = 0u; j < 8u; j++) {
-            let col = col0 + j;
-            if col < params.n {
-                let v = select(hi[j - 4u], lo[j], j < 4u);
-                c[row * params.n + col] = activate(v, params.act);
-            }
+        store4(row, col0, acc[2u * i] + bias0);
+        if col0 + 4u < params.n {
+            store4(row, col0 + 4u, acc[2u * i + 1u] + bias1);
         }
     }
+}
+
+fn activate4(v: vec4<f32>, act: u32) -> vec4<f32> {
+    switch act {
+        case 1u: { return max(v, vec4<f32>(0.0)); }
+        case 2u: {
+            let e = exp(-abs(v));
+            return select(e / (1.0 + e), 1.0 / (1.0 + e), v >= vec4<f32>(0.0));
+        }
+        case 3u: {
+            let t = 1.0 - 2.0 / (exp(2.0 * abs(v)) + 1.0);
+            return select(-t, t, v >= vec4<f32>(0.0));
+        }
+        default: { return v; }
+    }
+}
+
+@compute @workgroup_size(16, 16)
+fn matmul_vec4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let row0 = wg.y * 64u + lid.y * 4u;
+    let col0 = wg.x * 64u + lid.x * 4u;
+    if row0 >= params.m || col0 >= params.n {
+        return;
+    }
+    let m4 = params.m / 4u;
+    let n4 = params.n / 4u;
+    let k4 = params.k / 4u;
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+    for (var p = 0u; p < params.k; p += 4u) {
+        // rows[i] = A[row0 + i, p .. p + 4]; cols[j] = B[p .. p + 4, col0 + j].
+        var rows: mat4x4<f32>;
+        if trans_a {
+            let at = p * m4 + row0 / 4u;
+            rows = transpose(mat4x4<f32>(a4[at], a4[at + m4], a4[at + 2u * m4], a4[at + 3u * m4]));
+        } else {
+            let at = row0 * k4 + p / 4u;
+            rows = mat4x4<f32>(a4[at], a4[at + k4], a4[at + 2u * k4], a4[at + 3u * k4]);
+        }
+        var cols: mat4x4<f32>;
+        if trans_b {
+            let at = col0 * k4 + p / 4u;
+            cols = mat4x4<f32>(b4[at], b4[at + k4], b4[at + 2u * k4], b4[at + 3u * k4]);
+        } else {
+            let at = p * n4 + col0 / 4u;
+            cols = transpose(mat4x4<f32>(b4[at], b4[at + n4], b4[at + 2u * n4], b4[at + 3u * n4]));
+        }
+        acc0 += rows[0] * cols;
+        acc1 += rows[1] * cols;
+        acc2 += rows[2] * cols;
+        acc3 += rows[3] * cols;
+    }
+    var bias_v = vec4<f32>(0.0);
+    if params.has_bias != 0u {
+        bias_v = vec4<f32>(bias[col0], bias[col0 + 1u], bias[col0 + 2u], bias[col0 + 3u]);
+    }
+    let at = row0 * n4 + col0 / 4u;
+    c4[at] = activate4(acc0 + bias_v, params.act);
+    c4[at + n4] = activate4(acc1 + bias_v, params.act);
+    c4[at + 2u * n4] = activate4(acc2 + bias_v, params.act);
+    c4[at + 3u * n4] = activate4(acc3 + bias_v, params.act);
 }
 
 var<workgroup> partial_sums: array<f32, 256>;

@@ -353,10 +353,9 @@ fn bench_adapter(gpu: &Arc<Gpu>, args: &BenchArgs) -> Result<Report> {
         Bench { gpu, timer: Timer::new(gpu), samples: args.samples, filter: args.filter.as_deref(), rows: Vec::new() };
     let mut rng = StdRng::seed_from_u64(1);
     println!("kernels (timing: {}, median of {} samples; cpu = the f64 CPU twin):", b.timer.method(), args.samples);
-    let chosen = Variant::for_gpu(gpu);
-    println!("matmul variant chosen for this adapter: {}", chosen.name());
+    println!("matmul variant for shapes off multiples of 4 on this adapter: {}", Variant::for_gpu(gpu).name());
     for n in [128, 256, 512, 1024, 2048, 4096].into_iter().filter(|&n| n <= max_matmul) {
-        for variant in [Variant::Block4, Variant::Block8] {
+        for variant in [Variant::Block4, Variant::Block8, Variant::Vec4] {
             b.matmul(&mut rng, "matmul", variant, MatmulShape::new(n, n, n), Activation::Linear, n <= 512)?;
         }
     }
@@ -373,7 +372,7 @@ fn bench_adapter(gpu: &Arc<Gpu>, args: &BenchArgs) -> Result<Report> {
         ("matmul cnn dense forward", dense(32, 128, 5408), Activation::Relu),
         ("matmul cnn dense dw", dw(5408, 128, 32), Activation::Linear),
     ] {
-        b.matmul(&mut rng, name, chosen, shape, act, true)?;
+        b.matmul(&mut rng, name, Variant::for_shape(gpu, &shape), shape, act, true)?;
     }
     let seed_conv = Conv2dShape {
         n: 32,

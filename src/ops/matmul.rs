@@ -23,6 +23,11 @@ impl MatmulShape {
         MatmulShape { m, n, k, trans_a: false, trans_b: false }
     }
 
+    /// Whether m, n and k are all multiples of 4 (the vec4 variant's condition).
+    pub fn allows_vec4(&self) -> bool {
+        self.m.is_multiple_of(4) && self.n.is_multiple_of(4) && self.k.is_multiple_of(4)
+    }
+
     pub fn flops(&self) -> f64 {
         2.0 * self.m as f64 * self.n as f64 * self.k as f64
     }
@@ -48,6 +53,9 @@ pub enum Variant {
     Block4,
     /// 8×8 invocations of 8×8 outputs: fewer, heavier invocations.
     Block8,
+    /// 16×16 invocations of 4×4 outputs, reading vec4s and stepping k by 4; m, n and k must be
+    /// multiples of 4.
+    Vec4,
 }
 
 impl Variant {
@@ -63,10 +71,20 @@ impl Variant {
         }
     }
 
+    /// The variant for a product: vec4 when every dimension allows it, else the adapter's.
+    pub fn for_shape(gpu: &Gpu, shape: &MatmulShape) -> Variant {
+        if std::env::var("WGTRAIN_MATMUL").is_err() && shape.allows_vec4() {
+            Variant::Vec4
+        } else {
+            Variant::for_gpu(gpu)
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Variant::Block4 => "4x4",
             Variant::Block8 => "8x8",
+            Variant::Vec4 => "vec4",
         }
     }
 
@@ -74,11 +92,12 @@ impl Variant {
         match self {
             Variant::Block4 => "matmul",
             Variant::Block8 => "matmul_8x8",
+            Variant::Vec4 => "matmul_vec4",
         }
     }
 }
 
-/// c = act(op(a) · op(b) + bias), with the adapter's variant.
+/// c = act(op(a) · op(b) + bias), with the variant the shape and adapter call for.
 pub fn matmul(
     gpu: &Gpu,
     shape: MatmulShape,
@@ -88,7 +107,7 @@ pub fn matmul(
     act: Activation,
     c: &Tensor,
 ) -> Result<Dispatch> {
-    matmul_variant(gpu, Variant::for_gpu(gpu), shape, a, b, bias, act, c)
+    matmul_variant(gpu, Variant::for_shape(gpu, &shape), shape, a, b, bias, act, c)
 }
 
 /// c = act(op(a) · op(b) + bias), with a chosen variant.
@@ -127,7 +146,13 @@ pub fn matmul_variant(
     let params = Params { m: m as u32, n: n as u32, k: k as u32, act: act.code(), has_bias: u32::from(bias.is_some()) };
     // Without a bias the binding still needs a buffer; `a` is read-only here already.
     let bias = bias.unwrap_or(a);
-    gpu.dispatch(&kernel, &params, &[(1, a), (2, b), (3, bias), (4, c)], [grid[1] as u32, grid[0] as u32, 1])
+    let tensors = if variant == Variant::Vec4 {
+        assert!(shape.allows_vec4(), "matmul: the vec4 variant needs m, n, k multiples of 4: {shape:?}");
+        [(7, a), (8, b), (3, bias), (9, c)]
+    } else {
+        [(1, a), (2, b), (3, bias), (4, c)]
+    };
+    gpu.dispatch(&kernel, &params, &tensors, [grid[1] as u32, grid[0] as u32, 1])
 }
 
 /// From this many rows on, a column's sum is shared by a workgroup.

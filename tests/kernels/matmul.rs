@@ -21,6 +21,18 @@ const SHAPES: [(usize, usize, usize); 12] = [
     (512, 512, 512),
 ];
 
+/// Shapes the vec4 variant takes: every dimension a multiple of 4.
+const VEC4_SHAPES: [(usize, usize, usize); 8] = [
+    (4, 4, 4),
+    (4, 8, 12),
+    (68, 60, 132),
+    (64, 64, 64),
+    (32, 128, 784),
+    (784, 128, 32),
+    (128, 512, 512),
+    (300, 196, 4),
+];
+
 #[test]
 fn matmul_matches_cpu() {
     check_matmul(Variant::Block4, "matmul");
@@ -31,11 +43,17 @@ fn matmul_8x8_matches_cpu() {
     check_matmul(Variant::Block8, "matmul_8x8");
 }
 
+#[test]
+fn matmul_vec4_matches_cpu() {
+    check_matmul(Variant::Vec4, "matmul_vec4");
+}
+
 fn check_matmul(variant: Variant, name: &'static str) {
     for gpu in gpus() {
         let mut worst = Worst::new(name, gpu);
         let mut rng = rng(1);
-        for (case, &(m, n, k)) in SHAPES.iter().enumerate() {
+        let shapes = if variant == Variant::Vec4 { &VEC4_SHAPES[..] } else { &SHAPES[..] };
+        for (case, &(m, n, k)) in shapes.iter().enumerate() {
             for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
                 let shape = MatmulShape { m, n, k, trans_a, trans_b };
                 let act = ACTS[case % 4];
