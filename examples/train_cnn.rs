@@ -28,8 +28,10 @@ fn main() -> std::process::ExitCode {
         let data = find::idx_data(args.train.data.as_deref())?;
         println!("data: {}", data.origin);
         let (train, test, input) = if args.rgb64 {
-            let train = data.train.take(RGB64_TRAIN).resized_rgb(64, 64)?;
-            let test = data.test.take(RGB64_TRAIN).resized_rgb(64, 64)?;
+            // Limit before upscaling: the upscaled images are 16 times larger.
+            let (train, test) = (args.train.limited(&data.train), args.train.limited(&data.test));
+            let train = train.take(RGB64_TRAIN).resized_rgb(64, 64)?;
+            let test = test.take(RGB64_TRAIN).resized_rgb(64, 64)?;
             println!("rgb64: {} train / {} test images upscaled to 64×64×3", train.len(), test.len());
             (train, test, [64, 64, 3])
         } else {

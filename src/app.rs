@@ -36,9 +36,17 @@ pub struct TrainArgs {
     /// No progress bar or per-epoch lines.
     #[arg(long)]
     pub quiet: bool,
+    /// Use only the first N training and N test samples (quick runs).
+    #[arg(long)]
+    pub limit: Option<usize>,
 }
 
 impl TrainArgs {
+    /// The first `--limit` samples of `data`, or all of it.
+    pub fn limited(&self, data: &Dataset) -> Dataset {
+        data.take(self.limit.unwrap_or(usize::MAX))
+    }
+
     /// The preset with the flags' overrides applied.
     pub fn apply(&self, mut preset: Preset) -> Preset {
         preset.epochs = self.epochs.unwrap_or(preset.epochs);
@@ -90,12 +98,14 @@ pub fn run_preset(
     test: Option<&Dataset>,
     args: &TrainArgs,
 ) -> Result<(Model, History, Option<Metrics>)> {
+    let train = args.limited(train);
+    let test = test.map(|t| args.limited(t));
     let gpu = open_gpu(args.adapter.as_deref())?;
     let mut model = Model::new(gpu, preset.model.clone(), preset.compile)?;
     if !args.quiet {
         print!("{}", model.summary()?);
     }
-    let validation = match (preset.validation, test) {
+    let validation = match (preset.validation, &test) {
         (PresetValidation::Split(f), _) => Validation::Split(f),
         (PresetValidation::TestSet, Some(t)) => Validation::Data(t),
         _ => Validation::None,
@@ -107,8 +117,8 @@ pub fn run_preset(
         shuffle: true,
         verbose: !args.quiet,
     };
-    let history = model.fit(train, &opts)?;
-    let metrics = match test {
+    let history = model.fit(&train, &opts)?;
+    let metrics = match &test {
         Some(t) => {
             let m = model.evaluate(t, preset.batch_size)?;
             println!("test: loss {:.4} - accuracy {:.4} ({} samples)", m.loss, m.accuracy, t.len());

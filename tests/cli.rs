@@ -99,3 +99,15 @@ fn an_example_given_a_missing_data_directory_fails_with_one_line() {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn train_cnn_trains_the_seed_64x64_rgb_configuration() {
+    let out = example("train_cnn")
+        .args(["--rgb64", "--epochs", "1", "--limit", "64", "--quiet", "--data", wgtrain::data::find::BUNDLED])
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(stdout.contains("64 train / 64 test images upscaled to 64×64×3"), "{stdout}");
+    assert!(stdout.contains("test: loss") && stdout.contains("(64 samples)"), "{stdout}");
+}
