@@ -3,7 +3,6 @@
 
 use clap::Parser;
 use wgtrain::app::{self, TrainArgs};
-use wgtrain::data::find;
 
 #[derive(Parser)]
 #[command(about = "Train the seed MLP (784-128-10, Adam) on MNIST-format data")]
@@ -15,11 +14,5 @@ struct Args {
 fn main() -> std::process::ExitCode {
     app::init();
     let args = Args::parse();
-    app::exit((|| {
-        let data = find::idx_data(args.train.data.as_deref())?;
-        println!("data: {}", data.origin);
-        let preset = args.train.apply(wgtrain::presets::mlp());
-        app::run_preset(&preset, &data.train, Some(&data.test), &args.train)?;
-        Ok(())
-    })())
+    app::exit(app::train_on_idx(wgtrain::presets::mlp(), &args.train))
 }

@@ -90,6 +90,15 @@ pub fn exit(result: Result<()>) -> ExitCode {
     }
 }
 
+/// Finds MNIST-format data (see [`find::idx_data`](crate::data::find::idx_data)), says which,
+/// and runs the preset on it, validating or testing on its test set.
+pub fn train_on_idx(preset: Preset, args: &TrainArgs) -> Result<()> {
+    let data = crate::data::find::idx_data(args.data.as_deref())?;
+    println!("data: {}", data.origin);
+    run_preset(&args.apply(preset), &data.train, Some(&data.test), args)?;
+    Ok(())
+}
+
 /// Builds the preset's model, trains it as its seed program does, and evaluates it on `test`
 /// when given. Returns the trained model, its history and the test metrics.
 pub fn run_preset(
