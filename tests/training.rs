@@ -191,3 +191,22 @@ fn a_short_run_brings_the_binary_classifier_loss_well_down() {
     }
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn a_loss_that_turns_nan_stops_training_naming_epoch_and_step() {
+    let (train, _) = fashion(256);
+    for gpu in gpus() {
+        let sgd = Sgd { lr: 1e30, ..Sgd::default() };
+        let compile = Compile { optimizer: Optimizer::Sgd(sgd), loss: LossKind::CategoricalCrossentropy, seed: 1 };
+        let mut model = Model::new(gpu.clone(), mlp(), compile).unwrap();
+        let opts = FitOptions { batch_size: 32, epochs: 3, ..FitOptions::default() };
+        match model.fit(&train, &opts) {
+            Err(wgtrain::Error::Diverged { epoch, step, loss }) => {
+                assert!(epoch == 1 && step <= 8 && !loss.is_finite(), "epoch {epoch} step {step} loss {loss}");
+                let message = wgtrain::Error::Diverged { epoch, step, loss }.to_string();
+                assert!(message.contains("in epoch 1, by step"), "{message}");
+            }
+            other => panic!("expected divergence, got {other:?}"),
+        }
+    }
+}
