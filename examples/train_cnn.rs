@@ -12,7 +12,7 @@ struct Args {
     #[command(flatten)]
     train: TrainArgs,
     /// Train on 64×64×3 inputs, as the seed program does: images upscaled bilinearly and grey
-    /// replicated to RGB. At most RGB64_TRAIN training images are used, so the upscaled
+    /// replicated to RGB. At most 10 000 training and 10 000 test images are used, so the upscaled
     /// dataset fits one storage binding.
     #[arg(long)]
     rgb64: bool,

@@ -111,3 +111,30 @@ fn train_cnn_trains_the_seed_64x64_rgb_configuration() {
     assert!(stdout.contains("64 train / 64 test images upscaled to 64×64×3"), "{stdout}");
     assert!(stdout.contains("test: loss") && stdout.contains("(64 samples)"), "{stdout}");
 }
+
+#[test]
+fn bench_measures_checked_kernels_writes_json_and_compares_reports() {
+    let dir = std::env::temp_dir().join(format!("wgtrain-bench-{}", std::process::id()));
+    let dir_s = dir.to_str().unwrap();
+    let out = wgtrain(&["bench", "--kernels-only", "--filter", "loss", "--samples", "1", "--out", dir_s], &[]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(stdout.contains("loss_softmax_cross_entropy") && stdout.contains("GFLOP/s"), "{stdout}");
+    let reports: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(reports.len(), wgtrain::gpu::adapter::all().len(), "one JSON report per adapter");
+    let report = wgtrain::bench::Report::load(&reports[0]).unwrap();
+    assert_eq!(report.kernels.len(), 2, "the two softmax-CE shapes");
+    assert!(report.kernels.iter().all(|k| k.gpu_ms > 0.0 && k.max_error < 1e-5));
+
+    let a = reports[0].to_str().unwrap();
+    let out = wgtrain(&["bench", "--compare", a, a], &[]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success() && stdout.matches("1.00×").count() == 2, "{stdout}");
+
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, "{").unwrap();
+    let out = wgtrain(&["bench", "--compare", a, bad.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("not a wgtrain benchmark report"), "{}", text(&out.stderr));
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -151,6 +151,9 @@ impl Bench<'_> {
         act: Activation,
         cpu: bool,
     ) -> Result<()> {
+        if !self.wanted(name) {
+            return Ok(());
+        }
         let gpu = self.gpu;
         let MatmulShape { m, n, k, .. } = shape;
         let (a, b, bias) = (random(rng, m * k), random(rng, k * n), random(rng, n));
