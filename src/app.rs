@@ -125,6 +125,7 @@ pub fn run_preset(
         validation,
         shuffle: true,
         verbose: !args.quiet,
+        initial_epoch: 0,
     };
     let history = model.fit(&train, &opts)?;
     let metrics = match &test {

@@ -10,6 +10,7 @@ pub use error::{Error, Result};
 pub use gpu::Gpu;
 pub mod app;
 pub mod bench;
+pub mod checkpoint;
 pub mod data;
 pub mod nn;
 pub mod presets;

@@ -4,7 +4,7 @@ use crate::error::{Error, Result};
 use crate::ops::{Activation, Padding};
 
 /// A layer's activation, as Keras names them; softmax is row-wise.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Act {
     Linear,
     Relu,
@@ -36,7 +36,7 @@ impl Act {
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Layer {
     /// y = act(x · kernel + bias); kernel [in, out].
     Dense {

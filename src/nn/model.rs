@@ -14,7 +14,7 @@ use crate::gpu::{Gpu, Tensor};
 use crate::ops::loss::Loss;
 use crate::ops::optim::{Adam, Sgd};
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Optimizer {
     Sgd(Sgd),
     Adam(Adam),
@@ -39,7 +39,7 @@ impl Optimizer {
 
 /// Keras's loss names. Categorical and sparse categorical cross-entropy differ only in the
 /// labels they expect (one-hot rows or class indices); wgtrain accepts either form for both.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum LossKind {
     CategoricalCrossentropy,
     SparseCategoricalCrossentropy,
@@ -48,7 +48,7 @@ pub enum LossKind {
 }
 
 /// What `compile` takes in Keras, plus the seed that fixes initial weights, shuffling and dropout.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Compile {
     pub optimizer: Optimizer,
     pub loss: LossKind,

@@ -3,7 +3,7 @@
 use super::layer::Layer;
 use crate::error::{Error, Result};
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Sequential {
     pub input_shape: Vec<usize>,
     pub layers: Vec<Layer>,
@@ -60,19 +60,30 @@ impl Sequential {
             .sum())
     }
 
+    /// Keras-style layer names: the kind in lower case, numbered from the second of a kind
+    /// (dense, dense_1, conv2d, ...).
+    pub fn layer_names(&self) -> Vec<String> {
+        let mut counts = std::collections::HashMap::new();
+        self.layers
+            .iter()
+            .map(|layer| {
+                let n = counts.entry(layer.kind()).or_insert(0usize);
+                let name = match *n {
+                    0 => layer.kind().to_lowercase(),
+                    k => format!("{}_{k}", layer.kind().to_lowercase()),
+                };
+                *n += 1;
+                name
+            })
+            .collect()
+    }
+
     /// A table like Keras's `model.summary()`: each layer's output shape and parameter count.
     pub fn summary(&self) -> Result<String> {
         let shapes = self.shapes()?;
         let rule = "=".repeat(66);
         let mut out = format!("{:<30}{:<24}{:>12}\n{rule}\n", "Layer (type)", "Output Shape", "Param #");
-        let mut counts = std::collections::HashMap::new();
-        for (layer, input) in self.layers.iter().zip(&shapes) {
-            let n = counts.entry(layer.kind()).or_insert(0usize);
-            let name = match *n {
-                0 => layer.kind().to_lowercase(),
-                k => format!("{}_{k}", layer.kind().to_lowercase()),
-            };
-            *n += 1;
+        for ((layer, input), name) in self.layers.iter().zip(&shapes).zip(self.layer_names()) {
             let output = layer.output_shape(input)?;
             let shape = format!("(None, {})", output.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "));
             let params: usize = layer.param_shapes(input).iter().map(|p| p.iter().product::<usize>()).sum();

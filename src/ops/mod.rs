@@ -27,7 +27,7 @@ fn grid_for(gpu: &Gpu, len: usize) -> Result<[u32; 3]> {
 }
 
 /// Spatial padding of a convolution or pooling window, as Keras names it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Padding {
     /// No padding: only windows wholly inside the input.
     Valid,

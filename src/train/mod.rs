@@ -37,11 +37,21 @@ pub struct FitOptions<'a> {
     pub shuffle: bool,
     /// Progress bar and one line per epoch on the terminal.
     pub verbose: bool,
+    /// Epochs already done (Keras's `initial_epoch`): training runs epochs initial_epoch + 1
+    /// ..= epochs, so a model loaded from a checkpoint continues where it stopped.
+    pub initial_epoch: usize,
 }
 
 impl Default for FitOptions<'_> {
     fn default() -> Self {
-        FitOptions { batch_size: 32, epochs: 1, validation: Validation::None, shuffle: true, verbose: false }
+        FitOptions {
+            batch_size: 32,
+            epochs: 1,
+            validation: Validation::None,
+            shuffle: true,
+            verbose: false,
+            initial_epoch: 0,
+        }
     }
 }
 
@@ -143,6 +153,12 @@ impl Model {
         if opts.epochs == 0 {
             return Err(Error::Invalid("epochs must be at least 1".into()));
         }
+        if opts.initial_epoch >= opts.epochs {
+            return Err(Error::Invalid(format!(
+                "initial epoch {} leaves nothing to train for {} epochs",
+                opts.initial_epoch, opts.epochs
+            )));
+        }
         feed::check(self, data)?;
         let (train_rows, val_rows): (Vec<u32>, Vec<u32>) = match opts.validation {
             Validation::Split(f) => {
@@ -188,13 +204,14 @@ impl Model {
         let step_lists: [&[Dispatch]; 5] =
             [&train.next_batch, &net.forward_train, &net.loss_step, &net.backward, &net.update];
         let mut history = History::default();
-        let mut order = train_rows.clone();
-        for epoch in 1..=opts.epochs {
+        for epoch in opts.initial_epoch + 1..=opts.epochs {
             let started = Instant::now();
             if opts.shuffle {
-                let mut rng =
-                    StdRng::seed_from_u64(self.compile.seed ^ (epoch as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
-                order.shuffle(&mut rng);
+                // The order depends on the seed and the epoch only, so a resumed run sees the same.
+                let mut order = train_rows.clone();
+                order.shuffle(&mut StdRng::seed_from_u64(
+                    self.compile.seed ^ (epoch as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                ));
                 gpu.write(&train.indices, &order);
             }
             let progress = Progress::start(opts.verbose, epoch, opts.epochs, steps);

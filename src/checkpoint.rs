@@ -1,0 +1,170 @@
+//! Checkpoints: a model's weights, optimizer state and step in the safetensors format (so they
+//! open in Python tools), with the architecture and the training position as metadata.
+//! Written atomically: a run killed at any moment leaves the previous checkpoint intact.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+
+use crate::error::{Error, Result};
+use crate::gpu::Tensor;
+use crate::nn::{Model, Optimizer, Sequential};
+
+const FORMAT: &str = "wgtrain-checkpoint-1";
+
+/// Where training stood when a checkpoint was written.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckpointInfo {
+    /// Epochs completed.
+    pub epoch: usize,
+    /// Optimizer updates made.
+    pub step: u32,
+    pub seed: u64,
+    pub wgtrain_version: String,
+}
+
+fn data_error(path: &Path, message: String) -> Error {
+    Error::Data { path: path.to_path_buf(), message }
+}
+
+/// Every tensor a checkpoint holds: `dense/kernel`, `dense/bias`, and the optimizer's slots
+/// as `optimizer/dense/kernel/m` (Adam's m and v, SGD's velocity).
+fn named_tensors(model: &Model) -> Vec<(String, &Tensor, Vec<usize>)> {
+    let slots: &[&str] = match model.compile.optimizer {
+        Optimizer::Sgd(_) => &["velocity"],
+        Optimizer::Adam(_) => &["m", "v"],
+    };
+    let mut out = Vec::new();
+    for (params, layer) in model.params.iter().zip(model.spec.layer_names()) {
+        for (p, role) in params.iter().zip(["kernel", "bias"]) {
+            out.push((format!("{layer}/{role}"), &p.value, p.shape.clone()));
+            for (t, slot) in p.state.iter().zip(slots) {
+                out.push((format!("optimizer/{layer}/{role}/{slot}"), t, p.shape.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// The first difference between two architectures, if any.
+fn first_mismatch(model: &Sequential, saved: &Sequential) -> Option<String> {
+    if model.input_shape != saved.input_shape {
+        return Some(format!("input shape {:?} here, {:?} in the checkpoint", model.input_shape, saved.input_shape));
+    }
+    for (i, (a, b)) in model.layers.iter().zip(&saved.layers).enumerate() {
+        if a != b {
+            return Some(format!("layer {i} is {a:?} here, {b:?} in the checkpoint"));
+        }
+    }
+    (model.layers.len() != saved.layers.len())
+        .then(|| format!("{} layers here, {} in the checkpoint", model.layers.len(), saved.layers.len()))
+}
+
+/// Writes `bytes` to a temporary file beside `path`, syncs it, and renames it over `path`.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let io = |source| Error::Io { path: path.to_path_buf(), source };
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().ok_or_else(|| data_error(path, "not a file name".into()))?;
+    let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+    let written = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = written {
+        std::fs::remove_file(&tmp).ok();
+        return Err(io(e));
+    }
+    // The rename itself is durable once the directory is synced.
+    if let Ok(d) = std::fs::File::open(dir) {
+        d.sync_all().ok();
+    }
+    Ok(())
+}
+
+impl Model {
+    /// Saves weights, optimizer state and step, with `epoch` (epochs completed) as metadata.
+    pub fn save(&self, path: &Path, epoch: usize) -> Result<()> {
+        let tensors = named_tensors(self);
+        let mut data = Vec::with_capacity(tensors.len());
+        for (name, t, shape) in &tensors {
+            let values: Vec<f32> = self.gpu.read(t)?;
+            data.push((name.clone(), shape.clone(), bytemuck::cast_slice::<f32, u8>(&values).to_vec()));
+        }
+        let views: Vec<(String, TensorView)> = data
+            .iter()
+            .map(|(name, shape, bytes)| {
+                (name.clone(), TensorView::new(Dtype::F32, shape.clone(), bytes).expect("lengths match shapes"))
+            })
+            .collect();
+        let metadata = HashMap::from([
+            ("format".to_string(), FORMAT.to_string()),
+            ("wgtrain_version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
+            ("architecture".to_string(), to_json(&self.spec)),
+            ("compile".to_string(), to_json(&self.compile)),
+            ("epoch".to_string(), epoch.to_string()),
+            ("step".to_string(), self.iterations()?.to_string()),
+            ("seed".to_string(), self.compile.seed.to_string()),
+        ]);
+        let bytes = safetensors::serialize(views, Some(metadata))
+            .map_err(|e| data_error(path, format!("could not serialise the checkpoint: {e}")))?;
+        write_atomically(path, &bytes)
+    }
+
+    /// Loads a checkpoint saved from a model of the same architecture and optimizer. Everything
+    /// is checked before anything is written: a refused checkpoint leaves the model unchanged.
+    pub fn load(&mut self, path: &Path) -> Result<CheckpointInfo> {
+        let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+        let bad = |m: String| data_error(path, m);
+        let st = SafeTensors::deserialize(&bytes)
+            .map_err(|e| bad(format!("not a safetensors file, or truncated or corrupt: {e}")))?;
+        let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(format!("unreadable header: {e}")))?;
+        let meta = header.metadata().clone().unwrap_or_default();
+        let field = |key: &str| {
+            meta.get(key).ok_or_else(|| bad(format!("no '{key}' in the metadata: not a wgtrain checkpoint")))
+        };
+        if field("format")? != FORMAT {
+            return Err(bad(format!("format '{}' is not {FORMAT}", field("format")?)));
+        }
+        let saved: Sequential =
+            serde_json::from_str(field("architecture")?).map_err(|e| bad(format!("unreadable architecture: {e}")))?;
+        if let Some(m) = first_mismatch(&self.spec, &saved) {
+            return Err(bad(format!("another architecture: {m}")));
+        }
+        let number = |key: &str| field(key)?.parse::<u64>().map_err(|e| bad(format!("'{key}': {e}")));
+        let info = CheckpointInfo {
+            epoch: number("epoch")? as usize,
+            step: number("step")? as u32,
+            seed: number("seed")?,
+            wgtrain_version: field("wgtrain_version")?.clone(),
+        };
+        let mut values = Vec::new();
+        for (name, tensor, shape) in named_tensors(self) {
+            let view =
+                st.tensor(&name).map_err(|_| bad(format!("no tensor '{name}' (saved with another optimizer?)")))?;
+            if view.dtype() != Dtype::F32 || view.shape() != shape.as_slice() {
+                return Err(bad(format!(
+                    "tensor '{name}' is {:?} {:?}, expected F32 {shape:?}",
+                    view.dtype(),
+                    view.shape()
+                )));
+            }
+            let v: Vec<f32> =
+                view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+            values.push((tensor, v));
+        }
+        for (tensor, v) in values {
+            self.gpu.write(tensor, &v);
+        }
+        self.gpu.write(&self.step, &[info.step]);
+        Ok(info)
+    }
+}
+
+/// JSON of the metadata's structured fields.
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("plain data serialises")
+}

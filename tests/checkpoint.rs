@@ -1,0 +1,110 @@
+//! Checkpoints: safetensors layout, bit-exact resume, and refusals that change nothing.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::*;
+use wgtrain::nn::{Act, Compile, Layer, LossKind, Model, Optimizer, Sequential};
+use wgtrain::ops::optim::Adam;
+use wgtrain::train::{FitOptions, Validation};
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("wgtrain-ckpt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn spec() -> Sequential {
+    Sequential::new(&[28, 28, 1])
+        .add(Layer::conv2d(4, (3, 3), Act::Relu))
+        .add(Layer::max_pool((2, 2)))
+        .add(Layer::Flatten)
+        .add(Layer::Dropout { rate: 0.25 })
+        .add(Layer::dense(10, Act::Softmax))
+}
+
+fn compile() -> Compile {
+    Compile { optimizer: Optimizer::Adam(Adam::default()), loss: LossKind::CategoricalCrossentropy, seed: 9 }
+}
+
+#[test]
+fn a_resumed_run_matches_an_uninterrupted_one_bit_for_bit() {
+    let (train, _) = fashion(200);
+    for gpu in gpus() {
+        let opts = |epochs, initial_epoch| FitOptions {
+            batch_size: 32,
+            epochs,
+            initial_epoch,
+            validation: Validation::Split(0.2),
+            ..FitOptions::default()
+        };
+        let mut straight = Model::new(gpu.clone(), spec(), compile()).unwrap();
+        straight.fit(&train, &opts(3, 0)).unwrap();
+
+        let path = temp(&format!("resume-{:?}.safetensors", gpu.info.backend));
+        let mut first = Model::new(gpu.clone(), spec(), compile()).unwrap();
+        first.fit(&train, &opts(1, 0)).unwrap();
+        first.save(&path, 1).unwrap();
+        let mut resumed = Model::new(gpu.clone(), spec(), compile()).unwrap();
+        let info = resumed.load(&path).unwrap();
+        assert_eq!((info.epoch, info.step, info.seed), (1, 5, 9));
+        resumed.fit(&train, &opts(3, info.epoch)).unwrap();
+
+        assert_eq!(resumed.iterations().unwrap(), straight.iterations().unwrap());
+        assert!(resumed.weights().unwrap() == straight.weights().unwrap(), "resumed weights differ on {}", short(gpu));
+    }
+}
+
+#[test]
+fn checkpoints_are_safetensors_with_named_weights_and_metadata() {
+    let gpu = &gpus()[0];
+    let model = Model::new(gpu.clone(), spec(), compile()).unwrap();
+    let path = temp("layout.safetensors");
+    model.save(&path, 0).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    assert_eq!(st.tensor("conv2d/kernel").unwrap().shape(), [3, 3, 1, 4]);
+    assert_eq!(st.tensor("dense/kernel").unwrap().shape(), [676, 10]);
+    assert_eq!(st.tensor("optimizer/dense/bias/v").unwrap().shape(), [10]);
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let meta = header.metadata().clone().unwrap();
+    assert_eq!(meta["epoch"], "0");
+    assert!(meta["architecture"].contains("Conv2D"), "{}", meta["architecture"]);
+    let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .filter(|n| n.contains(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+#[test]
+fn another_architecture_or_a_truncated_file_is_refused_and_changes_nothing() {
+    let gpu = &gpus()[0];
+    let path = temp("refuse.safetensors");
+    Model::new(gpu.clone(), spec(), compile()).unwrap().save(&path, 0).unwrap();
+
+    let other = Sequential::new(&[28, 28, 1])
+        .add(Layer::conv2d(8, (3, 3), Act::Relu))
+        .add(Layer::max_pool((2, 2)))
+        .add(Layer::Flatten)
+        .add(Layer::Dropout { rate: 0.25 })
+        .add(Layer::dense(10, Act::Softmax));
+    let mut model = Model::new(gpu.clone(), other, Compile { seed: 1, ..compile() }).unwrap();
+    let before = model.weights().unwrap();
+    let err = model.load(&path).unwrap_err().to_string();
+    assert!(err.contains("another architecture: layer 0 is Conv2D { filters: 8"), "{err}");
+    assert!(model.weights().unwrap() == before, "a refused load changed the weights");
+
+    let bytes = std::fs::read(&path).unwrap();
+    let truncated = temp("truncated.safetensors");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let mut model = Model::new(gpu.clone(), spec(), compile()).unwrap();
+    let err = model.load(&truncated).unwrap_err().to_string();
+    assert!(err.contains("truncated.safetensors") && err.contains("truncated or corrupt"), "{err}");
+
+    let err = model.save(std::path::Path::new("/nonexistent/dir/x.safetensors"), 0).unwrap_err().to_string();
+    assert!(err.contains("/nonexistent/dir/x.safetensors"), "{err}");
+    assert!(model.load(&path).is_ok(), "the earlier checkpoint must still load");
+}
