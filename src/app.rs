@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::nn::Model;
 use crate::presets::{Preset, PresetValidation};
-use crate::train::{FitOptions, History, Metrics, Validation};
+use crate::train::{EpochLog, FitOptions, History, Metrics, Validation};
 
 /// Flags every training example takes.
 #[derive(clap::Args, Clone, Debug, Default)]
@@ -39,6 +39,14 @@ pub struct TrainArgs {
     /// Use only the first N training and N test samples (quick runs).
     #[arg(long)]
     pub limit: Option<usize>,
+    /// Save DIR/last.safetensors after every epoch and DIR/best.safetensors when the validation
+    /// loss (or, without validation, the training loss) is the lowest so far.
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Continue from DIR/last.safetensors of --checkpoint-dir: same weights, optimizer state,
+    /// step and data order as if the run had never stopped.
+    #[arg(long, requires = "checkpoint_dir")]
+    pub resume: bool,
 }
 
 impl TrainArgs {
@@ -127,7 +135,31 @@ pub fn run_preset(
         verbose: !args.quiet,
         initial_epoch: 0,
     };
-    let history = model.fit(&train, &opts)?;
+    let mut initial_epoch = 0;
+    if let (true, Some(dir)) = (args.resume, &args.checkpoint_dir) {
+        let info = model.load(&dir.join("last.safetensors"))?;
+        println!("resuming after epoch {} (step {})", info.epoch, info.step);
+        initial_epoch = info.epoch;
+    }
+    let history = if initial_epoch >= opts.epochs {
+        println!("already trained for {initial_epoch} epochs");
+        History::default()
+    } else {
+        let opts = FitOptions { initial_epoch, ..opts };
+        let mut best = f64::INFINITY;
+        let mut save = |model: &Model, log: &EpochLog| -> Result<()> {
+            let Some(dir) = &args.checkpoint_dir else { return Ok(()) };
+            std::fs::create_dir_all(dir).map_err(|source| crate::Error::Io { path: dir.clone(), source })?;
+            model.save(&dir.join("last.safetensors"), log.epoch)?;
+            let loss = log.val.map_or(log.loss, |v| v.loss);
+            if loss < best {
+                best = loss;
+                model.save(&dir.join("best.safetensors"), log.epoch)?;
+            }
+            Ok(())
+        };
+        model.fit_with(&train, &opts, &mut save)?
+    };
     let metrics = match &test {
         Some(t) => {
             let m = model.evaluate(t, preset.batch_size)?;

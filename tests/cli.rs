@@ -138,3 +138,26 @@ fn bench_measures_checked_kernels_writes_json_and_compares_reports() {
     assert!(text(&out.stderr).contains("not a wgtrain benchmark report"), "{}", text(&out.stderr));
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn checkpoint_dir_saves_last_and_best_and_resume_continues() {
+    let dir = std::env::temp_dir().join(format!("wgtrain-cli-ckpt-{}", std::process::id()));
+    let run = |epochs: &str, resume: bool| {
+        let mut cmd = example("train_mlp");
+        cmd.args(["--epochs", epochs, "--limit", "500", "--data", wgtrain::data::find::BUNDLED, "--checkpoint-dir"]);
+        cmd.arg(&dir);
+        if resume {
+            cmd.arg("--resume");
+        }
+        let out = cmd.output().unwrap();
+        let stdout = text(&out.stdout);
+        assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+        stdout
+    };
+    let first = run("1", false);
+    assert!(dir.join("last.safetensors").is_file() && dir.join("best.safetensors").is_file(), "{first}");
+    let second = run("2", true);
+    assert!(second.contains("resuming after epoch 1 (step 13)"), "{second}");
+    assert!(second.contains("Epoch 2/2") && !second.contains("Epoch 1/2"), "{second}");
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -149,6 +149,17 @@ impl Model {
 
     /// Trains on `data`, as Keras's `fit`.
     pub fn fit(&mut self, data: &Dataset, opts: &FitOptions) -> Result<History> {
+        self.fit_with(data, opts, &mut |_, _| Ok(()))
+    }
+
+    /// `fit`, calling `on_epoch` with the model and the epoch's log after every epoch (to save
+    /// checkpoints, say); an error from it stops training.
+    pub fn fit_with(
+        &mut self,
+        data: &Dataset,
+        opts: &FitOptions,
+        on_epoch: &mut dyn FnMut(&Model, &EpochLog) -> Result<()>,
+    ) -> Result<History> {
         check_batch(opts.batch_size)?;
         if opts.epochs == 0 {
             return Err(Error::Invalid("epochs must be at least 1".into()));
@@ -241,6 +252,7 @@ impl Model {
                 samples_per_second: train.total as f64 / train_seconds,
             };
             progress.finish(&log);
+            on_epoch(self, &log)?;
             history.epochs.push(log);
         }
         Ok(history)
