@@ -1,13 +1,14 @@
 //! What the examples and the `wgtrain` binary share: the common flags, opening the GPU,
 //! running a preset, and turning an error into one line and a failure exit.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use crate::data::Dataset;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gpu::Gpu;
+use crate::metrics_file::MetricsFile;
 use crate::nn::Model;
 use crate::presets::{Preset, PresetValidation};
 use crate::train::{EpochLog, FitOptions, History, Metrics, Validation};
@@ -47,6 +48,20 @@ pub struct TrainArgs {
     /// step and data order as if the run had never stopped.
     #[arg(long, requires = "checkpoint_dir")]
     pub resume: bool,
+    /// Stop when the validation loss (the training loss without validation) has not improved
+    /// for N epochs.
+    #[arg(long, value_name = "N")]
+    pub patience: Option<usize>,
+    /// Also write each epoch's metrics to FILE: CSV when it ends in .csv, else JSON lines.
+    #[arg(long, value_name = "FILE")]
+    pub metrics: Option<PathBuf>,
+    /// Draw the loss and accuracy curves (training and validation) into FILE as a PNG.
+    #[arg(long, value_name = "FILE.png")]
+    pub plot: Option<PathBuf>,
+    /// Keep at most N MiB of a dataset on the GPU; a larger one streams through in chunks
+    /// (default: the adapter's largest storage buffer).
+    #[arg(long, value_name = "N")]
+    pub max_resident_mib: Option<u64>,
 }
 
 impl TrainArgs {
@@ -107,8 +122,31 @@ pub fn train_on_idx(preset: Preset, args: &TrainArgs) -> Result<()> {
     Ok(())
 }
 
+/// Fails now, before any training, when `dir` cannot be created or written to.
+pub fn ensure_writable_dir(dir: &Path) -> Result<()> {
+    let io = |source| Error::Io { path: dir.to_path_buf(), source };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let probe = dir.join(format!(".wgtrain-write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(io)?;
+    std::fs::remove_file(&probe).map_err(io)
+}
+
+/// Fails now when `file` cannot be written (its directory is created).
+fn ensure_writable_file(file: &Path) -> Result<()> {
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        ensure_writable_dir(dir)?;
+    }
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(file)
+        .map(drop)
+        .map_err(|source| Error::Io { path: file.to_path_buf(), source })
+}
+
 /// Builds the preset's model, trains it as its seed program does, and evaluates it on `test`
-/// when given. Returns the trained model, its history and the test metrics.
+/// when given. Checkpoints, metrics files, the plot and early stopping follow `args`.
+/// Returns the trained model, its history and the test metrics.
 pub fn run_preset(
     preset: &Preset,
     train: &Dataset,
@@ -117,8 +155,15 @@ pub fn run_preset(
 ) -> Result<(Model, History, Option<Metrics>)> {
     let train = args.limited(train);
     let test = test.map(|t| args.limited(t));
+    for path in [&args.metrics, &args.plot].into_iter().flatten() {
+        ensure_writable_file(path)?;
+    }
+    if let Some(dir) = &args.checkpoint_dir {
+        ensure_writable_dir(dir)?;
+    }
     let gpu = open_gpu(args.adapter.as_deref())?;
     let mut model = Model::new(gpu, preset.model.clone(), preset.compile)?;
+    model.set_class_names(train.class_names.clone())?;
     if !args.quiet {
         print!("{}", model.summary()?);
     }
@@ -127,39 +172,60 @@ pub fn run_preset(
         (PresetValidation::TestSet, Some(t)) => Validation::Data(t),
         _ => Validation::None,
     };
-    let opts = FitOptions {
+    let mut opts = FitOptions {
         batch_size: preset.batch_size,
         epochs: preset.epochs,
         validation,
         shuffle: true,
         verbose: !args.quiet,
-        initial_epoch: 0,
+        patience: args.patience,
+        max_resident_bytes: args.max_resident_mib.map(|m| m * 1024 * 1024),
+        ..FitOptions::default()
     };
-    let mut initial_epoch = 0;
     if let (true, Some(dir)) = (args.resume, &args.checkpoint_dir) {
         let info = model.load(&dir.join("last.safetensors"))?;
         println!("resuming after epoch {} (step {})", info.epoch, info.step);
-        initial_epoch = info.epoch;
+        opts.initial_epoch = info.epoch;
+        opts.best = info.best.unwrap_or_default();
     }
-    let history = if initial_epoch >= opts.epochs {
-        println!("already trained for {initial_epoch} epochs");
+    let history = if opts.initial_epoch >= opts.epochs {
+        println!("already trained for {} epochs", opts.initial_epoch);
         History::default()
     } else {
-        let opts = FitOptions { initial_epoch, ..opts };
-        let mut best = f64::INFINITY;
-        let mut save = |model: &Model, log: &EpochLog| -> Result<()> {
-            let Some(dir) = &args.checkpoint_dir else { return Ok(()) };
-            std::fs::create_dir_all(dir).map_err(|source| crate::Error::Io { path: dir.clone(), source })?;
-            model.save(&dir.join("last.safetensors"), log.epoch)?;
-            let loss = log.val.map_or(log.loss, |v| v.loss);
-            if loss < best {
-                best = loss;
-                model.save(&dir.join("best.safetensors"), log.epoch)?;
+        let mut metrics_file = match &args.metrics {
+            Some(path) => Some(MetricsFile::open(path, args.resume)?),
+            None => None,
+        };
+        let mut last_saved = None;
+        let mut on_epoch = |model: &Model, log: &EpochLog| -> Result<()> {
+            if let Some(file) = &mut metrics_file {
+                file.append(log)?;
+            }
+            if let Some(dir) = &args.checkpoint_dir {
+                model.save_run(&dir.join("last.safetensors"), log.epoch, Some(log.best))?;
+                if log.best.epochs_since == 0 {
+                    model.save_run(&dir.join("best.safetensors"), log.epoch, Some(log.best))?;
+                }
+                last_saved = Some(log.epoch);
             }
             Ok(())
         };
-        model.fit_with(&train, &opts, &mut save)?
+        let fitted = model.fit_with(&train, &opts, &mut on_epoch);
+        match (fitted, &args.checkpoint_dir) {
+            (Err(e @ Error::Diverged { .. }), Some(dir)) => {
+                let kept = match last_saved.or((opts.initial_epoch > 0).then_some(opts.initial_epoch)) {
+                    Some(epoch) => format!("{} (epoch {epoch}) is kept", dir.join("last.safetensors").display()),
+                    None => "no checkpoint had been written yet".into(),
+                };
+                return Err(Error::Invalid(format!("{e}; the last good checkpoint {kept}")));
+            }
+            (fitted, _) => fitted?,
+        }
     };
+    if let (Some(path), false) = (&args.plot, history.epochs.is_empty()) {
+        crate::plot::write_curves(path, &history.epochs)?;
+        println!("plot: {}", path.display());
+    }
     let metrics = match &test {
         Some(t) => {
             let m = model.evaluate(t, preset.batch_size)?;

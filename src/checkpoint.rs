@@ -4,13 +4,15 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
 use crate::error::{Error, Result};
-use crate::gpu::Tensor;
-use crate::nn::{Model, Optimizer, Sequential};
+use crate::gpu::{Gpu, Tensor};
+use crate::nn::{Compile, Model, Optimizer, Sequential};
+use crate::train::Best;
 
 const FORMAT: &str = "wgtrain-checkpoint-1";
 
@@ -23,6 +25,9 @@ pub struct CheckpointInfo {
     pub step: u32,
     pub seed: u64,
     pub wgtrain_version: String,
+    /// The run's best monitored loss so far, so a resumed run keeps its best checkpoint and
+    /// early-stopping count.
+    pub best: Option<Best>,
 }
 
 fn data_error(path: &Path, message: String) -> Error {
@@ -88,6 +93,11 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 impl Model {
     /// Saves weights, optimizer state and step, with `epoch` (epochs completed) as metadata.
     pub fn save(&self, path: &Path, epoch: usize) -> Result<()> {
+        self.save_run(path, epoch, None)
+    }
+
+    /// `save`, also recording the run's best monitored loss so far.
+    pub fn save_run(&self, path: &Path, epoch: usize, best: Option<Best>) -> Result<()> {
         let tensors = named_tensors(self);
         let mut data = Vec::with_capacity(tensors.len());
         for (name, t, shape) in &tensors {
@@ -108,39 +118,41 @@ impl Model {
             ("epoch".to_string(), epoch.to_string()),
             ("step".to_string(), self.iterations()?.to_string()),
             ("seed".to_string(), self.compile.seed.to_string()),
+            ("class_names".to_string(), to_json(&self.class_names)),
         ]);
+        let mut metadata = metadata;
+        if let Some(best) = best {
+            metadata.insert("best_loss".to_string(), best.loss.to_string());
+            metadata.insert("epochs_since_best".to_string(), best.epochs_since.to_string());
+        }
         let bytes = safetensors::serialize(views, Some(metadata))
             .map_err(|e| data_error(path, format!("could not serialise the checkpoint: {e}")))?;
         write_atomically(path, &bytes)
     }
 
+    /// Builds the model a checkpoint was saved from (architecture, compile settings, class
+    /// names) on `gpu` and loads it.
+    pub fn from_checkpoint(gpu: Arc<Gpu>, path: &Path) -> Result<(Model, CheckpointInfo)> {
+        let saved = Saved::read(path)?;
+        let mut model = Model::new(gpu, saved.architecture.clone(), saved.compile)?;
+        let info = model.load_saved(&saved)?;
+        Ok((model, info))
+    }
+
     /// Loads a checkpoint saved from a model of the same architecture and optimizer. Everything
     /// is checked before anything is written: a refused checkpoint leaves the model unchanged.
     pub fn load(&mut self, path: &Path) -> Result<CheckpointInfo> {
-        let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+        self.load_saved(&Saved::read(path)?)
+    }
+
+    fn load_saved(&mut self, saved: &Saved) -> Result<CheckpointInfo> {
+        let path = saved.path.as_path();
         let bad = |m: String| data_error(path, m);
-        let st = SafeTensors::deserialize(&bytes)
-            .map_err(|e| bad(format!("not a safetensors file, or truncated or corrupt: {e}")))?;
-        let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(format!("unreadable header: {e}")))?;
-        let meta = header.metadata().clone().unwrap_or_default();
-        let field = |key: &str| {
-            meta.get(key).ok_or_else(|| bad(format!("no '{key}' in the metadata: not a wgtrain checkpoint")))
-        };
-        if field("format")? != FORMAT {
-            return Err(bad(format!("format '{}' is not {FORMAT}", field("format")?)));
-        }
-        let saved: Sequential =
-            serde_json::from_str(field("architecture")?).map_err(|e| bad(format!("unreadable architecture: {e}")))?;
-        if let Some(m) = first_mismatch(&self.spec, &saved) {
+        if let Some(m) = first_mismatch(&self.spec, &saved.architecture) {
             return Err(bad(format!("another architecture: {m}")));
         }
-        let number = |key: &str| field(key)?.parse::<u64>().map_err(|e| bad(format!("'{key}': {e}")));
-        let info = CheckpointInfo {
-            epoch: number("epoch")? as usize,
-            step: number("step")? as u32,
-            seed: number("seed")?,
-            wgtrain_version: field("wgtrain_version")?.clone(),
-        };
+        let st = SafeTensors::deserialize(&saved.bytes)
+            .map_err(|e| bad(format!("not a safetensors file, or truncated or corrupt: {e}")))?;
         let mut values = Vec::new();
         for (name, tensor, shape) in named_tensors(self) {
             let view =
@@ -159,8 +171,59 @@ impl Model {
         for (tensor, v) in values {
             self.gpu.write(tensor, &v);
         }
-        self.gpu.write(&self.step, &[info.step]);
-        Ok(info)
+        self.gpu.write(&self.step, &[saved.info.step]);
+        self.class_names = saved.class_names.clone();
+        Ok(saved.info.clone())
+    }
+}
+
+/// A checkpoint file read and its metadata checked; the tensors are checked when loaded.
+struct Saved {
+    path: PathBuf,
+    bytes: Vec<u8>,
+    architecture: Sequential,
+    compile: Compile,
+    class_names: Vec<String>,
+    info: CheckpointInfo,
+}
+
+impl Saved {
+    fn read(path: &Path) -> Result<Saved> {
+        let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+        let bad = |m: String| data_error(path, m);
+        let (_, header) = SafeTensors::read_metadata(&bytes)
+            .map_err(|e| bad(format!("not a safetensors file, or truncated or corrupt: {e}")))?;
+        let meta = header.metadata().clone().unwrap_or_default();
+        let field = |key: &str| {
+            meta.get(key).ok_or_else(|| bad(format!("no '{key}' in the metadata: not a wgtrain checkpoint")))
+        };
+        if field("format")? != FORMAT {
+            return Err(bad(format!("format '{}' is not {FORMAT}", field("format")?)));
+        }
+        let architecture: Sequential =
+            serde_json::from_str(field("architecture")?).map_err(|e| bad(format!("unreadable architecture: {e}")))?;
+        let compile: Compile =
+            serde_json::from_str(field("compile")?).map_err(|e| bad(format!("unreadable compile settings: {e}")))?;
+        let class_names: Vec<String> = match meta.get("class_names") {
+            Some(names) => serde_json::from_str(names).map_err(|e| bad(format!("unreadable class names: {e}")))?,
+            None => Vec::new(),
+        };
+        let number = |key: &str| field(key)?.parse::<u64>().map_err(|e| bad(format!("'{key}': {e}")));
+        let best = match meta.get("best_loss") {
+            Some(b) => Some(Best {
+                loss: b.parse::<f64>().map_err(|e| bad(format!("'best_loss': {e}")))?,
+                epochs_since: number("epochs_since_best")? as usize,
+            }),
+            None => None,
+        };
+        let info = CheckpointInfo {
+            epoch: number("epoch")? as usize,
+            step: number("step")? as u32,
+            seed: number("seed")?,
+            wgtrain_version: field("wgtrain_version")?.clone(),
+            best,
+        };
+        Ok(Saved { path: path.to_path_buf(), bytes, architecture, compile, class_names, info })
     }
 }
 

@@ -12,6 +12,8 @@ pub mod app;
 pub mod bench;
 pub mod checkpoint;
 pub mod data;
+pub mod metrics_file;
 pub mod nn;
+pub mod plot;
 pub mod presets;
 pub mod train;

@@ -1,6 +1,8 @@
-//! Datasets on the host: loaders (IDX, .npy), the `Dataset` type, splits, and where to find data.
+//! Datasets on the host: loaders (IDX, .npy, image folders), the `Dataset` type, splits, and
+//! where to find data.
 
 pub mod find;
+pub mod folder;
 pub mod idx;
 pub mod npy;
 pub mod synthetic;
@@ -27,6 +29,8 @@ pub struct Dataset {
     pub sample_shape: Vec<usize>,
     pub features: Features,
     pub labels: Labels,
+    /// The name of each class, when the data says (an image folder's sub-folders); else empty.
+    pub class_names: Vec<String>,
 }
 
 impl Dataset {
@@ -75,7 +79,7 @@ impl Dataset {
         if rows == 0 {
             return Err(Error::Invalid("the dataset is empty".into()));
         }
-        Ok(Dataset { sample_shape, features, labels })
+        Ok(Dataset { sample_shape, features, labels, class_names: Vec::new() })
     }
 
     pub fn len(&self) -> usize {
@@ -117,7 +121,32 @@ impl Dataset {
                 Labels::Targets { values: values[range.start * width..range.end * width].to_vec(), width: *width }
             }
         };
-        Dataset { sample_shape: self.sample_shape.clone(), features, labels }
+        Dataset { sample_shape: self.sample_shape.clone(), features, labels, class_names: self.class_names.clone() }
+    }
+
+    /// The samples at `rows`, in that order, as a new dataset.
+    pub fn select(&self, rows: &[u32]) -> Dataset {
+        fn gather<T: Copy>(values: &[T], width: usize, rows: &[u32]) -> Vec<T> {
+            let mut out = Vec::with_capacity(rows.len() * width);
+            for &r in rows {
+                out.extend_from_slice(&values[r as usize * width..(r as usize + 1) * width]);
+            }
+            out
+        }
+        let per = self.sample_len();
+        let features = match &self.features {
+            Features::U8(v) => Features::U8(gather(v, per, rows)),
+            Features::F32(v) => Features::F32(gather(v, per, rows)),
+        };
+        let labels = match &self.labels {
+            Labels::Classes { values, classes } => {
+                Labels::Classes { values: gather(values, 1, rows), classes: *classes }
+            }
+            Labels::Targets { values, width } => {
+                Labels::Targets { values: gather(values, *width, rows), width: *width }
+            }
+        };
+        Dataset { sample_shape: self.sample_shape.clone(), features, labels, class_names: self.class_names.clone() }
     }
 
     /// The first `n` samples (all of them when there are fewer).
@@ -158,6 +187,26 @@ impl Dataset {
                 }
             }
         }
-        Dataset::new(vec![out_h, out_w, 3], Features::U8(out), self.labels.clone())
+        Ok(Dataset::new(vec![out_h, out_w, 3], Features::U8(out), self.labels.clone())?
+            .with_class_names(self.class_names.clone()))
+    }
+
+    /// The dataset with its classes named (one name per class).
+    pub fn with_class_names(mut self, names: Vec<String>) -> Dataset {
+        self.class_names = names;
+        self
+    }
+
+    /// Bytes the features and labels take as uploaded to the GPU.
+    pub fn device_bytes(&self) -> u64 {
+        let features = match &self.features {
+            Features::U8(v) => v.len(),
+            Features::F32(v) => v.len() * 4,
+        };
+        let labels = match &self.labels {
+            Labels::Classes { values, .. } => values.len(),
+            Labels::Targets { values, .. } => values.len() * 4,
+        };
+        (features + labels) as u64
     }
 }

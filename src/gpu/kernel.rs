@@ -1,6 +1,7 @@
 //! Shader modules, the pipeline cache, and `Dispatch`: one compiled kernel with
 //! its bindings, made once and recorded as often as needed.
 
+use std::sync::Arc;
 use wgpu::util::DeviceExt;
 
 use super::{Gpu, Tensor};
@@ -85,9 +86,18 @@ pub struct Dispatch {
     pipeline: wgpu::ComputePipeline,
     bind_group: wgpu::BindGroup,
     grid: [u32; 3],
+    /// Scratch tensors only dispatches refer to, kept as long as they are (so the device's
+    /// memory accounting sees them).
+    scratch: Vec<Arc<Tensor>>,
 }
 
 impl Dispatch {
+    /// This dispatch, keeping `tensor` alive with it.
+    pub fn owning(mut self, tensor: Arc<Tensor>) -> Dispatch {
+        self.scratch.push(tensor);
+        self
+    }
+
     pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
         pass.set_pipeline(&self.pipeline);
         pass.set_bind_group(0, &self.bind_group, &[]);
@@ -161,6 +171,6 @@ impl Gpu {
             entries: &entries,
         });
         self.check()?;
-        Ok(Dispatch { pipeline, bind_group, grid })
+        Ok(Dispatch { pipeline, bind_group, grid, scratch: Vec::new() })
     }
 }

@@ -6,7 +6,7 @@ mod kernel;
 mod tensor;
 
 pub use kernel::{Dispatch, Kernel, Shader};
-pub use tensor::Tensor;
+pub use tensor::{Tensor, Usage};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -23,6 +23,8 @@ pub struct Gpu {
     modules: Mutex<HashMap<Shader, wgpu::ShaderModule>>,
     pipelines: Mutex<HashMap<kernel::PipelineKey, wgpu::ComputePipeline>>,
     errors: Arc<Mutex<Vec<String>>>,
+    /// Live tensors and their bytes.
+    pub usage: Arc<Usage>,
 }
 
 impl Gpu {
@@ -59,7 +61,18 @@ impl Gpu {
             modules: Mutex::default(),
             pipelines: Mutex::default(),
             errors,
+            usage: Arc::default(),
         })
+    }
+
+    /// The largest buffer a kernel can bind whole.
+    pub fn largest_binding(&self) -> u64 {
+        self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size)
+    }
+
+    /// Buffers alive on the device (wgpu's own count: every buffer, not only tensors).
+    pub fn live_buffers(&self) -> isize {
+        self.device.get_internal_counters().hal.buffers.read()
     }
 
     /// One line naming the adapter: name, backend, type, driver.

@@ -1,5 +1,8 @@
 //! Tensors: flat storage buffers of 32-bit words (f32 or u32), bound whole.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
 use futures_intrusive::channel::shared::oneshot_channel;
 use wgpu::util::DeviceExt;
 
@@ -11,6 +14,38 @@ use crate::error::{Error, Result};
 pub struct Tensor {
     buffer: wgpu::Buffer,
     len: usize,
+    usage: Arc<Usage>,
+}
+
+/// The tensors alive on one device and the bytes they hold: what memory reports and leak
+/// checks read.
+#[derive(Debug, Default)]
+pub struct Usage {
+    bytes: AtomicU64,
+    tensors: AtomicUsize,
+}
+
+impl Usage {
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    pub fn tensors(&self) -> usize {
+        self.tensors.load(Ordering::Relaxed)
+    }
+
+    fn track(self: &Arc<Self>, buffer: wgpu::Buffer, len: usize) -> Tensor {
+        self.bytes.fetch_add(buffer.size(), Ordering::Relaxed);
+        self.tensors.fetch_add(1, Ordering::Relaxed);
+        Tensor { buffer, len, usage: self.clone() }
+    }
+}
+
+impl Drop for Tensor {
+    fn drop(&mut self) {
+        self.usage.bytes.fetch_sub(self.buffer.size(), Ordering::Relaxed);
+        self.usage.tensors.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Tensor {
@@ -69,7 +104,7 @@ impl Gpu {
             usage: USAGE,
             mapped_at_creation: false,
         });
-        Ok(Tensor { buffer, len })
+        Ok(self.usage.track(buffer, len))
     }
 
     /// A tensor holding `data` (f32 or u32 words).
@@ -86,7 +121,7 @@ impl Gpu {
             contents: &contents,
             usage: USAGE,
         });
-        Ok(Tensor { buffer, len: data.len() })
+        Ok(self.usage.track(buffer, data.len()))
     }
 
     /// Bytes packed four to a word, little-endian, zero-padded: how u8 datasets live on the GPU.

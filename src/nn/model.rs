@@ -85,6 +85,8 @@ pub struct Model {
     pub(crate) adam_alpha: Tensor,
     pub(crate) net: Option<Network>,
     pub(crate) readback: wgpu::Buffer,
+    /// The name of each output class (kept in checkpoints), or empty.
+    pub(crate) class_names: Vec<String>,
 }
 
 fn head(spec: &Sequential, loss: LossKind) -> Result<Head> {
@@ -163,7 +165,22 @@ impl Model {
             params,
             net: None,
             readback,
+            class_names: Vec::new(),
         })
+    }
+
+    pub fn class_names(&self) -> &[String] {
+        &self.class_names
+    }
+
+    /// Names the output classes; refused unless there is one name per output.
+    pub fn set_class_names(&mut self, names: Vec<String>) -> Result<()> {
+        let outputs = self.spec.output_width()?;
+        if !names.is_empty() && names.len() != outputs {
+            return Err(Error::Invalid(format!("{} class names for a model with {outputs} outputs", names.len())));
+        }
+        self.class_names = names;
+        Ok(())
     }
 
     pub fn gpu(&self) -> &Gpu {

@@ -26,6 +26,8 @@ pub(crate) struct Network {
     pub update: Vec<Dispatch>,
     /// The fused output activation, applied for predict: (its output, its dispatch).
     pub head_output: Option<(Tensor, Dispatch)>,
+    /// Device bytes of the graph's own tensors (outputs, gradients, scratch).
+    pub bytes: u64,
 }
 
 /// The seed of a dropout layer's masks: each layer draws its own, from the model's seed.
@@ -52,6 +54,7 @@ impl Builder<'_> {
 impl Network {
     pub fn build(model: &Model, batch: usize) -> Result<Network> {
         let gpu: &Gpu = &model.gpu;
+        let bytes_before = gpu.usage.bytes();
         let b = Builder { gpu, batch };
         let shapes = &model.shapes;
         let n_layers = model.spec.layers.len();
@@ -144,6 +147,8 @@ impl Network {
             backward,
             update,
             head_output,
+            // What this build allocated (tensors dropped here are kept alive by dispatches).
+            bytes: gpu.usage.bytes().saturating_sub(bytes_before),
         })
     }
 
@@ -197,10 +202,11 @@ impl LayerCtx<'_> {
     fn pre_activation_grad(&self, act: Act, cols: usize, backward: &mut Vec<Dispatch>) -> Result<Arc<Tensor>> {
         let dy = self.dy();
         let dz = Arc::new(self.gpu.zeros("dz", dy.len())?);
-        backward.push(match act.elementwise() {
+        let d = match act.elementwise() {
             Some(a) => activation::backward(self.gpu, a, self.y, dy, &dz)?,
             None => activation::softmax_backward(self.gpu, cols, self.y, dy, &dz)?,
-        });
+        };
+        backward.push(d.owning(dz.clone()));
         Ok(dz)
     }
 
@@ -216,17 +222,20 @@ impl LayerCtx<'_> {
                     Some(a) => built
                         .forward(|| matmul::matmul(gpu, shape, self.x, &kernel.value, Some(&bias.value), a, self.y))?,
                     None => {
-                        let z = self.gpu.zeros("logits", self.y.len())?;
+                        let z = Arc::new(self.gpu.zeros("logits", self.y.len())?);
                         for list in [&mut built.forward_train, &mut built.forward_infer] {
-                            list.push(matmul::matmul(
-                                gpu,
-                                shape,
-                                self.x,
-                                &kernel.value,
-                                Some(&bias.value),
-                                Activation::Linear,
-                                &z,
-                            )?);
+                            list.push(
+                                matmul::matmul(
+                                    gpu,
+                                    shape,
+                                    self.x,
+                                    &kernel.value,
+                                    Some(&bias.value),
+                                    Activation::Linear,
+                                    &z,
+                                )?
+                                .owning(z.clone()),
+                            );
                             list.push(activation::softmax_forward(gpu, *units, &z, self.y)?);
                         }
                     }
@@ -299,8 +308,10 @@ impl LayerCtx<'_> {
                     stride_w: strides.1,
                     padding: *padding,
                 };
-                let argmax = self.gpu.zeros("argmax", self.y.len())?;
-                built.forward(|| pool::forward(gpu, kind, &shape, self.x, self.y, &argmax))?;
+                let argmax = Arc::new(self.gpu.zeros("argmax", self.y.len())?);
+                built.forward(|| {
+                    Ok(pool::forward(gpu, kind, &shape, self.x, self.y, &argmax)?.owning(argmax.clone()))
+                })?;
                 if let Some(dx) = self.dx {
                     built.backward.push(pool::backward(gpu, kind, &shape, self.dy(), &argmax, dx)?);
                 }

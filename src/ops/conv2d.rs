@@ -2,6 +2,7 @@
 //! [`matmul::bias_grad`](super::matmul::bias_grad) over dy seen as [n·oh·ow, c_out].
 
 use bytemuck::{Pod, Zeroable};
+use std::sync::Arc;
 
 use super::{Activation, Padding, grid_for, window_extent};
 use crate::error::{Error, Result};
@@ -173,14 +174,15 @@ pub fn backward_weight(gpu: &Gpu, shape: &Conv2dShape, x: &Tensor, dy: &Tensor, 
     let chunk = pixels.div_ceil(splits);
     let splits = pixels.div_ceil(chunk);
     let p = Params { splits: splits as u32, chunk: chunk as u32, ..params(shape, Activation::Linear, false)? };
-    let partial = gpu.zeros("dw_partial", splits * dw.len())?;
+    let partial = Arc::new(gpu.zeros("dw_partial", splits * dw.len())?);
     Ok(vec![
         gpu.dispatch(
             &Kernel::new(Shader::Conv2d, "conv2d_backward_weight"),
             &p,
             &[(1, x), (5, dy), (8, &partial)],
             grid_for(gpu, splits * blocks)?,
-        )?,
+        )?
+        .owning(partial.clone()),
         gpu.dispatch(
             &Kernel::new(Shader::Conv2d, "conv2d_backward_weight_reduce"),
             &p,

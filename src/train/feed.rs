@@ -1,5 +1,7 @@
 //! A dataset uploaded once, and the gathers that fill the network's input and targets from it.
 
+use std::sync::Arc;
+
 use crate::data::{Dataset, Features, Labels};
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu, Tensor};
@@ -59,10 +61,59 @@ impl DeviceData {
         };
         Ok(DeviceData { features, labels, u8_features, class_labels, rows: data.len(), sample_len: data.sample_len() })
     }
+
+    /// Bytes one sample of `data` takes on the device (features and label).
+    pub fn row_bytes(data: &Dataset) -> u64 {
+        data.device_bytes().div_ceil(data.len().max(1) as u64)
+    }
+
+    /// Room for `rows` samples shaped like `like`'s, to be filled chunk by chunk.
+    pub fn window(gpu: &Gpu, like: &Dataset, rows: usize) -> Result<DeviceData> {
+        let words = |values: usize, packed: bool| if packed { values.div_ceil(4) } else { values };
+        let u8_features = matches!(like.features, Features::U8(_));
+        let class_labels = matches!(like.labels, Labels::Classes { .. });
+        let label_len = if class_labels { 1 } else { like.label_width() };
+        Ok(DeviceData {
+            features: gpu.zeros("dataset_window", words(rows * like.sample_len(), u8_features))?,
+            labels: gpu.zeros("label_window", words(rows * label_len, class_labels))?,
+            u8_features,
+            class_labels,
+            rows,
+            sample_len: like.sample_len(),
+        })
+    }
+
+    /// Copies `data` (at most `rows` samples of the same form) to the start of the window.
+    pub fn fill(&self, gpu: &Gpu, data: &Dataset) -> Result<()> {
+        assert!(data.len() <= self.rows, "a window of {} rows cannot take {}", self.rows, data.len());
+        let features: &[u8] = match &data.features {
+            Features::U8(v) => v,
+            Features::F32(v) => bytemuck::cast_slice(v),
+        };
+        let labels: &[u8] = match &data.labels {
+            Labels::Classes { values, .. } => values,
+            Labels::Targets { values, .. } => bytemuck::cast_slice(values),
+        };
+        for (tensor, bytes) in [(&self.features, features), (&self.labels, labels)] {
+            // Writes are whole words; the padding lands in the window's unused tail.
+            let mut padded = bytes.to_vec();
+            padded.resize(bytes.len().next_multiple_of(4), 0);
+            if !padded.is_empty() {
+                gpu.queue.write_buffer(tensor.buffer(), 0, &padded);
+            }
+        }
+        Ok(())
+    }
+
+    /// Device bytes of features and labels.
+    pub fn bytes(&self) -> u64 {
+        self.features.buffer().size() + self.labels.buffer().size()
+    }
 }
 
 /// The gathers of one split (an ordered list of rows) into a network's input and targets.
 pub(crate) struct Feed {
+    pub data: Arc<DeviceData>,
     pub indices: Tensor,
     pub cursor: Tensor,
     pub total: usize,
@@ -71,7 +122,7 @@ pub(crate) struct Feed {
 }
 
 impl Feed {
-    pub fn new(gpu: &Gpu, model: &Model, data: &DeviceData, rows: &[u32]) -> Result<Feed> {
+    pub fn new(gpu: &Gpu, model: &Model, data: Arc<DeviceData>, rows: &[u32]) -> Result<Feed> {
         let net = model.net.as_ref().expect("network built before feeding it");
         let out = *model.shapes.last().unwrap().first().unwrap();
         let indices = gpu.upload("indices", rows)?;
@@ -98,11 +149,16 @@ impl Feed {
             },
         ];
         next_batch.push(data::advance(gpu, &shape, &cursor)?);
-        Ok(Feed { indices, cursor, total: rows.len(), next_batch })
+        Ok(Feed { data, indices, cursor, total: rows.len(), next_batch })
     }
 
     /// Batches in one pass over the split.
     pub fn steps(&self, batch: usize) -> usize {
         self.total.div_ceil(batch)
+    }
+
+    /// Device bytes of the index list and cursor.
+    pub fn bytes(&self) -> u64 {
+        self.indices.buffer().size() + self.cursor.buffer().size()
     }
 }

@@ -6,6 +6,7 @@ mod feed;
 mod progress;
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Instant;
 
 use rand::SeedableRng;
@@ -40,6 +41,39 @@ pub struct FitOptions<'a> {
     /// Epochs already done (Keras's `initial_epoch`): training runs epochs initial_epoch + 1
     /// ..= epochs, so a model loaded from a checkpoint continues where it stopped.
     pub initial_epoch: usize,
+    /// Early stopping (Keras's `EarlyStopping(patience=…)`): stop once the monitored loss has
+    /// not improved for this many epochs.
+    pub patience: Option<usize>,
+    /// The best monitored loss before this run (from a checkpoint when resuming).
+    pub best: Best,
+    /// The most dataset bytes held on the GPU at once; a larger dataset streams through a
+    /// window of this size, chunk by chunk. Default: the adapter's largest storage binding.
+    pub max_resident_bytes: Option<u64>,
+}
+
+/// The lowest monitored loss so far (val_loss, or the training loss without validation) and
+/// the epochs since it was reached: what best checkpoints and early stopping go by.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Best {
+    pub loss: f64,
+    pub epochs_since: usize,
+}
+
+impl Default for Best {
+    fn default() -> Self {
+        Best { loss: f64::INFINITY, epochs_since: 0 }
+    }
+}
+
+impl Best {
+    /// The state after an epoch whose monitored loss is `loss`.
+    fn after(self, loss: f64) -> Best {
+        if loss < self.loss {
+            Best { loss, epochs_since: 0 }
+        } else {
+            Best { epochs_since: self.epochs_since + 1, ..self }
+        }
+    }
 }
 
 impl Default for FitOptions<'_> {
@@ -51,6 +85,9 @@ impl Default for FitOptions<'_> {
             shuffle: true,
             verbose: false,
             initial_epoch: 0,
+            patience: None,
+            best: Best::default(),
+            max_resident_bytes: None,
         }
     }
 }
@@ -72,6 +109,15 @@ pub struct EpochLog {
     pub seconds: f64,
     /// Training samples per second (validation excluded).
     pub samples_per_second: f64,
+    /// The best monitored loss after this epoch; `best.epochs_since == 0` when this epoch set it.
+    pub best: Best,
+}
+
+impl EpochLog {
+    /// The loss best checkpoints and early stopping watch: val_loss, else the training loss.
+    pub fn monitored_loss(&self) -> f64 {
+        self.val.map_or(self.loss, |v| v.loss)
+    }
 }
 
 impl fmt::Display for EpochLog {
@@ -92,6 +138,45 @@ impl fmt::Display for EpochLog {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct History {
     pub epochs: Vec<EpochLog>,
+    /// Training stopped before the last epoch because the monitored loss stopped improving.
+    pub stopped_early: bool,
+    /// The device memory the run used.
+    pub memory: MemoryReport,
+}
+
+/// Device memory of a training run by use, in bytes (storage tensors).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemoryReport {
+    pub parameters: u64,
+    pub gradients: u64,
+    pub optimizer_state: u64,
+    /// Layer outputs, their gradients and scratch of the batch-size graph.
+    pub activations: u64,
+    /// The training and validation data on the device (a window of them when streamed).
+    pub dataset: u64,
+}
+
+impl MemoryReport {
+    pub fn total(&self) -> u64 {
+        self.parameters + self.gradients + self.optimizer_state + self.activations + self.dataset
+    }
+}
+
+impl fmt::Display for MemoryReport {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+        write!(
+            f,
+            "device memory: {:.2} MiB = parameters {:.2} + gradients {:.2} + optimizer state {:.2} + \
+             activations {:.2} + data {:.2}",
+            mib(self.total()),
+            mib(self.parameters),
+            mib(self.gradients),
+            mib(self.optimizer_state),
+            mib(self.activations),
+            mib(self.dataset)
+        )
+    }
 }
 
 /// Progress readbacks per epoch, and the most steps recorded between two of them.
@@ -105,6 +190,54 @@ fn check_batch(batch_size: usize) -> Result<()> {
     Ok(())
 }
 
+/// A split's rows as the GPU reads them.
+enum Rows<'a> {
+    /// The whole dataset uploaded once; a pass writes its row order into the feed's index list.
+    Resident(Feed),
+    /// The dataset streams through a window: each segment of a pass's rows is copied in, in
+    /// order, and trained on before the next (prepared on the host while the GPU works).
+    Streamed { data: &'a Dataset, window: Arc<DeviceData>, window_rows: usize },
+}
+
+impl<'a> Rows<'a> {
+    /// `rows` of `data`, resident when the data fits `budget` bytes per buffer, else streamed
+    /// through a window of whole batches.
+    fn new(model: &Model, data: &'a Dataset, rows: &[u32], budget: u64) -> Result<Rows<'a>> {
+        let batch = model.net.as_ref().expect("network built").batch;
+        let row_bytes = DeviceData::row_bytes(data);
+        if row_bytes * data.len() as u64 <= budget {
+            let device = Arc::new(DeviceData::upload(&model.gpu, data)?);
+            return Ok(Rows::Resident(Feed::new(&model.gpu, model, device, rows)?));
+        }
+        let window_rows = ((budget / row_bytes) as usize / batch * batch).max(batch);
+        Ok(Rows::Streamed { data, window: Arc::new(DeviceData::window(&model.gpu, data, window_rows)?), window_rows })
+    }
+
+    /// Shares a resident dataset with a second split (validation rows of the training data).
+    fn share(&self, model: &Model, rows: &[u32]) -> Result<Rows<'a>> {
+        Ok(match self {
+            Rows::Resident(feed) => Rows::Resident(Feed::new(&model.gpu, model, feed.data.clone(), rows)?),
+            Rows::Streamed { data, window_rows, .. } => Rows::Streamed {
+                data,
+                window: Arc::new(DeviceData::window(&model.gpu, data, *window_rows)?),
+                window_rows: *window_rows,
+            },
+        })
+    }
+
+    /// Device bytes of the data and index lists.
+    fn bytes(&self) -> u64 {
+        match self {
+            Rows::Resident(feed) => feed.data.bytes() + feed.bytes(),
+            Rows::Streamed { window, window_rows, .. } => window.bytes() + 8 * *window_rows as u64,
+        }
+    }
+
+    fn streamed(&self) -> bool {
+        matches!(self, Rows::Streamed { .. })
+    }
+}
+
 impl Model {
     /// Records `steps` repetitions of `lists` in order into one compute pass.
     fn record(&self, encoder: &mut wgpu::CommandEncoder, lists: &[&[Dispatch]], steps: usize) {
@@ -116,35 +249,104 @@ impl Model {
         }
     }
 
-    /// Submits `encoder` with a copy of the loss totals, and returns (mean loss, accuracy, rows).
-    fn submit_and_read_totals(&self, mut encoder: wgpu::CommandEncoder) -> Result<(f64, f64, f64)> {
+    /// Submits `encoder` with a copy of the loss totals into the readback buffer.
+    fn submit_with_totals(&self, mut encoder: wgpu::CommandEncoder) {
         let net = self.net.as_ref().expect("network built");
         encoder.copy_buffer_to_buffer(net.loss.totals.buffer(), 0, &self.readback, 0, 12);
         self.gpu.queue.submit([encoder.finish()]);
+    }
+
+    /// Waits for the last `submit_with_totals` and returns the mean loss and accuracy so far.
+    fn read_totals(&self) -> Result<Metrics> {
         let t: Vec<f32> = self.gpu.read_mapped(&self.readback)?;
         let rows = f64::from(t[2]).max(1.0);
-        Ok((f64::from(t[0]) / rows, f64::from(t[1]) / rows, f64::from(t[2])))
+        Ok(Metrics { loss: f64::from(t[0]) / rows, accuracy: f64::from(t[1]) / rows })
     }
 
     fn new_encoder(&self) -> wgpu::CommandEncoder {
         self.gpu.device.create_command_encoder(&Default::default())
     }
 
-    /// Starts a pass over a feed: cursor and loss totals to zero.
-    fn begin_pass(&self, encoder: &mut wgpu::CommandEncoder, feed: &Feed) {
+    /// One pass over `order` (rows of the dataset behind `rows`): training steps when `train`,
+    /// else inference. The loss totals start at zero and are read back about
+    /// `UPDATES_PER_EPOCH` times; `on_update(steps done, metrics so far)` sees each readback.
+    fn pass(
+        &self,
+        rows: &Rows,
+        order: &[u32],
+        train: bool,
+        on_update: &mut dyn FnMut(usize, Metrics) -> Result<()>,
+    ) -> Result<Metrics> {
         let net = self.net.as_ref().expect("network built");
-        encoder.clear_buffer(feed.cursor.buffer(), 0, None);
+        let chunk = order.len().div_ceil(net.batch).div_ceil(UPDATES_PER_EPOCH).clamp(1, MAX_CHUNK);
+        let segment_rows = match rows {
+            Rows::Resident(_) => order.len(),
+            Rows::Streamed { window_rows, .. } => *window_rows,
+        };
+        let mut encoder = self.new_encoder();
         encoder.clear_buffer(net.loss.totals.buffer(), 0, None);
+        let (mut done, mut metrics) = (0, Metrics { loss: 0.0, accuracy: 0.0 });
+        // A segment's last readback waits until the next segment is prepared, so the host
+        // copies rows while the GPU trains.
+        let mut pending = None;
+        for segment in order.chunks(segment_rows) {
+            let streamed_feed;
+            let feed = match rows {
+                Rows::Resident(feed) => {
+                    self.gpu.write(&feed.indices, segment);
+                    feed
+                }
+                Rows::Streamed { data, window, .. } => {
+                    window.fill(&self.gpu, &data.select(segment))?;
+                    let identity: Vec<u32> = (0..segment.len() as u32).collect();
+                    streamed_feed = Feed::new(&self.gpu, self, window.clone(), &identity)?;
+                    &streamed_feed
+                }
+            };
+            if let Some(at) = pending.take() {
+                metrics = self.read_totals()?;
+                on_update(at, metrics)?;
+            }
+            encoder.clear_buffer(feed.cursor.buffer(), 0, None);
+            let lists: Vec<&[Dispatch]> = if train {
+                vec![&feed.next_batch, &net.forward_train, &net.loss_step, &net.backward, &net.update]
+            } else {
+                vec![&feed.next_batch, &net.forward_infer, &net.loss_step]
+            };
+            let steps = feed.steps(net.batch);
+            let mut segment_done = 0;
+            while segment_done < steps {
+                let n = chunk.min(steps - segment_done);
+                self.record(&mut encoder, &lists, n);
+                self.submit_with_totals(encoder);
+                encoder = self.new_encoder();
+                (segment_done, done) = (segment_done + n, done + n);
+                if segment_done < steps || !rows.streamed() {
+                    metrics = self.read_totals()?;
+                    on_update(done, metrics)?;
+                } else {
+                    pending = Some(done);
+                }
+            }
+        }
+        if let Some(at) = pending {
+            metrics = self.read_totals()?;
+            on_update(at, metrics)?;
+        }
+        Ok(metrics)
     }
 
-    /// Loss and accuracy over one pass of `feed` in inference mode.
-    fn evaluate_feed(&self, feed: &Feed) -> Result<Metrics> {
-        let net = self.net.as_ref().expect("network built");
-        let mut encoder = self.new_encoder();
-        self.begin_pass(&mut encoder, feed);
-        self.record(&mut encoder, &[&feed.next_batch, &net.forward_infer, &net.loss_step], feed.steps(net.batch));
-        let (loss, accuracy, _) = self.submit_and_read_totals(encoder)?;
-        Ok(Metrics { loss, accuracy })
+    /// The storage the model's parameters, gradients and optimizer state take.
+    fn memory_of_params(&self) -> MemoryReport {
+        let size = |t: &crate::gpu::Tensor| t.buffer().size();
+        let params = self.params.iter().flatten();
+        MemoryReport {
+            parameters: params.clone().map(|p| size(&p.value)).sum::<u64>() + size(&self.step) + size(&self.adam_alpha),
+            gradients: params.clone().map(|p| size(&p.grad)).sum(),
+            optimizer_state: params.flat_map(|p| p.state.iter().map(size)).sum(),
+            activations: self.net.as_ref().map_or(0, |n| n.bytes),
+            dataset: 0,
+        }
     }
 
     /// Trains on `data`, as Keras's `fit`.
@@ -196,64 +398,71 @@ impl Model {
             feed::check(self, v)?;
         }
         self.network(opts.batch_size)?;
-        let gpu = self.gpu.clone();
-        let device_data = DeviceData::upload(&gpu, data)?;
-        let train = Feed::new(&gpu, self, &device_data, &train_rows)?;
-        let val_data = match opts.validation {
-            Validation::Data(v) => Some(DeviceData::upload(&gpu, v)?),
+        let budget = opts.max_resident_bytes.unwrap_or_else(|| self.gpu.largest_binding());
+        let train = Rows::new(self, data, &train_rows, budget)?;
+        let val = match opts.validation {
+            Validation::Data(v) => {
+                let rows: Vec<u32> = (0..v.len() as u32).collect();
+                Some((Rows::new(self, v, &rows, budget)?, rows))
+            }
+            _ if !val_rows.is_empty() => Some((train.share(self, &val_rows)?, val_rows)),
             _ => None,
         };
-        let val = match (&val_data, val_rows.is_empty()) {
-            (Some(v), _) => Some(Feed::new(&gpu, self, v, &(0..v.rows as u32).collect::<Vec<_>>())?),
-            (None, false) => Some(Feed::new(&gpu, self, &device_data, &val_rows)?),
-            (None, true) => None,
+        let memory = MemoryReport {
+            dataset: train.bytes() + val.as_ref().map_or(0, |(v, _)| v.bytes()),
+            ..self.memory_of_params()
         };
+        if opts.verbose {
+            let streamed = if train.streamed() { " (streamed: the data exceeds one buffer)" } else { "" };
+            println!("{memory}{streamed}");
+        }
 
-        let net = self.net.as_ref().expect("network built");
-        let steps = train.steps(net.batch);
-        let chunk = steps.div_ceil(UPDATES_PER_EPOCH).clamp(1, MAX_CHUNK);
-        let step_lists: [&[Dispatch]; 5] =
-            [&train.next_batch, &net.forward_train, &net.loss_step, &net.backward, &net.update];
-        let mut history = History::default();
+        let steps = train_rows.len().div_ceil(opts.batch_size);
+        let mut history = History { memory, ..History::default() };
+        let mut best = opts.best;
         for epoch in opts.initial_epoch + 1..=opts.epochs {
             let started = Instant::now();
+            let mut order = train_rows.clone();
             if opts.shuffle {
                 // The order depends on the seed and the epoch only, so a resumed run sees the same.
-                let mut order = train_rows.clone();
                 order.shuffle(&mut StdRng::seed_from_u64(
                     self.compile.seed ^ (epoch as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
                 ));
-                gpu.write(&train.indices, &order);
             }
             let progress = Progress::start(opts.verbose, epoch, opts.epochs, steps);
-            let mut encoder = self.new_encoder();
-            self.begin_pass(&mut encoder, &train);
-            let (mut loss, mut accuracy) = (0.0, 0.0);
-            let mut done = 0;
-            while done < steps {
-                let n = chunk.min(steps - done);
-                self.record(&mut encoder, &step_lists, n);
-                done += n;
-                (loss, accuracy, _) = self.submit_and_read_totals(encoder)?;
-                if !loss.is_finite() {
-                    return Err(Error::Diverged { epoch, step: done, loss });
+            let metrics = self.pass(&train, &order, true, &mut |done, m| {
+                if !m.loss.is_finite() {
+                    return Err(Error::Diverged { epoch, step: done, loss: m.loss });
                 }
-                progress.update(done, loss, accuracy);
-                encoder = self.new_encoder();
-            }
+                progress.update(done, m.loss, m.accuracy);
+                Ok(())
+            })?;
             let train_seconds = started.elapsed().as_secs_f64();
-            let val_metrics = val.as_ref().map(|v| self.evaluate_feed(v)).transpose()?;
-            let log = EpochLog {
+            let val_metrics = match &val {
+                Some((rows, order)) => Some(self.pass(rows, order, false, &mut |_, _| Ok(()))?),
+                None => None,
+            };
+            let mut log = EpochLog {
                 epoch,
-                loss,
-                accuracy,
+                loss: metrics.loss,
+                accuracy: metrics.accuracy,
                 val: val_metrics,
                 seconds: started.elapsed().as_secs_f64(),
-                samples_per_second: train.total as f64 / train_seconds,
+                samples_per_second: train_rows.len() as f64 / train_seconds,
+                best,
             };
+            best = best.after(log.monitored_loss());
+            log.best = best;
             progress.finish(&log);
             on_epoch(self, &log)?;
             history.epochs.push(log);
+            if opts.patience.is_some_and(|p| best.epochs_since >= p) && epoch < opts.epochs {
+                if opts.verbose {
+                    println!("early stopping: no improvement on {:.4} for {} epochs", best.loss, best.epochs_since);
+                }
+                history.stopped_early = true;
+                break;
+            }
         }
         Ok(history)
     }
@@ -263,9 +472,9 @@ impl Model {
         check_batch(batch_size)?;
         feed::check(self, data)?;
         self.network(batch_size)?;
-        let device_data = DeviceData::upload(&self.gpu, data)?;
-        let feed = Feed::new(&self.gpu, self, &device_data, &(0..data.len() as u32).collect::<Vec<_>>())?;
-        self.evaluate_feed(&feed)
+        let order: Vec<u32> = (0..data.len() as u32).collect();
+        let rows = Rows::new(self, data, &order, self.gpu.largest_binding())?;
+        self.pass(&rows, &order, false, &mut |_, _| Ok(()))
     }
 
     /// The model's outputs for every sample of `data`, [len, outputs] row-major; a softmax or
@@ -275,8 +484,8 @@ impl Model {
         feed::check(self, data)?;
         self.network(batch_size)?;
         let gpu = self.gpu.clone();
-        let device_data = DeviceData::upload(&gpu, data)?;
-        let feed = Feed::new(&gpu, self, &device_data, &(0..data.len() as u32).collect::<Vec<_>>())?;
+        let device_data = Arc::new(DeviceData::upload(&gpu, data)?);
+        let feed = Feed::new(&gpu, self, device_data, &(0..data.len() as u32).collect::<Vec<_>>())?;
         let net = self.net.as_ref().expect("network built");
         let row_bytes = (net.output().len() / net.batch * 4) as u64;
         let out = gpu.device.create_buffer(&wgpu::BufferDescriptor {
@@ -286,7 +495,7 @@ impl Model {
             mapped_at_creation: false,
         });
         let mut encoder = self.new_encoder();
-        self.begin_pass(&mut encoder, &feed);
+        encoder.clear_buffer(feed.cursor.buffer(), 0, None);
         let head: Vec<&Dispatch> = net.head_output.iter().map(|(_, d)| d).collect();
         for step in 0..feed.steps(net.batch) {
             {
