@@ -134,7 +134,8 @@ pub fn ensure_writable_dir(dir: &Path) -> Result<()> {
 /// Fails now when `file` cannot be written (its directory is created).
 fn ensure_writable_file(file: &Path) -> Result<()> {
     if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
-        ensure_writable_dir(dir)?;
+        ensure_writable_dir(dir)
+            .map_err(|e| Error::Data { path: file.to_path_buf(), message: format!("cannot be written: {e}") })?;
     }
     std::fs::OpenOptions::new()
         .append(true)
@@ -153,6 +154,13 @@ pub fn run_preset(
     test: Option<&Dataset>,
     args: &TrainArgs,
 ) -> Result<(Model, History, Option<Metrics>)> {
+    // Refused before anything is opened or written.
+    if preset.epochs == 0 {
+        return Err(Error::Invalid("epochs must be at least 1".into()));
+    }
+    if preset.batch_size == 0 {
+        return Err(Error::Invalid("batch size must be at least 1".into()));
+    }
     let train = args.limited(train);
     let test = test.map(|t| args.limited(t));
     for path in [&args.metrics, &args.plot].into_iter().flatten() {

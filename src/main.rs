@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use wgtrain::commands;
 use wgtrain::gpu::adapter;
 
 #[derive(Parser)]
@@ -17,6 +18,18 @@ enum Command {
     /// List every adapter wgpu finds: backend, type, driver, limits and features.
     /// `WGPU_BACKEND=vulkan|gl|metal|dx12` narrows the search.
     Adapters,
+    /// Train a seed model (--preset) or a model spec file (--spec) on IDX data (the default;
+    /// see --data), .npy files (--npy) or an image folder (--images).
+    Train(Box<commands::TrainCommand>),
+    /// Evaluate a checkpoint on a labelled dataset: loss, accuracy and a confusion matrix.
+    Evaluate(commands::EvaluateCommand),
+    /// Classify image files with a checkpoint: the top-k classes with their probabilities.
+    Predict(commands::PredictCommand),
+    /// Print a seed model as a spec file (JSON) to edit and train with `train --spec`.
+    Spec {
+        /// mlp, cnn, mlp-sgd, dense or binary.
+        preset: String,
+    },
     /// Benchmark every kernel and the seed models end to end (see BENCHMARKS.md).
     Bench(wgtrain::bench::BenchArgs),
 }
@@ -42,6 +55,10 @@ fn run(cli: Cli) -> wgtrain::Result<()> {
             }
             Ok(())
         }
+        Command::Train(cmd) => commands::train(&cmd),
+        Command::Evaluate(cmd) => commands::evaluate(&cmd),
+        Command::Predict(cmd) => commands::predict(&cmd),
+        Command::Spec { preset } => commands::spec(&preset),
         Command::Bench(args) => wgtrain::bench::run(&args),
     }
 }

@@ -62,7 +62,14 @@ fn panel(
         .x_label_area_size(36)
         .y_label_area_size(56)
         .build_cartesian_2d(first..last, (lo - pad)..(hi + pad))?;
-    chart.configure_mesh().x_desc("epoch").y_desc(metric).label_style(("sans-serif", 14)).draw()?;
+    chart
+        .configure_mesh()
+        .x_labels(((last - first) as usize + 1).min(11))
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .x_desc("epoch")
+        .y_desc(metric)
+        .label_style(("sans-serif", 14))
+        .draw()?;
     let orange = RGBColor(230, 120, 20);
     chart
         .draw_series(LineSeries::new(train.iter().copied(), BLUE.stroke_width(2)))?

@@ -1,5 +1,9 @@
 //! The five seed models, with the architectures and hyper-parameters of their Keras programs.
 
+use std::path::Path;
+
+use crate::data::{Dataset, Labels};
+use crate::error::{Error, Result};
 use crate::nn::{Act, Compile, Layer, LossKind, Optimizer, Sequential};
 use crate::ops::optim::{Adam, Sgd};
 
@@ -15,7 +19,7 @@ pub enum PresetValidation {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Preset {
-    pub name: &'static str,
+    pub name: String,
     pub model: Sequential,
     pub compile: Compile,
     pub batch_size: usize,
@@ -34,7 +38,7 @@ fn sgd() -> Optimizer {
 /// Flatten(784) → Dense 128 relu → Dense 10 softmax; Adam, batch 32, 10 epochs, validation split 0.2.
 pub fn mlp() -> Preset {
     Preset {
-        name: "mlp",
+        name: "mlp".into(),
         model: Sequential::new(&[784])
             .add(Layer::Flatten)
             .add(Layer::dense(128, Act::Relu))
@@ -50,7 +54,7 @@ pub fn mlp() -> Preset {
 /// batch 32, 10 epochs, validated on the test set. `input` is [h, w, c].
 pub fn cnn(input: [usize; 3]) -> Preset {
     Preset {
-        name: "cnn",
+        name: "cnn".into(),
         model: Sequential::new(&input)
             .add(Layer::conv2d(32, (3, 3), Act::Relu))
             .add(Layer::max_pool((2, 2)))
@@ -68,7 +72,7 @@ pub fn cnn(input: [usize; 3]) -> Preset {
 /// 10 epochs, validated on the test set.
 pub fn mlp_sgd() -> Preset {
     Preset {
-        name: "mlp_sgd",
+        name: "mlp_sgd".into(),
         model: Sequential::new(&[784])
             .add(Layer::dense(512, Act::Relu))
             .add(Layer::dense(512, Act::Relu))
@@ -83,7 +87,7 @@ pub fn mlp_sgd() -> Preset {
 /// Dense 64 relu → Dense 10 softmax on 100 inputs; SGD, batch 32, 5 epochs.
 pub fn dense() -> Preset {
     Preset {
-        name: "dense",
+        name: "dense".into(),
         model: Sequential::new(&[100]).add(Layer::dense(64, Act::Relu)).add(Layer::dense(10, Act::Softmax)),
         compile: Compile { optimizer: sgd(), loss: LossKind::CategoricalCrossentropy, seed: 42 },
         batch_size: 32,
@@ -96,7 +100,7 @@ pub fn dense() -> Preset {
 /// Adam, batch 32, 10 epochs.
 pub fn binary() -> Preset {
     Preset {
-        name: "binary",
+        name: "binary".into(),
         model: Sequential::new(&[100])
             .add(Layer::dense(64, Act::Relu))
             .add(Layer::dense(32, Act::Relu))
@@ -105,5 +109,87 @@ pub fn binary() -> Preset {
         batch_size: 32,
         epochs: 10,
         validation: PresetValidation::None,
+    }
+}
+
+/// The preset called `name` (mlp, cnn, mlp_sgd, dense, binary); the CNN takes 28×28×1 input
+/// until [`Preset::fitted_to`] adapts it.
+pub fn by_name(name: &str) -> Result<Preset> {
+    match name.replace('-', "_").as_str() {
+        "mlp" => Ok(mlp()),
+        "cnn" => Ok(cnn([28, 28, 1])),
+        "mlp_sgd" => Ok(mlp_sgd()),
+        "dense" => Ok(dense()),
+        "binary" => Ok(binary()),
+        _ => Err(Error::Invalid(format!("no preset '{name}'; the presets are {}", NAMES.join(", ")))),
+    }
+}
+
+pub const NAMES: [&str; 5] = ["mlp", "cnn", "mlp_sgd", "dense", "binary"];
+
+/// A model spec file: the architecture and training settings as JSON (`wgtrain spec PRESET`
+/// prints one to start from).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SpecFile {
+    model: Sequential,
+    compile: Compile,
+    batch_size: usize,
+    epochs: usize,
+    /// The fraction of the training data held out for validation (Keras's validation_split);
+    /// without it a test set, when there is one, validates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    validation_split: Option<f32>,
+}
+
+impl Preset {
+    /// The preset as spec-file JSON.
+    pub fn to_spec_json(&self) -> String {
+        let spec = SpecFile {
+            model: self.model.clone(),
+            compile: self.compile,
+            batch_size: self.batch_size,
+            epochs: self.epochs,
+            validation_split: match self.validation {
+                PresetValidation::Split(f) => Some(f),
+                _ => None,
+            },
+        };
+        serde_json::to_string_pretty(&spec).expect("plain data serialises")
+    }
+
+    /// Reads a spec file.
+    pub fn from_spec_file(path: &Path) -> Result<Preset> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+        let spec: SpecFile = serde_json::from_str(&text)
+            .map_err(|e| Error::Data { path: path.to_path_buf(), message: format!("not a model spec: {e}") })?;
+        spec.model.shapes().map_err(|e| Error::Data { path: path.to_path_buf(), message: e.to_string() })?;
+        let name = path.file_stem().map_or("spec".into(), |s| s.to_string_lossy().into_owned());
+        Ok(Preset {
+            name,
+            model: spec.model,
+            compile: spec.compile,
+            batch_size: spec.batch_size,
+            epochs: spec.epochs,
+            validation: spec.validation_split.map_or(PresetValidation::TestSet, PresetValidation::Split),
+        })
+    }
+
+    /// The preset with its input shaped as `data`'s samples (a Flatten first when a Dense layer
+    /// meets images) and a softmax output of one unit per class of `data`.
+    pub fn fitted_to(mut self, data: &Dataset) -> Preset {
+        let model = &mut self.model;
+        if model.input_shape != data.sample_shape {
+            model.input_shape = data.sample_shape.clone();
+            if data.sample_shape.len() > 1 && matches!(model.layers.first(), Some(Layer::Dense { .. })) {
+                model.layers.insert(0, Layer::Flatten);
+            }
+        }
+        if let (Labels::Classes { classes, .. }, Some(Layer::Dense { units, activation: Act::Softmax })) =
+            (&data.labels, model.layers.last_mut())
+        {
+            *units = *classes;
+        }
+        self
     }
 }

@@ -446,7 +446,7 @@ fn bench_training(gpu: &Arc<Gpu>, preset: &crate::presets::Preset, data: &Datase
         }
     });
     Ok(TrainingRow {
-        model: preset.name.into(),
+        model: preset.name.clone(),
         batch,
         samples: data.len(),
         samples_per_second: sps,

@@ -14,27 +14,32 @@ fn data_error(path: &Path, message: String) -> Error {
 /// An array's shape and its values converted to f32.
 pub fn read(path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
     let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-    let npy = NpyFile::new(&bytes[..]).map_err(|e| data_error(path, format!("not a .npy file: {e}")))?;
+    parse(&bytes).map_err(|m| data_error(path, m))
+}
+
+/// Parses .npy bytes: the array's shape and its values converted to f32.
+pub fn parse(bytes: &[u8]) -> std::result::Result<(Vec<usize>, Vec<f32>), String> {
+    let npy = NpyFile::new(bytes).map_err(|e| format!("not a .npy file: {e}"))?;
     if npy.order() != Order::C {
-        return Err(data_error(path, "Fortran-order arrays are not supported; save with C order".into()));
+        return Err("Fortran-order arrays are not supported; save with C order".into());
     }
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
     let DType::Plain(ts) = npy.dtype() else {
-        return Err(data_error(path, "structured dtypes are not supported".into()));
+        return Err("structured dtypes are not supported".into());
     };
-    let corrupt = |e: std::io::Error| data_error(path, format!("truncated or corrupt data: {e}"));
+    // The header's shape must fit the file before anything is allocated for it.
+    let claimed = shape.iter().try_fold(ts.size_field() as usize, |acc, &d| acc.checked_mul(d));
+    if claimed.is_none_or(|n| n > bytes.len()) {
+        return Err(format!("truncated: shape {shape:?} of {ts} needs more than the file's {} bytes", bytes.len()));
+    }
+    let corrupt = |e: std::io::Error| format!("truncated or corrupt data: {e}");
     let values: Vec<f32> = match (ts.type_char(), ts.size_field()) {
         (TypeChar::Float, 4) => npy.into_vec::<f32>().map_err(corrupt)?,
         (TypeChar::Float, 8) => npy.into_vec::<f64>().map_err(corrupt)?.into_iter().map(|v| v as f32).collect(),
         (TypeChar::Uint, 1) => npy.into_vec::<u8>().map_err(corrupt)?.into_iter().map(f32::from).collect(),
         (TypeChar::Int, 4) => npy.into_vec::<i32>().map_err(corrupt)?.into_iter().map(|v| v as f32).collect(),
         (TypeChar::Int, 8) => npy.into_vec::<i64>().map_err(corrupt)?.into_iter().map(|v| v as f32).collect(),
-        _ => {
-            return Err(data_error(
-                path,
-                format!("dtype {ts} is not supported (float32, float64, uint8, int32, int64)"),
-            ));
-        }
+        _ => return Err(format!("dtype {ts} is not supported (float32, float64, uint8, int32, int64)")),
     };
     Ok((shape, values))
 }

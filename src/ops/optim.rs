@@ -9,6 +9,7 @@ use crate::gpu::{Dispatch, Gpu, Kernel, Shader, Tensor};
 
 /// Stochastic gradient descent; Keras's defaults: lr 0.01, no momentum.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Sgd {
     pub lr: f32,
     pub momentum: f32,
@@ -26,6 +27,7 @@ impl Default for Sgd {
 /// Adam; Keras's defaults: lr 1e-3, β1 0.9, β2 0.999, ε 1e-7. AdamW is Adam with a
 /// (decoupled) weight decay, Keras's default for it being 0.004.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Adam {
     pub lr: f32,
     pub beta1: f32,

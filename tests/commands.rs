@@ -1,0 +1,271 @@
+//! `wgtrain train`, `evaluate`, `predict` and `spec` end to end, and the faults they must turn
+//! into one error line and a failure exit, losing nothing.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use wgtrain::data::{Features, Labels};
+
+fn wgtrain(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wgtrain")).args(args).output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("wgtrain-commands-{}-{name}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn succeeded(out: &Output) -> String {
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    stdout
+}
+
+/// A failure with exactly one `wgtrain: error:` line containing every `needle`, and no panic.
+fn failed_with(out: &Output, needles: &[&str]) -> String {
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stdout: {}\nstderr: {stderr}", text(&out.stdout));
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("wgtrain: error:")).collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    for needle in needles {
+        assert!(lines[0].contains(needle), "'{needle}' not in: {stderr}");
+    }
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    lines[0].to_string()
+}
+
+const NAMES: [&str; 3] = ["trouser", "bag", "sneaker"];
+
+/// Fashion-MNIST's trousers, bags and sneakers as PNG files in one folder per class.
+fn fashion_folder(name: &str, per_class: usize) -> PathBuf {
+    let dir = temp_dir(name);
+    let (train, _) = common::fashion(2000);
+    let (Features::U8(pixels), Labels::Classes { values, .. }) = (&train.features, &train.labels) else {
+        panic!("Fashion-MNIST is bytes with classes")
+    };
+    for (name, class) in NAMES.iter().zip([1u8, 8, 7]) {
+        std::fs::create_dir_all(dir.join(name)).unwrap();
+        let rows = values.iter().enumerate().filter(|(_, c)| **c == class).take(per_class);
+        for (k, (i, _)) in rows.enumerate() {
+            let image = image::GrayImage::from_raw(28, 28, pixels[i * 784..(i + 1) * 784].to_vec()).unwrap();
+            image.save(dir.join(name).join(format!("{k:03}.png"))).unwrap();
+        }
+    }
+    dir
+}
+
+#[test]
+fn train_evaluate_and_predict_on_an_image_folder() {
+    let images = fashion_folder("images", 40);
+    let out_dir = temp_dir("images-out");
+    let (model, metrics, plot) = (out_dir.join("model.safetensors"), out_dir.join("m.jsonl"), out_dir.join("p.png"));
+    let out = wgtrain(&[
+        "train",
+        "--preset",
+        "cnn",
+        "--images",
+        s(&images),
+        "--image-size",
+        "28x28",
+        "--channels",
+        "1",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "16",
+        "--validation-split",
+        "0.25",
+        "--quiet",
+        "--save",
+        s(&model),
+        "--metrics",
+        s(&metrics),
+        "--plot",
+        s(&plot),
+    ]);
+    let stdout = succeeded(&out);
+    assert!(stdout.contains("120 images of 3 classes: bag, sneaker, trouser"), "{stdout}");
+
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(&metrics).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 3);
+    assert!(lines.iter().all(|l| l["val_loss"].as_f64().is_some() && l["samples_per_second"].as_f64().is_some()));
+    let png = image::open(&plot).unwrap();
+    assert_eq!((png.width(), png.height()), (1200, 480));
+
+    let out = wgtrain(&["evaluate", s(&model), "--images", s(&images)]);
+    let stdout = succeeded(&out);
+    assert!(stdout.contains("confusion matrix") && stdout.contains("(120 samples)"), "{stdout}");
+    for (i, name) in ["bag", "sneaker", "trouser"].iter().enumerate() {
+        assert!(stdout.contains(&format!("{i} {name}")), "{stdout}");
+    }
+    let accuracy: f64 = stdout.split("accuracy ").nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    assert!(accuracy > 0.9, "three easy classes, three epochs: accuracy {accuracy}\n{stdout}");
+
+    let trouser = images.join("trouser").join("000.png");
+    let sneaker = images.join("sneaker").join("001.png");
+    let out = wgtrain(&["predict", s(&model), s(&trouser), s(&sneaker), "--top-k", "2"]);
+    let stdout = succeeded(&out);
+    let line =
+        |p: &Path| stdout.lines().find(|l| l.starts_with(s(p))).unwrap_or_else(|| panic!("{stdout}")).to_string();
+    assert!(line(&trouser).contains(": trouser 0."), "{stdout}");
+    assert!(line(&sneaker).contains(": sneaker 0."), "{stdout}");
+    assert_eq!(line(&trouser).matches(", ").count(), 1, "top 2: {stdout}");
+}
+
+#[test]
+fn a_spec_file_trains_and_a_bad_one_is_refused() {
+    let dir = temp_dir("spec");
+    let spec = dir.join("mlp.json");
+    let out = wgtrain(&["spec", "mlp"]);
+    std::fs::write(&spec, succeeded(&out)).unwrap();
+    let out = wgtrain(&[
+        "train",
+        "--spec",
+        s(&spec),
+        "--epochs",
+        "1",
+        "--limit",
+        "600",
+        "--quiet",
+        "--data",
+        wgtrain::data::find::BUNDLED,
+        "--metrics",
+        s(&dir.join("m.csv")),
+    ]);
+    let stdout = succeeded(&out);
+    assert!(stdout.contains("test: loss") && stdout.contains("(600 samples)"), "{stdout}");
+    let csv = std::fs::read_to_string(dir.join("m.csv")).unwrap();
+    assert!(csv.starts_with("epoch,loss,accuracy,val_loss,val_accuracy") && csv.lines().count() == 2, "{csv}");
+
+    std::fs::write(&spec, r#"{"model": {"input_shape": [784], "layers": ["Flatten"]}}"#).unwrap();
+    failed_with(&wgtrain(&["train", "--spec", s(&spec)]), &["mlp.json", "not a model spec", "compile"]);
+    failed_with(&wgtrain(&["train", "--preset", "resnet"]), &["no preset 'resnet'", "mlp, cnn"]);
+}
+
+#[test]
+fn divergence_keeps_the_last_good_checkpoint() {
+    let dir = temp_dir("diverge");
+    let ck = dir.join("ck");
+    let train = |extra: &[&str]| {
+        let mut args = vec!["train", "--preset", "mlp-sgd", "--limit", "500", "--quiet", "--checkpoint-dir", s(&ck)];
+        args.extend_from_slice(&["--data", wgtrain::data::find::BUNDLED]);
+        args.extend_from_slice(extra);
+        wgtrain(&args)
+    };
+    succeeded(&train(&["--epochs", "1"]));
+    let last = std::fs::read(ck.join("last.safetensors")).unwrap();
+    let out = train(&["--epochs", "2", "--resume", "--lr", "1e30"]);
+    failed_with(&out, &["diverged", "in epoch 2", "last good checkpoint", "(epoch 1) is kept"]);
+    assert!(std::fs::read(ck.join("last.safetensors")).unwrap() == last, "the good checkpoint was overwritten");
+}
+
+#[test]
+fn checkpoints_record_the_best_loss_and_resume_keeps_it() {
+    let dir = temp_dir("best");
+    let ck = dir.join("ck");
+    let metrics = dir.join("m.jsonl");
+    let train = |epochs: &str, resume: bool| {
+        let mut args = vec!["train", "--preset", "mlp", "--limit", "500", "--quiet", "--epochs", epochs];
+        args.extend_from_slice(&["--data", wgtrain::data::find::BUNDLED, "--checkpoint-dir", s(&ck)]);
+        args.extend_from_slice(&["--metrics", s(&metrics)]);
+        if resume {
+            args.push("--resume");
+        }
+        succeeded(&wgtrain(&args))
+    };
+    train("2", false);
+    train("3", true);
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(&metrics).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.iter().map(|l| l["epoch"].as_u64().unwrap()).collect::<Vec<_>>(), [1, 2, 3]);
+    let val: Vec<f64> = lines.iter().map(|l| l["val_loss"].as_f64().unwrap()).collect();
+    let best = val.iter().copied().fold(f64::INFINITY, f64::min);
+    let bytes = std::fs::read(ck.join("last.safetensors")).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let meta = header.metadata().clone().unwrap();
+    assert_eq!(meta["best_loss"].parse::<f64>().unwrap(), best, "{meta:?} vs {val:?}");
+    let best_epoch = val.iter().position(|&v| v == best).unwrap() + 1;
+    let best_bytes = std::fs::read(ck.join("best.safetensors")).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&best_bytes).unwrap();
+    assert_eq!(header.metadata().as_ref().unwrap()["epoch"], best_epoch.to_string());
+}
+
+#[test]
+fn bad_input_is_one_error_line_and_a_failure_exit() {
+    let dir = temp_dir("bad");
+    let images = fashion_folder("bad-images", 3);
+    std::fs::write(images.join("bag").join("list.txt"), "not an image").unwrap();
+    failed_with(&wgtrain(&["train", "--preset", "cnn", "--images", s(&images)]), &["list.txt", "not an image"]);
+
+    // An output directory that cannot be created: its parent is a file. Nothing is trained.
+    let file = dir.join("file");
+    std::fs::write(&file, "").unwrap();
+    let blocked = file.join("ck");
+    let out = wgtrain(&["train", "--preset", "mlp", "--limit", "100", "--checkpoint-dir", s(&blocked)]);
+    failed_with(&out, &[s(&blocked)]);
+    assert!(!text(&out.stdout).contains("Epoch"), "trained before failing: {}", text(&out.stdout));
+    failed_with(&wgtrain(&["train", "--preset", "mlp", "--plot", s(&file.join("p.png"))]), &["p.png"]);
+
+    // A model larger than the adapter can bind.
+    let spec = dir.join("huge.json");
+    let preset = text(&wgtrain(&["spec", "mlp"]).stdout).replace("\"units\": 128", "\"units\": 100000");
+    std::fs::write(&spec, preset).unwrap();
+    let out = wgtrain(&["train", "--spec", s(&spec), "--data", wgtrain::data::find::BUNDLED]);
+    failed_with(&out, &["max_storage_buffer_binding_size"]);
+
+    // .npy features with a NaN, and labels out of range for the model.
+    let (x, y) = (dir.join("x.npy"), dir.join("y.npy"));
+    let mut features = vec![0.5f32; 4 * 784];
+    features[789] = f32::NAN;
+    wgtrain::data::npy::write(&x, &[4, 784], &features).unwrap();
+    wgtrain::data::npy::write(&y, &[4], &[0.0, 1.0, 2.0, 3.0]).unwrap();
+    failed_with(&wgtrain(&["train", "--preset", "mlp", "--npy", s(&x), s(&y)]), &["x.npy", "NaN"]);
+    let spec = dir.join("mlp.json");
+    std::fs::write(&spec, text(&wgtrain(&["spec", "mlp"]).stdout)).unwrap();
+    wgtrain::data::npy::write(&x, &[4, 784], &[0.5; 4 * 784]).unwrap();
+    wgtrain::data::npy::write(&y, &[4], &[0.0, 1.0, 12.0, 3.0]).unwrap();
+    failed_with(&wgtrain(&["train", "--spec", s(&spec), "--npy", s(&x), s(&y)]), &["y.npy", "12", "[0, 10)"]);
+
+    // Samples that do not fit the model's input; a truncated checkpoint; a non-image to predict.
+    let model = dir.join("model.safetensors");
+    wgtrain::data::npy::write(&y, &[4], &[0.0, 1.0, 2.0, 3.0]).unwrap();
+    let dense = dir.join("dense.json");
+    std::fs::write(&dense, text(&wgtrain(&["spec", "dense"]).stdout)).unwrap();
+    let out = wgtrain(&["train", "--spec", s(&dense), "--npy", s(&x), s(&y), "--batch-size", "2"]);
+    failed_with(&out, &["samples of shape [784]", "[100]"]);
+    let out = wgtrain(&[
+        "train",
+        "--preset",
+        "mlp",
+        "--limit",
+        "64",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--save",
+        s(&model),
+        "--data",
+        wgtrain::data::find::BUNDLED,
+    ]);
+    succeeded(&out);
+    let bytes = std::fs::read(&model).unwrap();
+    let cut = dir.join("cut.safetensors");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    failed_with(&wgtrain(&["evaluate", s(&cut), "--limit", "10"]), &["cut.safetensors", "truncated or corrupt"]);
+    failed_with(&wgtrain(&["predict", s(&model), s(&spec)]), &["mlp.json", "not an image"]);
+    failed_with(&wgtrain(&["train", "--preset", "mlp", "--epochs", "0"]), &["epochs must be at least 1"]);
+    failed_with(&wgtrain(&["train", "--preset", "mlp", "--batch-size", "0"]), &["batch size must be at least 1"]);
+}
