@@ -91,16 +91,11 @@ fn device_memory_stays_as_reported_and_flat_across_epochs() {
     // A device of its own, so no other test's buffers are counted.
     let gpu = Arc::new(Gpu::open(wgtrain::gpu::adapter::select(None).unwrap()).unwrap());
     let (train, test) = fashion(400);
-    for max_resident_bytes in [None, Some(64 * 785)] {
+    for (max_resident_bytes, validation) in [(None, Validation::Split(0.2)), (Some(64 * 785), Validation::Data(&test))]
+    {
         let mut model = mlp(&gpu, adam());
         let mut seen = Vec::new();
-        let opts = FitOptions {
-            batch_size: 32,
-            epochs: 4,
-            validation: Validation::Data(&test),
-            max_resident_bytes,
-            ..FitOptions::default()
-        };
+        let opts = FitOptions { batch_size: 32, epochs: 4, validation, max_resident_bytes, ..FitOptions::default() };
         let history = model
             .fit_with(&train, &opts, &mut |m, _| {
                 seen.push((m.gpu().usage.bytes(), m.gpu().usage.tensors(), m.gpu().live_buffers()));
@@ -110,6 +105,10 @@ fn device_memory_stays_as_reported_and_flat_across_epochs() {
         let report = history.memory;
         assert!(report.parameters > 0 && report.activations > 0 && report.dataset > 0, "{report:?}");
         assert!(seen.iter().all(|s| s.0 <= report.total()), "{seen:?} over the reported {}", report.total());
+        if max_resident_bytes.is_none() {
+            // Resident data: the report is every tensor the device holds.
+            assert_eq!(seen[0].0, report.total(), "{report:?}");
+        }
         assert!(seen.windows(2).all(|w| w[0] == w[1]), "memory grew from epoch to epoch: {seen:?}");
     }
 }

@@ -11,6 +11,10 @@ pub const BUNDLED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/fashion-m
 /// Debian's `dataset-fashion-mnist` package.
 pub const DEBIAN: &str = "/usr/share/datasets/fashion-mnist";
 
+/// Fashion-MNIST's class names, by label.
+pub const FASHION_CLASSES: [&str; 10] =
+    ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
+
 /// A train and a test set in MNIST's IDX format, and where they came from.
 pub struct IdxData {
     pub train: Dataset,
@@ -60,8 +64,13 @@ pub fn idx_data(explicit: Option<&Path>) -> Result<IdxData> {
     };
     for (dir, origin) in candidates {
         if let Some([train_x, train_y, test_x, test_y]) = idx_files(&dir) {
-            let train = idx::load(&train_x, &train_y, 10)?;
-            let test = idx::load(&test_x, &test_y, train.label_width())?;
+            let mut train = idx::load(&train_x, &train_y, 10)?;
+            let mut test = idx::load(&test_x, &test_y, train.label_width())?;
+            // The two Fashion-MNIST copies wgtrain knows; other IDX data keeps numbered classes.
+            if [DEBIAN, BUNDLED].iter().any(|known| dir == Path::new(known)) {
+                let names: Vec<String> = FASHION_CLASSES.iter().map(|n| n.to_string()).collect();
+                (train, test) = (train.with_class_names(names.clone()), test.with_class_names(names));
+            }
             if train.sample_shape != test.sample_shape {
                 return Err(Error::Data {
                     path: test_x,

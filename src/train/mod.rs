@@ -225,11 +225,12 @@ impl<'a> Rows<'a> {
         })
     }
 
-    /// Device bytes of the data and index lists.
-    fn bytes(&self) -> u64 {
+    /// Device bytes of the data (unless `shared` with another split's) and the index lists.
+    fn bytes(&self, shared: bool) -> u64 {
         match self {
-            Rows::Resident(feed) => feed.data.bytes() + feed.bytes(),
-            Rows::Streamed { window, window_rows, .. } => window.bytes() + 8 * *window_rows as u64,
+            Rows::Resident(feed) => feed.bytes() + if shared { 0 } else { feed.data.bytes() },
+            // A window's feed lives for one segment: its index list and cursor.
+            Rows::Streamed { window, window_rows, .. } => window.bytes() + 4 * (*window_rows as u64 + 4),
         }
     }
 
@@ -400,18 +401,21 @@ impl Model {
         self.network(opts.batch_size)?;
         let budget = opts.max_resident_bytes.unwrap_or_else(|| self.gpu.largest_binding());
         let train = Rows::new(self, data, &train_rows, budget)?;
-        let val = match opts.validation {
+        let (val, val_bytes) = match opts.validation {
             Validation::Data(v) => {
                 let rows: Vec<u32> = (0..v.len() as u32).collect();
-                Some((Rows::new(self, v, &rows, budget)?, rows))
+                let val = Rows::new(self, v, &rows, budget)?;
+                let bytes = val.bytes(false);
+                (Some((val, rows)), bytes)
             }
-            _ if !val_rows.is_empty() => Some((train.share(self, &val_rows)?, val_rows)),
-            _ => None,
+            _ if !val_rows.is_empty() => {
+                let val = train.share(self, &val_rows)?;
+                let bytes = val.bytes(true);
+                (Some((val, val_rows)), bytes)
+            }
+            _ => (None, 0),
         };
-        let memory = MemoryReport {
-            dataset: train.bytes() + val.as_ref().map_or(0, |(v, _)| v.bytes()),
-            ..self.memory_of_params()
-        };
+        let memory = MemoryReport { dataset: train.bytes(false) + val_bytes, ..self.memory_of_params() };
         if opts.verbose {
             let streamed = if train.streamed() { " (streamed: the data exceeds one buffer)" } else { "" };
             println!("{memory}{streamed}");
