@@ -18,7 +18,7 @@ pub(crate) struct Network {
     /// values[0] is the input batch, values[i + 1] layer i's output (shared where a layer is a view).
     pub values: Vec<Arc<Tensor>>,
     /// Gradients of the values (only dispatches read them; kept so they stay accounted for).
-    pub grads: Vec<Option<Arc<Tensor>>>,
+    pub _grads: Vec<Option<Arc<Tensor>>>,
     pub targets: Tensor,
     pub loss: LossBuffers,
     pub forward_train: Vec<Dispatch>,
@@ -141,7 +141,7 @@ impl Network {
         Ok(Network {
             batch,
             values,
-            grads,
+            _grads: grads,
             targets,
             loss: loss_bufs,
             forward_train,
