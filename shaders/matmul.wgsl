@@ -245,6 +245,140 @@ fn matmul_vec4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
     c4[at + 3u * n4] = activate4(acc3 + bias_v, params.act);
 }
 
+// 8×8 outputs per invocation from vec4 loads: rows r0..r0+7, columns c0..c0+7, k stepped by 4.
+// On CPU adapters every load is a per-invocation gather, so the larger block (4 FMAs per loaded
+// value instead of 2) is what pays. m, n and k must be multiples of 4; the tile is 64×64.
+@compute @workgroup_size(8, 8)
+fn matmul_vec4_8x8(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let row0 = wg.y * 64u + lid.y * 8u;
+    let col0 = wg.x * 64u + lid.x * 8u;
+    if row0 >= params.m || col0 >= params.n {
+        return;
+    }
+    let m4 = params.m / 4u;
+    let n4 = params.n / 4u;
+    let k4 = params.k / 4u;
+    // The second half-block is clamped onto the first when it falls outside (n or m = 4 mod 8);
+    // its results are then not stored.
+    let row1 = min(row0 + 4u, params.m - 4u);
+    let col1 = min(col0 + 4u, params.n - 4u);
+    var acc00 = vec4<f32>(0.0);
+    var acc01 = vec4<f32>(0.0);
+    var acc10 = vec4<f32>(0.0);
+    var acc11 = vec4<f32>(0.0);
+    var acc20 = vec4<f32>(0.0);
+    var acc21 = vec4<f32>(0.0);
+    var acc30 = vec4<f32>(0.0);
+    var acc31 = vec4<f32>(0.0);
+    var acc40 = vec4<f32>(0.0);
+    var acc41 = vec4<f32>(0.0);
+    var acc50 = vec4<f32>(0.0);
+    var acc51 = vec4<f32>(0.0);
+    var acc60 = vec4<f32>(0.0);
+    var acc61 = vec4<f32>(0.0);
+    var acc70 = vec4<f32>(0.0);
+    var acc71 = vec4<f32>(0.0);
+    for (var p = 0u; p < params.k; p += 4u) {
+        var rows0: mat4x4<f32>;
+        var rows1: mat4x4<f32>;
+        if trans_a {
+            let at0 = p * m4 + row0 / 4u;
+            rows0 = transpose(mat4x4<f32>(a4[at0], a4[at0 + m4], a4[at0 + 2u * m4], a4[at0 + 3u * m4]));
+            let at1 = p * m4 + row1 / 4u;
+            rows1 = transpose(mat4x4<f32>(a4[at1], a4[at1 + m4], a4[at1 + 2u * m4], a4[at1 + 3u * m4]));
+        } else {
+            let at0 = row0 * k4 + p / 4u;
+            rows0 = mat4x4<f32>(a4[at0], a4[at0 + k4], a4[at0 + 2u * k4], a4[at0 + 3u * k4]);
+            let at1 = row1 * k4 + p / 4u;
+            rows1 = mat4x4<f32>(a4[at1], a4[at1 + k4], a4[at1 + 2u * k4], a4[at1 + 3u * k4]);
+        }
+        var cols0: mat4x4<f32>;
+        var cols1: mat4x4<f32>;
+        if trans_b {
+            let bt0 = col0 * k4 + p / 4u;
+            cols0 = mat4x4<f32>(b4[bt0], b4[bt0 + k4], b4[bt0 + 2u * k4], b4[bt0 + 3u * k4]);
+            let bt1 = col1 * k4 + p / 4u;
+            cols1 = mat4x4<f32>(b4[bt1], b4[bt1 + k4], b4[bt1 + 2u * k4], b4[bt1 + 3u * k4]);
+        } else {
+            let bt0 = p * n4 + col0 / 4u;
+            cols0 = transpose(mat4x4<f32>(b4[bt0], b4[bt0 + n4], b4[bt0 + 2u * n4], b4[bt0 + 3u * n4]));
+            let bt1 = p * n4 + col1 / 4u;
+            cols1 = transpose(mat4x4<f32>(b4[bt1], b4[bt1 + n4], b4[bt1 + 2u * n4], b4[bt1 + 3u * n4]));
+        }
+        acc00 += rows0[0] * cols0;
+        acc01 += rows0[0] * cols1;
+        acc10 += rows0[1] * cols0;
+        acc11 += rows0[1] * cols1;
+        acc20 += rows0[2] * cols0;
+        acc21 += rows0[2] * cols1;
+        acc30 += rows0[3] * cols0;
+        acc31 += rows0[3] * cols1;
+        acc40 += rows1[0] * cols0;
+        acc41 += rows1[0] * cols1;
+        acc50 += rows1[1] * cols0;
+        acc51 += rows1[1] * cols1;
+        acc60 += rows1[2] * cols0;
+        acc61 += rows1[2] * cols1;
+        acc70 += rows1[3] * cols0;
+        acc71 += rows1[3] * cols1;
+    }
+    var bias0 = vec4<f32>(0.0);
+    var bias1 = vec4<f32>(0.0);
+    if params.has_bias != 0u {
+        bias0 = vec4<f32>(bias[col0], bias[col0 + 1u], bias[col0 + 2u], bias[col0 + 3u]);
+        bias1 = vec4<f32>(bias[col1], bias[col1 + 1u], bias[col1 + 2u], bias[col1 + 3u]);
+    }
+    let second_cols = col0 + 4u < params.n;
+    let at0 = (row0 + 0u) * n4 + col0 / 4u;
+    c4[at0] = activate4(acc00 + bias0, params.act);
+    if second_cols {
+        c4[at0 + 1u] = activate4(acc01 + bias1, params.act);
+    }
+    let at1 = (row0 + 1u) * n4 + col0 / 4u;
+    c4[at1] = activate4(acc10 + bias0, params.act);
+    if second_cols {
+        c4[at1 + 1u] = activate4(acc11 + bias1, params.act);
+    }
+    let at2 = (row0 + 2u) * n4 + col0 / 4u;
+    c4[at2] = activate4(acc20 + bias0, params.act);
+    if second_cols {
+        c4[at2 + 1u] = activate4(acc21 + bias1, params.act);
+    }
+    let at3 = (row0 + 3u) * n4 + col0 / 4u;
+    c4[at3] = activate4(acc30 + bias0, params.act);
+    if second_cols {
+        c4[at3 + 1u] = activate4(acc31 + bias1, params.act);
+    }
+    let at4 = (row1 + 0u) * n4 + col0 / 4u;
+    if row0 + 4u < params.m {
+        c4[at4] = activate4(acc40 + bias0, params.act);
+        if second_cols {
+            c4[at4 + 1u] = activate4(acc41 + bias1, params.act);
+        }
+    }
+    let at5 = (row1 + 1u) * n4 + col0 / 4u;
+    if row0 + 4u < params.m {
+        c4[at5] = activate4(acc50 + bias0, params.act);
+        if second_cols {
+            c4[at5 + 1u] = activate4(acc51 + bias1, params.act);
+        }
+    }
+    let at6 = (row1 + 2u) * n4 + col0 / 4u;
+    if row0 + 4u < params.m {
+        c4[at6] = activate4(acc60 + bias0, params.act);
+        if second_cols {
+            c4[at6 + 1u] = activate4(acc61 + bias1, params.act);
+        }
+    }
+    let at7 = (row1 + 3u) * n4 + col0 / 4u;
+    if row0 + 4u < params.m {
+        c4[at7] = activate4(acc70 + bias0, params.act);
+        if second_cols {
+            c4[at7 + 1u] = activate4(acc71 + bias1, params.act);
+        }
+    }
+}
+
 var<workgroup> partial_sums: array<f32, 256>;
 
 // Column sums for tall dy (a convolution's n·oh·ow rows): one workgroup per column, each

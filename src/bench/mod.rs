@@ -358,7 +358,7 @@ fn bench_adapter(gpu: &Arc<Gpu>, args: &BenchArgs) -> Result<Report> {
     println!("kernels (timing: {}, median of {} samples; cpu = the f64 CPU twin):", b.timer.method(), args.samples);
     println!("matmul variant for shapes off multiples of 4 on this adapter: {}", Variant::for_gpu(gpu).name());
     for n in [128, 256, 512, 1024, 2048, 4096].into_iter().filter(|&n| n <= max_matmul) {
-        for variant in [Variant::Block4, Variant::Block8, Variant::Vec4] {
+        for variant in Variant::ALL {
             b.matmul(&mut rng, "matmul", variant, MatmulShape::new(n, n, n), Activation::Linear, n <= 512)?;
         }
     }
@@ -375,7 +375,14 @@ fn bench_adapter(gpu: &Arc<Gpu>, args: &BenchArgs) -> Result<Report> {
         ("matmul cnn dense forward", dense(32, 128, 5408), Activation::Relu),
         ("matmul cnn dense dw", dw(5408, 128, 32), Activation::Linear),
     ] {
-        b.matmul(&mut rng, name, Variant::for_shape(gpu, &shape), shape, act, true)?;
+        let variants: Vec<Variant> = if shape.allows_vec4() {
+            Variant::ALL.into_iter().filter(|v| v.is_vec4()).collect()
+        } else {
+            vec![Variant::for_shape(gpu, &shape)]
+        };
+        for variant in variants {
+            b.matmul(&mut rng, name, variant, shape, act, true)?;
+        }
     }
     let seed_conv = Conv2dShape {
         n: 32,

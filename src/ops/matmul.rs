@@ -56,10 +56,15 @@ pub enum Variant {
     /// 16×16 invocations of 4×4 outputs, reading vec4s and stepping k by 4; m, n and k must be
     /// multiples of 4.
     Vec4,
+    /// 8×8 invocations of 8×8 outputs, reading vec4s; m, n and k must be multiples of 4.
+    Vec4Block8,
 }
 
 impl Variant {
-    /// The variant for an adapter: `$WGTRAIN_MATMUL` (`4x4` or `8x8`) when set; otherwise 8×8
+    pub const ALL: [Variant; 4] = [Variant::Block4, Variant::Block8, Variant::Vec4, Variant::Vec4Block8];
+
+    /// The variant for shapes off multiples of 4: `$WGTRAIN_MATMUL` (`4x4` or `8x8`; `vec4` and
+    /// `vec4-8x8` pick the vec4 kernels where they apply) when set; otherwise 8×8
     /// on CPU adapters, where an invocation costs most (measured on llvmpipe: see BENCHMARKS.md),
     /// and 4×4 elsewhere, where more invocations keep more of the GPU busy.
     pub fn for_gpu(gpu: &Gpu) -> Variant {
@@ -71,12 +76,22 @@ impl Variant {
         }
     }
 
-    /// The variant for a product: vec4 when every dimension allows it, else the adapter's.
+    /// The variant for a product: a vec4 one when every dimension allows it, else the adapter's.
+    /// On CPU adapters each load is a per-invocation gather, so 8×8 blocks (twice the arithmetic
+    /// per load) win at every seed shape (1.3–2× on llvmpipe, BENCHMARKS.md); GPUs keep the 4×4
+    /// blocks, which occupy more invocations.
     pub fn for_shape(gpu: &Gpu, shape: &MatmulShape) -> Variant {
-        if std::env::var("WGTRAIN_MATMUL").is_err() && shape.allows_vec4() {
-            Variant::Vec4
-        } else {
-            Variant::for_gpu(gpu)
+        match std::env::var("WGTRAIN_MATMUL").as_deref() {
+            Ok("vec4") if shape.allows_vec4() => Variant::Vec4,
+            Ok("vec4-8x8") if shape.allows_vec4() => Variant::Vec4Block8,
+            Err(_) if shape.allows_vec4() => {
+                if gpu.info.device_type == wgpu::DeviceType::Cpu {
+                    Variant::Vec4Block8
+                } else {
+                    Variant::Vec4
+                }
+            }
+            _ => Variant::for_gpu(gpu),
         }
     }
 
@@ -85,6 +100,7 @@ impl Variant {
             Variant::Block4 => "4x4",
             Variant::Block8 => "8x8",
             Variant::Vec4 => "vec4",
+            Variant::Vec4Block8 => "vec4-8x8",
         }
     }
 
@@ -93,7 +109,13 @@ impl Variant {
             Variant::Block4 => "matmul",
             Variant::Block8 => "matmul_8x8",
             Variant::Vec4 => "matmul_vec4",
+            Variant::Vec4Block8 => "matmul_vec4_8x8",
         }
+    }
+
+    /// Whether the variant reads vec4s (and so needs m, n and k multiples of 4).
+    pub fn is_vec4(self) -> bool {
+        matches!(self, Variant::Vec4 | Variant::Vec4Block8)
     }
 }
 
@@ -146,7 +168,7 @@ pub fn matmul_variant(
     let params = Params { m: m as u32, n: n as u32, k: k as u32, act: act.code(), has_bias: u32::from(bias.is_some()) };
     // Without a bias the binding still needs a buffer; `a` is read-only here already.
     let bias = bias.unwrap_or(a);
-    let tensors = if variant == Variant::Vec4 {
+    let tensors = if variant.is_vec4() {
         assert!(shape.allows_vec4(), "matmul: the vec4 variant needs m, n, k multiples of 4: {shape:?}");
         [(7, a), (8, b), (3, bias), (9, c)]
     } else {

@@ -48,11 +48,16 @@ fn matmul_vec4_matches_cpu() {
     check_matmul(Variant::Vec4, "matmul_vec4");
 }
 
+#[test]
+fn matmul_vec4_8x8_matches_cpu() {
+    check_matmul(Variant::Vec4Block8, "matmul_vec4_8x8");
+}
+
 fn check_matmul(variant: Variant, name: &'static str) {
     for gpu in gpus() {
         let mut worst = Worst::new(name, gpu);
         let mut rng = rng(1);
-        let shapes = if variant == Variant::Vec4 { &VEC4_SHAPES[..] } else { &SHAPES[..] };
+        let shapes = if variant.is_vec4() { &VEC4_SHAPES[..] } else { &SHAPES[..] };
         for (case, &(m, n, k)) in shapes.iter().enumerate() {
             for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
                 let shape = MatmulShape { m, n, k, trans_a, trans_b };
