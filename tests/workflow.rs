@@ -174,3 +174,25 @@ fn checkpoints_carry_class_names_and_the_best_loss() {
     assert_eq!((info.epoch, info.best), (4, Some(best)));
     assert!(loaded.weights().unwrap() == model.weights().unwrap());
 }
+
+#[test]
+fn a_step_profile_times_every_dispatch_of_the_step() {
+    let gpu = &gpus()[0];
+    let (train, _) = fashion(64);
+    let mut model = mlp(gpu, adam());
+    let mut calls = Vec::new();
+    let profile = model
+        .profile_step(&train, 32, &mut |d| {
+            calls.push(d.len());
+            Ok(1e-3 * d.len() as f64)
+        })
+        .unwrap();
+    let entries: Vec<&str> = profile.kernels.iter().map(|k| k.0).collect();
+    assert_eq!(entries.first(), Some(&"data_gather_u8"));
+    assert_eq!(entries.iter().filter(|e| **e == "optim_adam").count(), 4, "{entries:?}");
+    assert_eq!(entries.last(), Some(&"optim_step_increment"));
+    // Each dispatch alone, then a run of 16 whole steps, reported per step.
+    assert_eq!(calls[..entries.len()], vec![1; entries.len()][..]);
+    assert_eq!(calls.last(), Some(&(16 * entries.len())));
+    assert!((profile.step - 1e-3 * entries.len() as f64).abs() < 1e-12);
+}

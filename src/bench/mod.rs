@@ -424,8 +424,9 @@ fn bench_adapter(gpu: &Arc<Gpu>, args: &BenchArgs) -> Result<Report> {
             (crate::presets::mlp(), 10_000),
             (crate::presets::cnn([28, 28, 1]), if cpu_adapter { 2_000 } else { 10_000 }),
         ] {
-            let row = bench_training(gpu, &preset, &data.train.take(samples))?;
+            let row = bench_training(gpu, &b.timer, args.samples, &preset, &data.train.take(samples))?;
             println!("  {}", row.line());
+            print!("{}", row.profile());
             training.push(row);
         }
     }
@@ -434,11 +435,18 @@ fn bench_adapter(gpu: &Arc<Gpu>, args: &BenchArgs) -> Result<Report> {
 
 /// Samples/s of the seed model's training: the second of two epochs (the first compiles
 /// pipelines), and of its CPU twin over a few steps.
-fn bench_training(gpu: &Arc<Gpu>, preset: &crate::presets::Preset, data: &Dataset) -> Result<TrainingRow> {
+fn bench_training(
+    gpu: &Arc<Gpu>,
+    timer: &Timer,
+    samples: usize,
+    preset: &crate::presets::Preset,
+    data: &Dataset,
+) -> Result<TrainingRow> {
     let mut model = Model::new(gpu.clone(), preset.model.clone(), preset.compile)?;
     let opts = FitOptions { batch_size: preset.batch_size, epochs: 2, ..FitOptions::default() };
     let history = model.fit(data, &opts)?;
     let sps = history.epochs[1].samples_per_second;
+    let profile = model.profile_step(data, preset.batch_size, &mut |d| timer.median(gpu, d, samples))?;
     let mut reference = Reference::new(&model)?;
     let batch = preset.batch_size;
     let x: Vec<f64> = match &data.features {
@@ -459,5 +467,7 @@ fn bench_training(gpu: &Arc<Gpu>, preset: &crate::presets::Preset, data: &Datase
         samples_per_second: sps,
         seconds_per_60k_epoch: 60_000.0 / sps,
         cpu_samples_per_second: (steps * batch) as f64 / cpu_seconds,
+        step_kernels_ms: profile.kernels.iter().map(|&(e, s)| (e.to_string(), s * 1e3)).collect(),
+        step_ms: profile.step * 1e3,
     })
 }

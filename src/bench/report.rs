@@ -29,6 +29,30 @@ pub struct TrainingRow {
     pub samples_per_second: f64,
     pub seconds_per_60k_epoch: f64,
     pub cpu_samples_per_second: f64,
+    /// One step's dispatches timed alone (entry point, ms), in step order, and the whole step
+    /// recorded back to back (ms); empty in reports from before profiles.
+    #[serde(default)]
+    pub step_kernels_ms: Vec<(String, f64)>,
+    #[serde(default)]
+    pub step_ms: f64,
+}
+
+impl TrainingRow {
+    /// The step profile: the whole step, then each dispatch with its share.
+    pub fn profile(&self) -> String {
+        let sum: f64 = self.step_kernels_ms.iter().map(|k| k.1).sum();
+        let mut out = format!(
+            "{} step: {:.3} ms for {} dispatches in a run of steps (each alone: {:.3} ms in all)\n",
+            self.model,
+            self.step_ms,
+            self.step_kernels_ms.len(),
+            sum
+        );
+        for (entry, ms) in &self.step_kernels_ms {
+            out += &format!("    {entry:<36} {ms:>8.3} ms {:>5.1} %\n", 100.0 * ms / sum.max(1e-12));
+        }
+        out
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

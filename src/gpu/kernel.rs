@@ -86,12 +86,18 @@ pub struct Dispatch {
     pipeline: wgpu::ComputePipeline,
     bind_group: wgpu::BindGroup,
     grid: [u32; 3],
+    entry: &'static str,
     /// Scratch tensors only dispatches refer to, kept as long as they are (so the device's
     /// memory accounting sees them).
     scratch: Vec<Arc<Tensor>>,
 }
 
 impl Dispatch {
+    /// The kernel's entry point (for profiles).
+    pub fn entry(&self) -> &'static str {
+        self.entry
+    }
+
     /// This dispatch, keeping `tensor` alive with it.
     pub fn owning(mut self, tensor: Arc<Tensor>) -> Dispatch {
         self.scratch.push(tensor);
@@ -171,6 +177,6 @@ impl Gpu {
             entries: &entries,
         });
         self.check()?;
-        Ok(Dispatch { pipeline, bind_group, grid, scratch: Vec::new() })
+        Ok(Dispatch { pipeline, bind_group, grid, entry: kernel.entry, scratch: Vec::new() })
     }
 }

@@ -171,11 +171,23 @@ impl Gpu {
 
     /// Maps a MAP_READ buffer whose copy has been submitted and returns its words.
     pub fn read_mapped<T: bytemuck::Pod>(&self, staging: &wgpu::Buffer) -> Result<Vec<T>> {
+        self.read_mapped_after(staging, None)
+    }
+
+    /// `read_mapped`, waiting only for `submission` (the one that filled `staging`) rather than
+    /// for all work submitted so far: later submissions keep the GPU busy meanwhile.
+    pub fn read_mapped_after<T: bytemuck::Pod>(
+        &self,
+        staging: &wgpu::Buffer,
+        submission: Option<wgpu::SubmissionIndex>,
+    ) -> Result<Vec<T>> {
         let (tx, rx) = oneshot_channel();
         staging.map_async(wgpu::MapMode::Read, .., move |r| {
             tx.send(r).ok();
         });
-        self.wait()?;
+        self.device
+            .poll(wgpu::PollType::Wait { submission_index: submission, timeout: None })
+            .map_err(|e| Error::Gpu(e.to_string()))?;
         pollster::block_on(rx.receive())
             .ok_or_else(|| Error::Gpu("buffer mapping was dropped".into()))?
             .map_err(|e| Error::Gpu(format!("buffer mapping failed: {e}")))?;

@@ -84,7 +84,9 @@ pub struct Model {
     /// Adam's step size for the current step (f32), computed on the GPU once per step.
     pub(crate) adam_alpha: Tensor,
     pub(crate) net: Option<Network>,
-    pub(crate) readback: wgpu::Buffer,
+    /// Two buffers the loss totals are copied into, alternately, so one can be read while the
+    /// next chunk of steps runs.
+    pub(crate) readbacks: [wgpu::Buffer; 2],
     /// The name of each output class (kept in checkpoints), or empty.
     pub(crate) class_names: Vec<String>,
 }
@@ -148,12 +150,15 @@ impl Model {
             }
             params.push(layer_params);
         }
-        let readback = gpu.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("totals_readback"),
-            size: 16,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let readback = || {
+            gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("totals_readback"),
+                size: 16,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        };
+        let readbacks = [readback(), readback()];
         Ok(Model {
             step: gpu.upload("step", &[0u32])?,
             adam_alpha: gpu.zeros("adam_alpha", 1)?,
@@ -164,7 +169,7 @@ impl Model {
             head,
             params,
             net: None,
-            readback,
+            readbacks,
             class_names: Vec::new(),
         })
     }

@@ -144,6 +144,15 @@ pub struct History {
     pub memory: MemoryReport,
 }
 
+/// Where one training step's time goes: each dispatch alone, and the step as recorded.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepProfile {
+    /// (entry point, seconds) of each dispatch, in step order.
+    pub kernels: Vec<(&'static str, f64)>,
+    /// Seconds of the whole step, its dispatches back to back.
+    pub step: f64,
+}
+
 /// Device memory of a training run by use, in bytes (storage tensors).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MemoryReport {
@@ -250,16 +259,16 @@ impl Model {
         }
     }
 
-    /// Submits `encoder` with a copy of the loss totals into the readback buffer.
-    fn submit_with_totals(&self, mut encoder: wgpu::CommandEncoder) {
+    /// Submits `encoder` with a copy of the loss totals into readback buffer `slot`.
+    fn submit_with_totals(&self, mut encoder: wgpu::CommandEncoder, slot: usize) -> wgpu::SubmissionIndex {
         let net = self.net.as_ref().expect("network built");
-        encoder.copy_buffer_to_buffer(net.loss.totals.buffer(), 0, &self.readback, 0, 12);
-        self.gpu.queue.submit([encoder.finish()]);
+        encoder.copy_buffer_to_buffer(net.loss.totals.buffer(), 0, &self.readbacks[slot], 0, 12);
+        self.gpu.queue.submit([encoder.finish()])
     }
 
-    /// Waits for the last `submit_with_totals` and returns the mean loss and accuracy so far.
-    fn read_totals(&self) -> Result<Metrics> {
-        let t: Vec<f32> = self.gpu.read_mapped(&self.readback)?;
+    /// Waits for `submission` and returns the mean loss and accuracy it left in `slot`.
+    fn read_totals(&self, slot: usize, submission: wgpu::SubmissionIndex) -> Result<Metrics> {
+        let t: Vec<f32> = self.gpu.read_mapped_after(&self.readbacks[slot], Some(submission))?;
         let rows = f64::from(t[2]).max(1.0);
         Ok(Metrics { loss: f64::from(t[0]) / rows, accuracy: f64::from(t[1]) / rows })
     }
@@ -287,9 +296,11 @@ impl Model {
         let mut encoder = self.new_encoder();
         encoder.clear_buffer(net.loss.totals.buffer(), 0, None);
         let (mut done, mut metrics) = (0, Metrics { loss: 0.0, accuracy: 0.0 });
-        // A segment's last readback waits until the next segment is prepared, so the host
-        // copies rows while the GPU trains.
-        let mut pending = None;
+        // Each chunk's totals are read while the next chunk runs: the host records and
+        // submits chunk i + 1 before it waits for chunk i, so the GPU never idles on a readback
+        // (and a segment's rows are prepared while the previous segment trains).
+        let mut in_flight: Option<(usize, usize, wgpu::SubmissionIndex)> = None;
+        let mut slot = 0;
         for segment in order.chunks(segment_rows) {
             let streamed_feed;
             let feed = match rows {
@@ -304,10 +315,6 @@ impl Model {
                     &streamed_feed
                 }
             };
-            if let Some(at) = pending.take() {
-                metrics = self.read_totals()?;
-                on_update(at, metrics)?;
-            }
             encoder.clear_buffer(feed.cursor.buffer(), 0, None);
             let lists: Vec<&[Dispatch]> = if train {
                 vec![&feed.next_batch, &net.forward_train, &net.loss_step, &net.backward, &net.update]
@@ -319,19 +326,18 @@ impl Model {
             while segment_done < steps {
                 let n = chunk.min(steps - segment_done);
                 self.record(&mut encoder, &lists, n);
-                self.submit_with_totals(encoder);
+                let submitted = self.submit_with_totals(encoder, slot);
                 encoder = self.new_encoder();
                 (segment_done, done) = (segment_done + n, done + n);
-                if segment_done < steps || !rows.streamed() {
-                    metrics = self.read_totals()?;
-                    on_update(done, metrics)?;
-                } else {
-                    pending = Some(done);
+                if let Some((at, previous, index)) = in_flight.replace((done, slot, submitted)) {
+                    metrics = self.read_totals(previous, index)?;
+                    on_update(at, metrics)?;
                 }
+                slot ^= 1;
             }
         }
-        if let Some(at) = pending {
-            metrics = self.read_totals()?;
+        if let Some((at, previous, index)) = in_flight {
+            metrics = self.read_totals(previous, index)?;
             on_update(at, metrics)?;
         }
         Ok(metrics)
@@ -469,6 +475,36 @@ impl Model {
             }
         }
         Ok(history)
+    }
+
+    /// Times every dispatch of one training step on `data` with `time` (seconds for a list of
+    /// dispatches run back to back), and the whole step: what a step's time goes to.
+    pub fn profile_step(
+        &mut self,
+        data: &Dataset,
+        batch_size: usize,
+        time: &mut dyn FnMut(&[&Dispatch]) -> Result<f64>,
+    ) -> Result<StepProfile> {
+        check_batch(batch_size)?;
+        feed::check(self, data)?;
+        self.network(batch_size)?;
+        let rows: Vec<u32> = (0..data.len() as u32).collect();
+        let Rows::Resident(feed) = Rows::new(self, data, &rows, self.gpu.largest_binding())? else {
+            return Err(Error::Invalid("profiling needs a dataset that fits on the device".into()));
+        };
+        let net = self.net.as_ref().expect("network built");
+        let step: Vec<&Dispatch> = [&feed.next_batch, &net.forward_train, &net.loss_step, &net.backward, &net.update]
+            .into_iter()
+            .flatten()
+            .collect();
+        let mut kernels = Vec::new();
+        for d in &step {
+            kernels.push((d.entry(), time(&[d])?));
+        }
+        // Steps are recorded many to a pass in training: time a run of them, not one alone.
+        const STEPS: usize = 16;
+        let run: Vec<&Dispatch> = step.iter().copied().cycle().take(STEPS * step.len()).collect();
+        Ok(StepProfile { kernels, step: time(&run)? / STEPS as f64 })
     }
 
     /// Mean loss and accuracy over `data`, as Keras's `evaluate`.
