@@ -79,6 +79,28 @@ fn npy_loads_f64_features_and_int_labels_and_refuses_bad_ones() {
     std::fs::write(&x, b"not numpy").unwrap();
     let err = npy::load(&x, &y, LabelKind::Targets).unwrap_err().to_string();
     assert!(err.contains("not a .npy file"), "{err}");
+
+    // A dtype wgtrain does not read (uint16), and features without a sample dimension.
+    std::fs::write(&x, npy_bytes("<u2", "(4, 1)", &[0u8; 8])).unwrap();
+    let err = npy::load(&x, &y, LabelKind::Targets).unwrap_err().to_string();
+    assert!(err.contains("x.npy") && err.contains("not supported"), "{err}");
+    npy::write(&x, &[4], &[0.5; 4]).unwrap();
+    let err = npy::load(&x, &y, LabelKind::Targets).unwrap_err().to_string();
+    assert!(err.contains("shape [4]") && err.contains("at least two dimensions"), "{err}");
+}
+
+/// A version-1 .npy file with any dtype string and shape.
+fn npy_bytes(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend((header.len() as u16).to_le_bytes());
+    bytes.extend(header.as_bytes());
+    bytes.extend(data);
+    bytes
 }
 
 #[test]

@@ -37,21 +37,17 @@ fn adam() -> Optimizer {
 #[test]
 fn streamed_data_trains_bit_identically_to_resident_data() {
     let (train, test) = fashion(600);
-    for gpu in gpus() {
+    let validations = [Validation::Data(&test), Validation::Split(0.25)];
+    for (gpu, validation) in gpus().iter().flat_map(|g| validations.iter().map(move |v| (g, *v))) {
         let run = |max_resident_bytes| {
             let mut model = mlp(gpu, adam());
-            let opts = FitOptions {
-                batch_size: 32,
-                epochs: 2,
-                validation: Validation::Data(&test),
-                max_resident_bytes,
-                ..FitOptions::default()
-            };
+            let opts =
+                FitOptions { batch_size: 32, epochs: 2, validation, max_resident_bytes, ..FitOptions::default() };
             let history = model.fit(&train, &opts).unwrap();
             (model.weights().unwrap(), history)
         };
         let (resident_weights, resident) = run(None);
-        // A window of 100 rows (3 whole batches of 32): 6 segments per epoch, 2 for the test set.
+        // A window of 100 rows (3 whole batches of 32): several segments per pass.
         let (streamed_weights, streamed) = run(Some(100 * 785));
         assert!(streamed_weights == resident_weights, "streamed weights differ on {}", short(gpu));
         for (s, r) in streamed.epochs.iter().zip(&resident.epochs) {

@@ -222,25 +222,26 @@ impl<'a> Rows<'a> {
         Ok(Rows::Streamed { data, window: Arc::new(DeviceData::window(&model.gpu, data, window_rows)?), window_rows })
     }
 
-    /// Shares a resident dataset with a second split (validation rows of the training data).
+    /// A second split of the same dataset (validation rows of the training data), sharing its
+    /// device copy or window: passes run one after the other, and queue order keeps a window's
+    /// refill behind the pass before.
     fn share(&self, model: &Model, rows: &[u32]) -> Result<Rows<'a>> {
         Ok(match self {
             Rows::Resident(feed) => Rows::Resident(Feed::new(&model.gpu, model, feed.data.clone(), rows)?),
-            Rows::Streamed { data, window_rows, .. } => Rows::Streamed {
-                data,
-                window: Arc::new(DeviceData::window(&model.gpu, data, *window_rows)?),
-                window_rows: *window_rows,
-            },
+            Rows::Streamed { data, window, window_rows } => {
+                Rows::Streamed { data, window: window.clone(), window_rows: *window_rows }
+            }
         })
     }
 
     /// Device bytes of the data (unless `shared` with another split's) and the index lists.
     fn bytes(&self, shared: bool) -> u64 {
-        match self {
-            Rows::Resident(feed) => feed.bytes() + if shared { 0 } else { feed.data.bytes() },
+        let (indices, data) = match self {
+            Rows::Resident(feed) => (feed.bytes(), feed.data.bytes()),
             // A window's feed lives for one segment: its index list and cursor.
-            Rows::Streamed { window, window_rows, .. } => window.bytes() + 4 * (*window_rows as u64 + 4),
-        }
+            Rows::Streamed { window, window_rows, .. } => (4 * (*window_rows as u64 + 4), window.bytes()),
+        };
+        indices + if shared { 0 } else { data }
     }
 
     fn streamed(&self) -> bool {
