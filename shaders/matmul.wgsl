@@ -248,8 +248,8 @@ fn matmul_vec4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
 // 8×8 outputs per invocation from vec4 loads: rows r0..r0+7, columns c0..c0+7, k stepped by 4.
 // On CPU adapters every load is a per-invocation gather, so the larger block (4 FMAs per loaded
 // value instead of 2) is what pays. m, n and k must be multiples of 4; the tile is 64×64.
-// The 16 accumulators are separate variables, written out row by row, not an array: an
-// indexed local array is kept in memory by llvmpipe (the scalar 8×8 kernel's slowness).
+// The 16 accumulators are separate variables, written out row by row, not an indexed local
+// array, which a compiler may keep in memory rather than in registers.
 @compute @workgroup_size(8, 8)
 fn matmul_vec4_8x8(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let row0 = wg.y * 64u + lid.y * 8u;
