@@ -131,18 +131,11 @@ pub fn ensure_writable_dir(dir: &Path) -> Result<()> {
     std::fs::remove_file(&probe).map_err(io)
 }
 
-/// Fails now when `file` cannot be written (its directory is created).
+/// Fails now when `file` cannot be written: its directory is created and probed.
 fn ensure_writable_file(file: &Path) -> Result<()> {
-    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
-        ensure_writable_dir(dir)
-            .map_err(|e| Error::Data { path: file.to_path_buf(), message: format!("cannot be written: {e}") })?;
-    }
-    std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(file)
-        .map(drop)
-        .map_err(|source| Error::Io { path: file.to_path_buf(), source })
+    let dir = file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    ensure_writable_dir(dir)
+        .map_err(|e| Error::Data { path: file.to_path_buf(), message: format!("cannot be written: {e}") })
 }
 
 /// Builds the preset's model, trains it as its seed program does, and evaluates it on `test`
@@ -155,12 +148,7 @@ pub fn run_preset(
     args: &TrainArgs,
 ) -> Result<(Model, History, Option<Metrics>)> {
     // Refused before anything is opened or written.
-    if preset.epochs == 0 {
-        return Err(Error::Invalid("epochs must be at least 1".into()));
-    }
-    if preset.batch_size == 0 {
-        return Err(Error::Invalid("batch size must be at least 1".into()));
-    }
+    crate::train::check_counts(preset.batch_size, preset.epochs)?;
     let train = args.limited(train);
     let test = test.map(|t| args.limited(t));
     for path in [&args.metrics, &args.plot].into_iter().flatten() {

@@ -108,20 +108,7 @@ impl Dataset {
 
     /// Samples `range` (in order) as a new dataset.
     pub fn slice(&self, range: std::ops::Range<usize>) -> Dataset {
-        let per = self.sample_len();
-        let features = match &self.features {
-            Features::U8(v) => Features::U8(v[range.start * per..range.end * per].to_vec()),
-            Features::F32(v) => Features::F32(v[range.start * per..range.end * per].to_vec()),
-        };
-        let labels = match &self.labels {
-            Labels::Classes { values, classes } => {
-                Labels::Classes { values: values[range.clone()].to_vec(), classes: *classes }
-            }
-            Labels::Targets { values, width } => {
-                Labels::Targets { values: values[range.start * width..range.end * width].to_vec(), width: *width }
-            }
-        };
-        Dataset { sample_shape: self.sample_shape.clone(), features, labels, class_names: self.class_names.clone() }
+        self.select(&(range.start as u32..range.end as u32).collect::<Vec<_>>())
     }
 
     /// The samples at `rows`, in that order, as a new dataset.

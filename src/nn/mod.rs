@@ -3,7 +3,7 @@
 
 pub mod layer;
 pub mod model;
-mod network;
+pub(crate) mod network;
 pub mod reference;
 pub mod sequential;
 

@@ -84,7 +84,7 @@ impl DeviceData {
     }
 
     /// Copies `data` (at most `rows` samples of the same form) to the start of the window.
-    pub fn fill(&self, gpu: &Gpu, data: &Dataset) -> Result<()> {
+    pub fn fill(&self, gpu: &Gpu, data: &Dataset) {
         assert!(data.len() <= self.rows, "a window of {} rows cannot take {}", self.rows, data.len());
         let features: &[u8] = match &data.features {
             Features::U8(v) => v,
@@ -95,14 +95,17 @@ impl DeviceData {
             Labels::Targets { values, .. } => bytemuck::cast_slice(values),
         };
         for (tensor, bytes) in [(&self.features, features), (&self.labels, labels)] {
-            // Writes are whole words; the padding lands in the window's unused tail.
-            let mut padded = bytes.to_vec();
-            padded.resize(bytes.len().next_multiple_of(4), 0);
-            if !padded.is_empty() {
-                gpu.queue.write_buffer(tensor.buffer(), 0, &padded);
+            // Writes are whole words: the last partial word is padded into the window's tail.
+            let whole = bytes.len() / 4 * 4;
+            if whole > 0 {
+                gpu.queue.write_buffer(tensor.buffer(), 0, &bytes[..whole]);
+            }
+            if whole < bytes.len() {
+                let mut tail = [0u8; 4];
+                tail[..bytes.len() - whole].copy_from_slice(&bytes[whole..]);
+                gpu.queue.write_buffer(tensor.buffer(), whole as u64, &tail);
             }
         }
-        Ok(())
     }
 
     /// Device bytes of features and labels.

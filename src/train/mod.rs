@@ -17,6 +17,7 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::Dispatch;
 use crate::nn::Model;
+use crate::nn::network::Network;
 use feed::{DeviceData, Feed};
 use progress::Progress;
 
@@ -199,13 +200,38 @@ fn check_batch(batch_size: usize) -> Result<()> {
     Ok(())
 }
 
+/// Refuses a batch size or epoch count of 0: what `fit` checks first, for callers that want
+/// to fail before opening a device or writing anything.
+pub fn check_counts(batch_size: usize, epochs: usize) -> Result<()> {
+    check_batch(batch_size)?;
+    if epochs == 0 {
+        return Err(Error::Invalid("epochs must be at least 1".into()));
+    }
+    Ok(())
+}
+
+/// The dispatch lists of one step on `feed`: a training step, or an inference one.
+fn step_lists<'s>(net: &'s Network, feed: &'s Feed, train: bool) -> Vec<&'s [Dispatch]> {
+    if train {
+        vec![&feed.next_batch, &net.forward_train, &net.loss_step, &net.backward, &net.update]
+    } else {
+        vec![&feed.next_batch, &net.forward_infer, &net.loss_step]
+    }
+}
+
+/// Rows 0..n in order.
+fn identity(n: usize) -> Vec<u32> {
+    (0..n as u32).collect()
+}
+
 /// A split's rows as the GPU reads them.
 enum Rows<'a> {
     /// The whole dataset uploaded once; a pass writes its row order into the feed's index list.
     Resident(Feed),
     /// The dataset streams through a window: each segment of a pass's rows is copied in, in
     /// order, and trained on before the next (prepared on the host while the GPU works).
-    Streamed { data: &'a Dataset, window: Arc<DeviceData>, window_rows: usize },
+    /// `full` reads a whole window; only a shorter last segment needs a feed of its own.
+    Streamed { data: &'a Dataset, window: Arc<DeviceData>, window_rows: usize, full: Feed },
 }
 
 impl<'a> Rows<'a> {
@@ -219,7 +245,13 @@ impl<'a> Rows<'a> {
             return Ok(Rows::Resident(Feed::new(&model.gpu, model, device, rows)?));
         }
         let window_rows = ((budget / row_bytes) as usize / batch * batch).max(batch);
-        Ok(Rows::Streamed { data, window: Arc::new(DeviceData::window(&model.gpu, data, window_rows)?), window_rows })
+        Rows::streamed(model, data, Arc::new(DeviceData::window(&model.gpu, data, window_rows)?))
+    }
+
+    fn streamed(model: &Model, data: &'a Dataset, window: Arc<DeviceData>) -> Result<Rows<'a>> {
+        let window_rows = window.rows;
+        let full = Feed::new(&model.gpu, model, window.clone(), &identity(window_rows))?;
+        Ok(Rows::Streamed { data, window, window_rows, full })
     }
 
     /// A second split of the same dataset (validation rows of the training data), sharing its
@@ -228,9 +260,7 @@ impl<'a> Rows<'a> {
     fn share(&self, model: &Model, rows: &[u32]) -> Result<Rows<'a>> {
         Ok(match self {
             Rows::Resident(feed) => Rows::Resident(Feed::new(&model.gpu, model, feed.data.clone(), rows)?),
-            Rows::Streamed { data, window, window_rows } => {
-                Rows::Streamed { data, window: window.clone(), window_rows: *window_rows }
-            }
+            Rows::Streamed { data, window, .. } => Rows::streamed(model, data, window.clone())?,
         })
     }
 
@@ -238,13 +268,12 @@ impl<'a> Rows<'a> {
     fn bytes(&self, shared: bool) -> u64 {
         let (indices, data) = match self {
             Rows::Resident(feed) => (feed.bytes(), feed.data.bytes()),
-            // A window's feed lives for one segment: its index list and cursor.
-            Rows::Streamed { window, window_rows, .. } => (4 * (*window_rows as u64 + 4), window.bytes()),
+            Rows::Streamed { window, full, .. } => (full.bytes(), window.bytes()),
         };
         indices + if shared { 0 } else { data }
     }
 
-    fn streamed(&self) -> bool {
+    fn is_streamed(&self) -> bool {
         matches!(self, Rows::Streamed { .. })
     }
 }
@@ -309,19 +338,18 @@ impl Model {
                     self.gpu.write(&feed.indices, segment);
                     feed
                 }
-                Rows::Streamed { data, window, .. } => {
-                    window.fill(&self.gpu, &data.select(segment))?;
-                    let identity: Vec<u32> = (0..segment.len() as u32).collect();
-                    streamed_feed = Feed::new(&self.gpu, self, window.clone(), &identity)?;
-                    &streamed_feed
+                Rows::Streamed { data, window, window_rows, full } => {
+                    window.fill(&self.gpu, &data.select(segment));
+                    if segment.len() == *window_rows {
+                        full
+                    } else {
+                        streamed_feed = Feed::new(&self.gpu, self, window.clone(), &identity(segment.len()))?;
+                        &streamed_feed
+                    }
                 }
             };
             encoder.clear_buffer(feed.cursor.buffer(), 0, None);
-            let lists: Vec<&[Dispatch]> = if train {
-                vec![&feed.next_batch, &net.forward_train, &net.loss_step, &net.backward, &net.update]
-            } else {
-                vec![&feed.next_batch, &net.forward_infer, &net.loss_step]
-            };
+            let lists = step_lists(net, feed, train);
             let steps = feed.steps(net.batch);
             let mut segment_done = 0;
             while segment_done < steps {
@@ -370,10 +398,7 @@ impl Model {
         opts: &FitOptions,
         on_epoch: &mut dyn FnMut(&Model, &EpochLog) -> Result<()>,
     ) -> Result<History> {
-        check_batch(opts.batch_size)?;
-        if opts.epochs == 0 {
-            return Err(Error::Invalid("epochs must be at least 1".into()));
-        }
+        check_counts(opts.batch_size, opts.epochs)?;
         if opts.initial_epoch >= opts.epochs {
             return Err(Error::Invalid(format!(
                 "initial epoch {} leaves nothing to train for {} epochs",
@@ -424,7 +449,7 @@ impl Model {
         };
         let memory = MemoryReport { dataset: train.bytes(false) + val_bytes, ..self.memory_of_params() };
         if opts.verbose {
-            let streamed = if train.streamed() { " (streamed: the data exceeds one buffer)" } else { "" };
+            let streamed = if train.is_streamed() { " (streamed: the data exceeds one buffer)" } else { "" };
             println!("{memory}{streamed}");
         }
 
@@ -494,10 +519,7 @@ impl Model {
             return Err(Error::Invalid("profiling needs a dataset that fits on the device".into()));
         };
         let net = self.net.as_ref().expect("network built");
-        let step: Vec<&Dispatch> = [&feed.next_batch, &net.forward_train, &net.loss_step, &net.backward, &net.update]
-            .into_iter()
-            .flatten()
-            .collect();
+        let step: Vec<&Dispatch> = step_lists(net, &feed, true).into_iter().flatten().collect();
         let mut kernels = Vec::new();
         for d in &step {
             kernels.push((d.entry(), time(&[d])?));
