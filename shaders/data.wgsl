@@ -1,21 +1,28 @@
 // data.wgsl: gathers a batch on the GPU from a dataset uploaded once.
 //
 // The dataset stays on the GPU: features as u8 packed four to a u32 (little-endian) or as f32
-// bits, labels as u8 class indices packed likewise or as f32 targets. `indices` lists the rows
-// of the current split in this epoch's (shuffled) order; `cursor` is the position of the batch
-// in `indices`, moved by data_advance, so the same dispatches serve every step of an epoch.
-// A batch past the end of `indices` is short: its rows beyond `total` are zero-filled and
-// batch_rows[0] tells the losses (loss.wgsl) how many rows count.
-//   data_gather_u8:   x[b, f] = u8 feature · scale (1/255 for images)
-//   data_gather_f32:  x[b, f] = f32 feature
-//   data_onehot_u8:   y[b, :] = one-hot of the u8 label (classes wide); writes batch_rows
-//   data_labels_f32:  y[b, j] = f32 target j of the row (classes = targets per row); writes batch_rows
-//   data_advance:     cursor += rows
+// bits, labels as u8 class indices packed likewise or as f32 targets (the `u8_features` and
+// `class_labels` constants say which). `indices` lists the rows of the current split in this
+// epoch's (shuffled) order; `cursor` is the position of the batch in `indices`, moved by
+// data_advance, so the same dispatches serve every step of an epoch. A batch past the end of
+// `indices` is short: its rows beyond `total` are zero-filled and batch_rows[0] tells the
+// losses (loss.wgsl) how many rows count.
+//   data_gather: x[b, f] = feature f of the batch's row b (u8 features · scale, 1/255 for
+//     images); y[b, :] = its one-hot class (u8 labels, `classes` wide) or its f32 targets
+//     (`classes` per row); batch_rows[0] = the rows that count. One dispatch for all of it:
+//     on adapters where each dispatch costs tens of microseconds, fewer is faster.
+//   data_advance:      cursor += rows
+//   data_advance_step: cursor += rows and step += 1: the last dispatch of a training step, so
+//     the GPU keeps the step count (Adam's bias correction, dropout's RNG) without the host.
 // Layouts: features [total rows, features], labels [total rows] or [total rows, classes];
 //   x [rows, features], y [rows, classes].
-// Bindings: 0 params; 1 data, 2 indices, 3 cursor, 4 x, 5 labels, 6 y, 7 batch_rows.
-// Grid: one invocation per output element, 256 per workgroup, folded 2-D past 65 535
-//   workgroups; data_advance a single invocation. x, y and batch_rows are overwritten.
+// Bindings: 0 params; 1 data, 2 indices, 3 cursor, 4 x, 5 labels, 6 y, 7 batch_rows, 8 step.
+// Grid: data_gather one workgroup of 64 per batch row (folded 2-D past 65 535), each
+//   invocation converting 4 consecutive features at a time (no integer division per value);
+//   data_advance and data_advance_step a single invocation. x, y and batch_rows are overwritten.
+
+override u8_features: bool = true;
+override class_labels: bool = true;
 
 struct Params {
     rows: u32,
@@ -33,14 +40,7 @@ struct Params {
 @group(0) @binding(5) var<storage, read> labels: array<u32>;
 @group(0) @binding(6) var<storage, read_write> y: array<f32>;
 @group(0) @binding(7) var<storage, read_write> batch_rows: array<u32>;
-
-fn linear_index(wg: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-    return (wg.x + wg.y * nwg.x) * 256u + lid;
-}
-
-fn byte_at(word: u32, which: u32) -> u32 {
-    return (word >> (8u * which)) & 0xffu;
-}
+@group(0) @binding(8) var<storage, read_write> step: array<u32>;
 
 // The dataset row of batch row b, or -1 past the end of the split.
 fn source_row(b: u32) -> i32 {
@@ -51,89 +51,84 @@ fn source_row(b: u32) -> i32 {
     return i32(indices[pos]);
 }
 
-@compute @workgroup_size(256)
-fn data_gather_u8(
+// Features at..at + 3 of the flat feature array (past its end: whatever, never stored).
+fn load_features(at: u32) -> vec4<f32> {
+    let last = arrayLength(&data) - 1u;
+    if u8_features {
+        // The four bytes from `at` on, which straddle two words unless `at` is a multiple of 4.
+        let word = at / 4u;
+        let shift = (at % 4u) * 8u;
+        var bits = data[word];
+        if shift != 0u {
+            bits = (bits >> shift) | (data[min(word + 1u, last)] << (32u - shift));
+        }
+        let bytes = vec4<u32>(bits & 0xffu, (bits >> 8u) & 0xffu, (bits >> 16u) & 0xffu, bits >> 24u);
+        return vec4<f32>(bytes) * params.scale;
+    }
+    return vec4<f32>(
+        bitcast<f32>(data[at]),
+        bitcast<f32>(data[min(at + 1u, last)]),
+        bitcast<f32>(data[min(at + 2u, last)]),
+        bitcast<f32>(data[min(at + 3u, last)]),
+    );
+}
+
+fn label(row: u32, c: u32) -> f32 {
+    if class_labels {
+        let which = (labels[row / 4u] >> (8u * (row % 4u))) & 0xffu;
+        return select(0.0, 1.0, which == c);
+    }
+    return bitcast<f32>(labels[row * params.classes + c]);
+}
+
+@compute @workgroup_size(64)
+fn data_gather(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let i = linear_index(wg, nwg, lid);
-    if i >= params.rows * params.features {
+    let b = wg.x + wg.y * nwg.x;
+    if b >= params.rows {
         return;
     }
-    let row = source_row(i / params.features);
-    if row < 0 {
-        x[i] = 0.0;
-        return;
-    }
-    let at = u32(row) * params.features + i % params.features;
-    x[i] = f32(byte_at(data[at / 4u], at % 4u)) * params.scale;
-}
-
-@compute @workgroup_size(256)
-fn data_gather_f32(
-    @builtin(workgroup_id) wg: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let i = linear_index(wg, nwg, lid);
-    if i >= params.rows * params.features {
-        return;
-    }
-    let row = source_row(i / params.features);
-    if row < 0 {
-        x[i] = 0.0;
-        return;
-    }
-    x[i] = bitcast<f32>(data[u32(row) * params.features + i % params.features]);
-}
-
-fn write_batch_rows(i: u32) {
-    if i == 0u {
+    if b == 0u && lid == 0u {
         batch_rows[0] = min(params.rows, params.total - min(cursor[0], params.total));
     }
-}
-
-@compute @workgroup_size(256)
-fn data_onehot_u8(
-    @builtin(workgroup_id) wg: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let i = linear_index(wg, nwg, lid);
-    write_batch_rows(i);
-    if i >= params.rows * params.classes {
-        return;
+    let row = source_row(b);
+    let out = b * params.features;
+    for (var f = lid * 4u; f < params.features; f += 256u) {
+        var v = vec4<f32>(0.0);
+        if row >= 0 {
+            v = load_features(u32(row) * params.features + f);
+        }
+        let left = params.features - f;
+        x[out + f] = v.x;
+        if left > 1u {
+            x[out + f + 1u] = v.y;
+        }
+        if left > 2u {
+            x[out + f + 2u] = v.z;
+        }
+        if left > 3u {
+            x[out + f + 3u] = v.w;
+        }
     }
-    let row = source_row(i / params.classes);
-    if row < 0 {
-        y[i] = 0.0;
-        return;
+    for (var c = lid; c < params.classes; c += 64u) {
+        var v = 0.0;
+        if row >= 0 {
+            v = label(u32(row), c);
+        }
+        y[b * params.classes + c] = v;
     }
-    let label = byte_at(labels[u32(row) / 4u], u32(row) % 4u);
-    y[i] = select(0.0, 1.0, label == i % params.classes);
-}
-
-@compute @workgroup_size(256)
-fn data_labels_f32(
-    @builtin(workgroup_id) wg: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let i = linear_index(wg, nwg, lid);
-    write_batch_rows(i);
-    if i >= params.rows * params.classes {
-        return;
-    }
-    let row = source_row(i / params.classes);
-    if row < 0 {
-        y[i] = 0.0;
-        return;
-    }
-    y[i] = bitcast<f32>(labels[u32(row) * params.classes + i % params.classes]);
 }
 
 @compute @workgroup_size(1)
 fn data_advance() {
     cursor[0] += params.rows;
+}
+
+@compute @workgroup_size(1)
+fn data_advance_step() {
+    cursor[0] += params.rows;
+    step[0] += 1u;
 }

@@ -12,11 +12,16 @@
 //     log(1 + exp(-|x|))); correct: the fraction of cols with (x > 0) == (t > 0.5).
 //   loss_mse: predictions vs targets; correct: cols == 1 ? |p - t| < 0.5 : argmax match.
 // Bindings: 0 params; losses: 1 logits, 2 targets, 3 dx, 4 row_loss [rows], 5 row_correct [rows],
-//   6 batch_rows [1] (u32); loss_accumulate: 4, 5, 6 and 7 totals [3] = (sum of row losses,
-//   sum of correct, rows counted), added to (clear it to start an epoch).
+//   6 batch_rows [1] (u32), 7 totals (written only with `accumulate`); loss_accumulate: 4, 5, 6 and
+//   7 totals [3] = (sum of row losses, sum of correct, rows counted), added to (clear it to
+//   start an epoch).
 // Grid: losses one invocation per row, 256 per workgroup, folded 2-D past 65 535 workgroups;
-//   loss_accumulate one workgroup of 256 summing in a fixed order (no float atomics).
+//   loss_accumulate one workgroup of 256 summing in a fixed order (no float atomics). A batch of
+//   at most 256 rows is one workgroup, so with the `accumulate` constant a loss entry adds its
+//   own totals (the same sums in the same order as loss_accumulate): one dispatch, not two.
 // dx, row_loss and row_correct are overwritten; totals are added to.
+
+override accumulate: bool = false;
 
 struct Params {
     rows: u32,
@@ -43,7 +48,7 @@ fn valid_rows() -> u32 {
     return min(batch_rows[0], params.rows);
 }
 
-// Zeroes a row past the valid ones; returns false for such rows.
+// Zeroes the gradient of a row past the valid ones; returns false for such rows.
 fn begin_row(row: u32) -> bool {
     if row < valid_rows() {
         return true;
@@ -51,8 +56,6 @@ fn begin_row(row: u32) -> bool {
     for (var j = 0u; j < params.cols; j++) {
         dx[row * params.cols + j] = 0.0;
     }
-    row_loss[row] = 0.0;
-    row_correct[row] = 0.0;
     return false;
 }
 
@@ -77,9 +80,15 @@ fn loss_softmax_cross_entropy(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let row = row_index(wg, nwg, lid);
-    if row >= params.rows || !begin_row(row) {
-        return;
+    var result = vec2<f32>(0.0);
+    if row < params.rows && begin_row(row) {
+        result = softmax_cross_entropy_row(row);
     }
+    finish(row, lid, result);
+}
+
+// (loss, correct) of a valid row; writes its dx.
+fn softmax_cross_entropy_row(row: u32) -> vec2<f32> {
     let cols = params.cols;
     let base = row * cols;
     let inv_rows = 1.0 / f32(valid_rows());
@@ -105,8 +114,7 @@ fn loss_softmax_cross_entropy(
     for (var j = 0u; j < cols; j++) {
         dx[base + j] = dx[base + j] * target_sum - targets[base + j] * inv_rows;
     }
-    row_loss[row] = loss;
-    row_correct[row] = select(0.0, 1.0, argmax(base, false) == argmax(base, true));
+    return vec2<f32>(loss, select(0.0, 1.0, argmax(base, false) == argmax(base, true)));
 }
 
 @compute @workgroup_size(256)
@@ -116,9 +124,15 @@ fn loss_sigmoid_bce(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let row = row_index(wg, nwg, lid);
-    if row >= params.rows || !begin_row(row) {
-        return;
+    var result = vec2<f32>(0.0);
+    if row < params.rows && begin_row(row) {
+        result = sigmoid_bce_row(row);
     }
+    finish(row, lid, result);
+}
+
+// (loss, correct) of a valid row; writes its dx.
+fn sigmoid_bce_row(row: u32) -> vec2<f32> {
     let cols = params.cols;
     let base = row * cols;
     let scale = 1.0 / (f32(valid_rows()) * f32(cols));
@@ -138,8 +152,7 @@ fn loss_sigmoid_bce(
         dx[base + j] = (p - t) * scale;
         correct += select(0.0, 1.0, (v > 0.0) == (t > 0.5));
     }
-    row_loss[row] = loss / f32(cols);
-    row_correct[row] = correct / f32(cols);
+    return vec2<f32>(loss, correct) / f32(cols);
 }
 
 @compute @workgroup_size(256)
@@ -149,9 +162,15 @@ fn loss_mse(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let row = row_index(wg, nwg, lid);
-    if row >= params.rows || !begin_row(row) {
-        return;
+    var result = vec2<f32>(0.0);
+    if row < params.rows && begin_row(row) {
+        result = mse_row(row);
     }
+    finish(row, lid, result);
+}
+
+// (loss, correct) of a valid row; writes its dx.
+fn mse_row(row: u32) -> vec2<f32> {
     let cols = params.cols;
     let base = row * cols;
     let scale = 2.0 / (f32(valid_rows()) * f32(cols));
@@ -161,26 +180,31 @@ fn loss_mse(
         loss += diff * diff;
         dx[base + j] = diff * scale;
     }
-    row_loss[row] = loss / f32(cols);
     var correct: bool;
     if cols == 1u {
         correct = abs(logits[base] - targets[base]) < 0.5;
     } else {
         correct = argmax(base, false) == argmax(base, true);
     }
-    row_correct[row] = select(0.0, 1.0, correct);
+    return vec2<f32>(loss / f32(cols), select(0.0, 1.0, correct));
 }
 
-@compute @workgroup_size(256)
-fn loss_accumulate(@builtin(local_invocation_index) lid: u32) {
-    var loss = 0.0;
-    var correct = 0.0;
-    for (var row = lid; row < params.rows; row += 256u) {
-        loss += row_loss[row];
-        correct += row_correct[row];
+// Stores a row's results (a row past `rows` has none) and, with `accumulate`, adds the
+// workgroup's sums to the totals.
+fn finish(row: u32, lid: u32, result: vec2<f32>) {
+    if row < params.rows {
+        row_loss[row] = result.x;
+        row_correct[row] = result.y;
     }
-    loss_part[lid] = loss;
-    correct_part[lid] = correct;
+    if accumulate {
+        add_to_totals(lid, result);
+    }
+}
+
+// Sums `part` (loss, correct) over the workgroup in a fixed order and adds it to the totals.
+fn add_to_totals(lid: u32, part: vec2<f32>) {
+    loss_part[lid] = part.x;
+    correct_part[lid] = part.y;
     for (var stride = 128u; stride > 0u; stride >>= 1u) {
         workgroupBarrier();
         if lid < stride {
@@ -193,4 +217,13 @@ fn loss_accumulate(@builtin(local_invocation_index) lid: u32) {
         totals[1] += correct_part[0];
         totals[2] += f32(valid_rows());
     }
+}
+
+@compute @workgroup_size(256)
+fn loss_accumulate(@builtin(local_invocation_index) lid: u32) {
+    var part = vec2<f32>(0.0);
+    for (var row = lid; row < params.rows; row += 256u) {
+        part += vec2<f32>(row_loss[row], row_correct[row]);
+    }
+    add_to_totals(lid, part);
 }

@@ -281,14 +281,16 @@ impl Bench<'_> {
         let (tl, tt, tdx) =
             (gpu.upload("logits", &logits)?, gpu.upload("targets", &targets)?, gpu.zeros("dx", rows * cols)?);
         let bufs = LossBuffers::new(gpu, rows)?;
-        let d = loss::forward(gpu, Loss::SoftmaxCrossEntropy, cols, &tl, &tt, &tdx, &bufs)?;
-        gpu.run(&[&d])?;
+        // The loss with its accumulation into the totals: one dispatch up to 256 rows, two past.
+        let step = loss::step(gpu, Loss::SoftmaxCrossEntropy, cols, &tl, &tt, &tdx, &bufs)?;
+        let step: Vec<&Dispatch> = step.iter().collect();
+        gpu.run(&step)?;
         let (l64, t64) = (f64s(&logits), f64s(&targets));
         let mut want = Vec::new();
         let s = cpu_median(3, || want = loss::cpu::forward(Loss::SoftmaxCrossEntropy, cols, &l64, &t64, rows).dx);
         let check = (max_error(&gpu.read(&tdx)?, &want)?, Some(s));
         let work = (4.0 * (rows * cols) as f64, 4.0 * (3 * rows * cols + 2 * rows) as f64);
-        self.row("loss_softmax_cross_entropy", format!("{rows}×{cols}"), work, &[&d], check)
+        self.row("loss_softmax_cross_entropy", format!("{rows}×{cols}"), work, &step, check)
     }
 
     fn bias_grad(&mut self, rng: &mut StdRng, rows: usize, cols: usize) -> Result<()> {
@@ -331,10 +333,9 @@ impl Bench<'_> {
         let gpu = self.gpu;
         let (p, g) = (random(rng, len), random(rng, len));
         let (tp, tg, tm, tv) = (gpu.upload("p", &p)?, gpu.upload("g", &g)?, gpu.zeros("m", len)?, gpu.zeros("v", len)?);
-        let (step, alpha) = (gpu.upload("step", &[0u32])?, gpu.zeros("alpha", 1)?);
+        let step = gpu.upload("step", &[0u32])?;
         let cfg = Adam::default();
-        gpu.run(&[&optim::adam_prepare(gpu, &cfg, &step, &alpha)?])?;
-        let d = optim::adam(gpu, &cfg, &tp, &tg, &tm, &tv, &alpha)?;
+        let d = optim::adam(gpu, &cfg, &tp, &tg, &tm, &tv, &step)?;
         gpu.run(&[&d])?;
         let got: Vec<f32> = gpu.read(&tp)?;
         let g64 = f64s(&g);
@@ -369,6 +370,8 @@ fn bench_adapter(gpu: &Arc<Gpu>, args: &BenchArgs) -> Result<Report> {
     for (name, shape, act) in [
         ("matmul mlp forward", dense(32, 128, 784), Activation::Relu),
         ("matmul mlp dw", dw(784, 128, 32), Activation::Linear),
+        ("matmul mlp out forward", dense(32, 10, 128), Activation::Linear),
+        ("matmul mlp out dw", dw(128, 10, 32), Activation::Linear),
         ("matmul mlp dx", dx(32, 128, 10), Activation::Linear),
         ("matmul mlp_sgd forward", dense(128, 512, 784), Activation::Relu),
         ("matmul mlp_sgd hidden", dense(128, 512, 512), Activation::Relu),
@@ -378,7 +381,7 @@ fn bench_adapter(gpu: &Arc<Gpu>, args: &BenchArgs) -> Result<Report> {
         let variants: Vec<Variant> = if shape.allows_vec4() {
             Variant::ALL.into_iter().filter(|v| v.is_vec4()).collect()
         } else {
-            vec![Variant::for_shape(gpu, &shape)]
+            Variant::ALL.into_iter().filter(|v| !v.is_vec4()).collect()
         };
         for variant in variants {
             b.matmul(&mut rng, name, variant, shape, act, true)?;

@@ -81,8 +81,6 @@ pub struct Model {
     pub(crate) params: Vec<Vec<Param>>,
     /// Optimizer updates made so far (u32): Adam's bias correction and dropout's RNG read it.
     pub(crate) step: Tensor,
-    /// Adam's step size for the current step (f32), computed on the GPU once per step.
-    pub(crate) adam_alpha: Tensor,
     pub(crate) net: Option<Network>,
     /// Two buffers the loss totals are copied into, alternately, so one can be read while the
     /// next chunk of steps runs.
@@ -161,7 +159,6 @@ impl Model {
         let readbacks = [readback(), readback()];
         Ok(Model {
             step: gpu.upload("step", &[0u32])?,
-            adam_alpha: gpu.zeros("adam_alpha", 1)?,
             gpu,
             spec,
             shapes,

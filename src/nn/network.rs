@@ -84,10 +84,7 @@ impl Network {
         let loss_bufs = LossBuffers::new(gpu, batch)?;
         let logits = &values[n_layers];
         let dlogits = grads[n_layers].as_ref().unwrap();
-        let loss_step = vec![
-            loss::forward(gpu, model.head.loss, out_width, logits, &targets, dlogits, &loss_bufs)?,
-            loss::accumulate(gpu, &loss_bufs)?,
-        ];
+        let loss_step = loss::step(gpu, model.head.loss, out_width, logits, &targets, dlogits, &loss_bufs)?;
 
         let mut forward_train = Vec::new();
         let mut forward_infer = Vec::new();
@@ -113,18 +110,14 @@ impl Network {
         }
 
         let mut update = Vec::new();
-        if let Optimizer::Adam(cfg) = &model.compile.optimizer {
-            update.push(optim::adam_prepare(gpu, cfg, &model.step, &model.adam_alpha)?);
-        }
         for p in model.params.iter().flatten() {
             update.push(match &model.compile.optimizer {
                 Optimizer::Sgd(cfg) => optim::sgd(gpu, cfg, &p.value, &p.grad, &p.state[0])?,
                 Optimizer::Adam(cfg) => {
-                    optim::adam(gpu, cfg, &p.value, &p.grad, &p.state[0], &p.state[1], &model.adam_alpha)?
+                    optim::adam(gpu, cfg, &p.value, &p.grad, &p.state[0], &p.state[1], &model.step)?
                 }
             });
         }
-        update.push(optim::step_increment(gpu, &model.step)?);
 
         let head_output = match model.head.fused {
             Some(act) => {

@@ -2,7 +2,6 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::grid_for;
 use crate::error::Result;
 use crate::gpu::{Dispatch, Gpu, Kernel, Shader, Tensor};
 
@@ -42,59 +41,49 @@ impl GatherShape {
 
 /// Where a gather reads: the dataset words, the split's row order, and the batch position.
 pub struct Source<'a> {
-    /// Features: u8 packed four to a word, or f32.
+    /// Features: u8 packed four to a word (`u8_features`), or f32.
     pub data: &'a Tensor,
-    /// Labels: u8 class indices packed four to a word, or f32 targets.
+    /// Labels: u8 class indices packed four to a word (`class_labels`), or f32 targets.
     pub labels: &'a Tensor,
     /// Rows of the split in this epoch's order (u32).
     pub indices: &'a Tensor,
     /// The batch's position in `indices` (u32, one element).
     pub cursor: &'a Tensor,
+    pub u8_features: bool,
+    pub class_labels: bool,
 }
 
-/// `from` is what the entry reads: (1, data) for features, (5, labels) for labels.
-fn gather(
+/// x [rows, features] (u8 features scaled, or f32), y [rows, classes] (one-hot of u8 class
+/// labels, or f32 targets) and `batch_rows` (how many rows are valid), in one dispatch.
+pub fn gather(
     gpu: &Gpu,
-    entry: &'static str,
     shape: &GatherShape,
     src: &Source,
-    from: (u32, &Tensor),
-    out: &[(u32, &Tensor)],
-    work: usize,
+    x: &Tensor,
+    y: &Tensor,
+    batch_rows: &Tensor,
 ) -> Result<Dispatch> {
     assert_eq!(src.indices.len(), shape.total, "gather: indices hold {} rows, not {}", src.indices.len(), shape.total);
-    let mut tensors = vec![from, (2, src.indices), (3, src.cursor)];
-    tensors.extend_from_slice(out);
-    gpu.dispatch(&Kernel::new(Shader::Data, entry), &shape.params(), &tensors, grid_for(gpu, work)?)
+    assert_eq!(x.len(), shape.rows * shape.features, "gather: x length");
+    assert_eq!(y.len(), shape.rows * shape.classes, "gather: y length");
+    let kernel = Kernel::new(Shader::Data, "data_gather")
+        .constant("u8_features", f64::from(u8::from(src.u8_features)))
+        .constant("class_labels", f64::from(u8::from(src.class_labels)));
+    let tensors = [(1, src.data), (2, src.indices), (3, src.cursor), (4, x), (5, src.labels), (6, y), (7, batch_rows)];
+    gpu.dispatch(&kernel, &shape.params(), &tensors, gpu.grid(shape.rows as u64)?)
 }
 
-/// x [rows, features] from u8 features, scaled.
-pub fn gather_u8(gpu: &Gpu, shape: &GatherShape, src: &Source, x: &Tensor) -> Result<Dispatch> {
-    assert_eq!(x.len(), shape.rows * shape.features, "gather_u8: x length");
-    gather(gpu, "data_gather_u8", shape, src, (1, src.data), &[(4, x)], x.len())
-}
-
-/// x [rows, features] from f32 features.
-pub fn gather_f32(gpu: &Gpu, shape: &GatherShape, src: &Source, x: &Tensor) -> Result<Dispatch> {
-    assert_eq!(x.len(), shape.rows * shape.features, "gather_f32: x length");
-    gather(gpu, "data_gather_f32", shape, src, (1, src.data), &[(4, x)], x.len())
-}
-
-/// y [rows, classes] one-hot from u8 labels; writes how many rows are valid into `batch_rows`.
-pub fn onehot_u8(gpu: &Gpu, shape: &GatherShape, src: &Source, y: &Tensor, batch_rows: &Tensor) -> Result<Dispatch> {
-    assert_eq!(y.len(), shape.rows * shape.classes, "onehot_u8: y length");
-    gather(gpu, "data_onehot_u8", shape, src, (5, src.labels), &[(6, y), (7, batch_rows)], y.len())
-}
-
-/// y [rows, classes] from f32 targets; writes how many rows are valid into `batch_rows`.
-pub fn labels_f32(gpu: &Gpu, shape: &GatherShape, src: &Source, y: &Tensor, batch_rows: &Tensor) -> Result<Dispatch> {
-    assert_eq!(y.len(), shape.rows * shape.classes, "labels_f32: y length");
-    gather(gpu, "data_labels_f32", shape, src, (5, src.labels), &[(6, y), (7, batch_rows)], y.len())
-}
-
-/// cursor += rows: the next batch.
-pub fn advance(gpu: &Gpu, shape: &GatherShape, cursor: &Tensor) -> Result<Dispatch> {
-    gpu.dispatch(&Kernel::new(Shader::Data, "data_advance"), &shape.params(), &[(3, cursor)], [1, 1, 1])
+/// cursor += rows: the next batch; with `step`, also step += 1 (the end of a training step).
+pub fn advance(gpu: &Gpu, shape: &GatherShape, cursor: &Tensor, step: Option<&Tensor>) -> Result<Dispatch> {
+    match step {
+        Some(step) => gpu.dispatch(
+            &Kernel::new(Shader::Data, "data_advance_step"),
+            &shape.params(),
+            &[(3, cursor), (8, step)],
+            [1, 1, 1],
+        ),
+        None => gpu.dispatch(&Kernel::new(Shader::Data, "data_advance"), &shape.params(), &[(3, cursor)], [1, 1, 1]),
+    }
 }
 
 pub mod cpu {

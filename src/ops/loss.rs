@@ -56,8 +56,13 @@ struct Params {
     cols: u32,
 }
 
-/// Row losses, correct flags and dx = d(mean loss)/d(logits) over the batch's valid rows.
-pub fn forward(
+/// Batches up to this many rows are one workgroup: their loss dispatch adds its own totals.
+const WORKGROUP_ROWS: usize = 256;
+
+/// One batch's loss: row losses, correct flags and dx = d(mean loss)/d(logits) over the
+/// batch's valid rows, and their sums added to `bufs.totals`. A batch of up to 256 rows gets
+/// all of it from one dispatch; a larger one is followed by `loss_accumulate`.
+pub fn step(
     gpu: &Gpu,
     loss: Loss,
     cols: usize,
@@ -65,7 +70,7 @@ pub fn forward(
     targets: &Tensor,
     dx: &Tensor,
     bufs: &LossBuffers,
-) -> Result<Dispatch> {
+) -> Result<Vec<Dispatch>> {
     let len = bufs.rows * cols;
     assert!(
         logits.len() == len && targets.len() == len && dx.len() == len,
@@ -76,16 +81,25 @@ pub fn forward(
         bufs.rows
     );
     let params = Params { rows: bufs.rows as u32, cols: cols as u32 };
-    let tensors =
-        [(1, logits), (2, targets), (3, dx), (4, &bufs.row_loss), (5, &bufs.row_correct), (6, &bufs.batch_rows)];
-    gpu.dispatch(&Kernel::new(Shader::Loss, loss.entry()), &params, &tensors, grid_for(gpu, bufs.rows)?)
-}
-
-/// Adds the batch's loss sum, correct count and row count to `bufs.totals`.
-pub fn accumulate(gpu: &Gpu, bufs: &LossBuffers) -> Result<Dispatch> {
+    let fused = bufs.rows <= WORKGROUP_ROWS;
+    let kernel = Kernel::new(Shader::Loss, loss.entry()).constant("accumulate", f64::from(u8::from(fused)));
+    let tensors = [
+        (1, logits),
+        (2, targets),
+        (3, dx),
+        (4, &bufs.row_loss),
+        (5, &bufs.row_correct),
+        (6, &bufs.batch_rows),
+        (7, &bufs.totals),
+    ];
+    let forward = gpu.dispatch(&kernel, &params, &tensors, grid_for(gpu, bufs.rows)?)?;
+    if fused {
+        return Ok(vec![forward]);
+    }
     let params = Params { rows: bufs.rows as u32, cols: 0 };
     let tensors = [(4, &bufs.row_loss), (5, &bufs.row_correct), (6, &bufs.batch_rows), (7, &bufs.totals)];
-    gpu.dispatch(&Kernel::new(Shader::Loss, "loss_accumulate"), &params, &tensors, [1, 1, 1])
+    let accumulate = gpu.dispatch(&Kernel::new(Shader::Loss, "loss_accumulate"), &params, &tensors, [1, 1, 1])?;
+    Ok(vec![forward, accumulate])
 }
 
 pub mod cpu {

@@ -1,5 +1,4 @@
-//! Optimizer updates with Keras 3's rules and defaults, and the GPU step counter:
-//! `shaders/optim.wgsl`.
+//! Optimizer updates with Keras 3's rules and defaults: `shaders/optim.wgsl`.
 
 use bytemuck::{Pod, Zeroable};
 
@@ -76,15 +75,9 @@ pub fn sgd(gpu: &Gpu, cfg: &Sgd, p: &Tensor, g: &Tensor, velocity: &Tensor) -> R
     gpu.dispatch(&kernel, &params, &[(1, p), (2, g), (3, velocity)], grid_for(gpu, p.len().div_ceil(4))?)
 }
 
-/// alpha (f32, one element) = Adam's step size at the step held in `step` (u32, one element):
-/// recorded once per training step, before the `adam` updates that read it.
-pub fn adam_prepare(gpu: &Gpu, cfg: &Adam, step: &Tensor, alpha: &Tensor) -> Result<Dispatch> {
-    let params = Params { len: 1, lr: cfg.lr, beta1: cfg.beta1, beta2: cfg.beta2, ..Params::default() };
-    gpu.dispatch(&Kernel::new(Shader::Optim, "optim_adam_prepare"), &params, &[(6, step), (7, alpha)], [1, 1, 1])
-}
-
-/// One Adam update of `p` in place with the step size in `alpha` (from `adam_prepare`).
-pub fn adam(gpu: &Gpu, cfg: &Adam, p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor, alpha: &Tensor) -> Result<Dispatch> {
+/// One Adam update of `p` in place at the step held in `step` (u32, one element: the updates
+/// made before this one).
+pub fn adam(gpu: &Gpu, cfg: &Adam, p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor, step: &Tensor) -> Result<Dispatch> {
     assert!(p.len() == g.len() && g.len() == m.len() && m.len() == v.len(), "adam: lengths differ");
     let params = Params {
         len: p.len() as u32,
@@ -96,13 +89,7 @@ pub fn adam(gpu: &Gpu, cfg: &Adam, p: &Tensor, g: &Tensor, m: &Tensor, v: &Tenso
         ..Params::default()
     };
     let kernel = Kernel::new(Shader::Optim, "optim_adam");
-    gpu.dispatch(&kernel, &params, &[(1, p), (2, g), (4, m), (5, v), (7, alpha)], grid_for(gpu, p.len().div_ceil(4))?)
-}
-
-/// step += 1: recorded once per training step, after every update.
-pub fn step_increment(gpu: &Gpu, step: &Tensor) -> Result<Dispatch> {
-    let params = Params { len: 1, ..Params::default() };
-    gpu.dispatch(&Kernel::new(Shader::Optim, "optim_step_increment"), &params, &[(6, step)], [1, 1, 1])
+    gpu.dispatch(&kernel, &params, &[(1, p), (2, g), (4, m), (5, v), (6, step)], grid_for(gpu, p.len().div_ceil(4))?)
 }
 
 pub mod cpu {

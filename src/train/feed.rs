@@ -120,8 +120,12 @@ pub(crate) struct Feed {
     pub indices: Tensor,
     pub cursor: Tensor,
     pub total: usize,
-    /// Gathers the next batch into the input and targets, then moves the cursor past it.
-    pub next_batch: Vec<Dispatch>,
+    /// Gathers the batch at the cursor into the network's input and targets.
+    pub gather: Dispatch,
+    /// Moves the cursor past the batch: the last dispatch of an inference step.
+    pub advance: Dispatch,
+    /// Moves the cursor and counts the step: the last dispatch of a training step.
+    pub advance_step: Dispatch,
 }
 
 impl Feed {
@@ -137,22 +141,18 @@ impl Feed {
             total: rows.len(),
             scale: 1.0 / 255.0,
         };
-        let src = Source { data: &data.features, labels: &data.labels, indices: &indices, cursor: &cursor };
-        let x = &net.values[0];
-        let mut next_batch = vec![
-            if data.u8_features {
-                data::gather_u8(gpu, &shape, &src, x)?
-            } else {
-                data::gather_f32(gpu, &shape, &src, x)?
-            },
-            if data.class_labels {
-                data::onehot_u8(gpu, &shape, &src, &net.targets, &net.loss.batch_rows)?
-            } else {
-                data::labels_f32(gpu, &shape, &src, &net.targets, &net.loss.batch_rows)?
-            },
-        ];
-        next_batch.push(data::advance(gpu, &shape, &cursor)?);
-        Ok(Feed { data, indices, cursor, total: rows.len(), next_batch })
+        let src = Source {
+            data: &data.features,
+            labels: &data.labels,
+            indices: &indices,
+            cursor: &cursor,
+            u8_features: data.u8_features,
+            class_labels: data.class_labels,
+        };
+        let gather = data::gather(gpu, &shape, &src, &net.values[0], &net.targets, &net.loss.batch_rows)?;
+        let advance = data::advance(gpu, &shape, &cursor, None)?;
+        let advance_step = data::advance(gpu, &shape, &cursor, Some(&model.step))?;
+        Ok(Feed { data, indices, cursor, total: rows.len(), gather, advance, advance_step })
     }
 
     /// Batches in one pass over the split.

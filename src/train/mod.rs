@@ -212,10 +212,18 @@ pub fn check_counts(batch_size: usize, epochs: usize) -> Result<()> {
 
 /// The dispatch lists of one step on `feed`: a training step, or an inference one.
 fn step_lists<'s>(net: &'s Network, feed: &'s Feed, train: bool) -> Vec<&'s [Dispatch]> {
+    use std::slice::from_ref;
     if train {
-        vec![&feed.next_batch, &net.forward_train, &net.loss_step, &net.backward, &net.update]
+        vec![
+            from_ref(&feed.gather),
+            &net.forward_train,
+            &net.loss_step,
+            &net.backward,
+            &net.update,
+            from_ref(&feed.advance_step),
+        ]
     } else {
-        vec![&feed.next_batch, &net.forward_infer, &net.loss_step]
+        vec![from_ref(&feed.gather), &net.forward_infer, &net.loss_step, from_ref(&feed.advance)]
     }
 }
 
@@ -377,7 +385,7 @@ impl Model {
         let size = |t: &crate::gpu::Tensor| t.buffer().size();
         let params = self.params.iter().flatten();
         MemoryReport {
-            parameters: params.clone().map(|p| size(&p.value)).sum::<u64>() + size(&self.step) + size(&self.adam_alpha),
+            parameters: params.clone().map(|p| size(&p.value)).sum::<u64>() + size(&self.step),
             gradients: params.clone().map(|p| size(&p.grad)).sum(),
             optimizer_state: params.flat_map(|p| p.state.iter().map(size)).sum(),
             activations: self.net.as_ref().map_or(0, |n| n.bytes),
@@ -563,7 +571,9 @@ impl Model {
         for step in 0..feed.steps(net.batch) {
             {
                 let mut pass = encoder.begin_compute_pass(&Default::default());
-                for d in feed.next_batch.iter().chain(&net.forward_infer).chain(head.iter().copied()) {
+                let gather = std::iter::once(&feed.gather);
+                let advance = std::iter::once(&feed.advance);
+                for d in gather.chain(&net.forward_infer).chain(head.iter().copied()).chain(advance) {
                     d.record(&mut pass);
                 }
             }

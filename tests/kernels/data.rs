@@ -9,9 +9,14 @@ fn data_gather_matches_cpu() {
         let mut worst = Worst::new("data_gather", gpu);
         let mut rng = rng(70);
         // (dataset rows, features, classes, batch rows, cursor): the last batches run short.
-        for (n, features, classes, rows, cursor) in
-            [(1, 1, 1, 1, 0), (100, 784, 10, 32, 64), (100, 784, 10, 32, 96), (37, 5, 3, 8, 33), (1000, 100, 2, 128, 0)]
-        {
+        for (n, features, classes, rows, cursor) in [
+            (1, 1, 1, 1, 0),
+            (100, 784, 10, 32, 64),
+            (100, 784, 10, 32, 96),
+            (37, 5, 3, 8, 33),
+            (1000, 100, 2, 128, 0),
+            (60, 301, 70, 16, 50),
+        ] {
             let pixels: Vec<u8> = (0..n * features).map(|_| rng.random_range(0..=255)).collect();
             let feats = uniform(&mut rng, n * features, -5.0, 5.0);
             let labels: Vec<u8> = (0..n).map(|_| rng.random_range(0..classes as u8)).collect();
@@ -23,55 +28,46 @@ fn data_gather_matches_cpu() {
             let shape = GatherShape { rows, features, classes, total: n, scale: 1.0 / 255.0 };
             let indices = gpu.upload("indices", &order).unwrap();
             let cursor_t = gpu.upload("cursor", &[cursor as u32]).unwrap();
-            let u8_src = Source {
-                data: &gpu.upload_bytes("pixels", &pixels).unwrap(),
-                labels: &gpu.upload_bytes("labels", &labels).unwrap(),
-                indices: &indices,
-                cursor: &cursor_t,
-            };
-            let f32_src = Source {
-                data: &gpu.upload("feats", &feats).unwrap(),
-                labels: &gpu.upload("targets", &targets).unwrap(),
-                indices: &indices,
-                cursor: &cursor_t,
-            };
-            let (x8, x32) = (poisoned(gpu, rows * features), poisoned(gpu, rows * features));
-            let (y8, y32) = (poisoned(gpu, rows * classes), poisoned(gpu, rows * classes));
-            let batch_rows = gpu.zeros("batch_rows", 1).unwrap();
-            let batch_rows_f32 = gpu.zeros("batch_rows_f32", 1).unwrap();
-            let dispatches = [
-                data::gather_u8(gpu, &shape, &u8_src, &x8).unwrap(),
-                data::onehot_u8(gpu, &shape, &u8_src, &y8, &batch_rows).unwrap(),
-                data::gather_f32(gpu, &shape, &f32_src, &x32).unwrap(),
-                data::labels_f32(gpu, &shape, &f32_src, &y32, &batch_rows_f32).unwrap(),
-                data::advance(gpu, &shape, &cursor_t).unwrap(),
-            ];
-            gpu.run(&dispatches.iter().collect::<Vec<_>>()).unwrap();
+            let (pixels_t, feats_t) =
+                (gpu.upload_bytes("pixels", &pixels).unwrap(), gpu.upload("feats", &feats).unwrap());
+            let (labels_t, targets_t) =
+                (gpu.upload_bytes("labels", &labels).unwrap(), gpu.upload("targets", &targets).unwrap());
             let what = format!("gather n {n} features {features} classes {classes} rows {rows} cursor {cursor}");
-            worst.add(compare(
-                &format!("{what} u8"),
-                &read(gpu, &x8),
-                &cpu::gather_u8(&shape, &pixels, &order, cursor),
-            ));
-            worst.add(compare(
-                &format!("{what} onehot"),
-                &read(gpu, &y8),
-                &cpu::onehot_u8(&shape, &labels, &order, cursor),
-            ));
-            worst.add(compare(
-                &format!("{what} f32"),
-                &read(gpu, &x32),
-                &cpu::gather_f32(&shape, &feats, &order, cursor),
-            ));
-            worst.add(compare(
-                &format!("{what} labels f32"),
-                &read(gpu, &y32),
-                &cpu::labels_f32(&shape, &targets, &order, cursor),
-            ));
             let valid = cpu::batch_rows(&shape, cursor) as u32;
-            assert_eq!(gpu.read::<u32>(&batch_rows).unwrap(), [valid], "{what}: batch_rows");
-            assert_eq!(gpu.read::<u32>(&batch_rows_f32).unwrap(), [valid], "{what}: batch_rows (f32 labels)");
+            // Every pairing of feature and label formats (IDX, .npy with class or f32 targets).
+            for (u8_features, class_labels) in [(true, true), (true, false), (false, true), (false, false)] {
+                let src = Source {
+                    data: if u8_features { &pixels_t } else { &feats_t },
+                    labels: if class_labels { &labels_t } else { &targets_t },
+                    indices: &indices,
+                    cursor: &cursor_t,
+                    u8_features,
+                    class_labels,
+                };
+                let (x, y) = (poisoned(gpu, rows * features), poisoned(gpu, rows * classes));
+                let batch_rows = gpu.zeros("batch_rows", 1).unwrap();
+                gpu.run(&[&data::gather(gpu, &shape, &src, &x, &y, &batch_rows).unwrap()]).unwrap();
+                let what = format!("{what} u8 features {u8_features} class labels {class_labels}");
+                let want_x = if u8_features {
+                    cpu::gather_u8(&shape, &pixels, &order, cursor)
+                } else {
+                    cpu::gather_f32(&shape, &feats, &order, cursor)
+                };
+                let want_y = if class_labels {
+                    cpu::onehot_u8(&shape, &labels, &order, cursor)
+                } else {
+                    cpu::labels_f32(&shape, &targets, &order, cursor)
+                };
+                worst.add(compare(&format!("{what} x"), &read(gpu, &x), &want_x));
+                worst.add(compare(&format!("{what} y"), &read(gpu, &y), &want_y));
+                assert_eq!(gpu.read::<u32>(&batch_rows).unwrap(), [valid], "{what}: batch_rows");
+            }
+            let step = gpu.upload("step", &[7u32]).unwrap();
+            gpu.run(&[&data::advance(gpu, &shape, &cursor_t, None).unwrap()]).unwrap();
             assert_eq!(gpu.read::<u32>(&cursor_t).unwrap(), [(cursor + rows) as u32], "{what}: cursor advanced");
+            gpu.run(&[&data::advance(gpu, &shape, &cursor_t, Some(&step)).unwrap()]).unwrap();
+            assert_eq!(gpu.read::<u32>(&cursor_t).unwrap(), [(cursor + 2 * rows) as u32], "{what}: cursor advanced");
+            assert_eq!(gpu.read::<u32>(&step).unwrap(), [8], "{what}: step counted");
         }
     }
 }

@@ -55,10 +55,10 @@ fn check(kind: Loss, name: &'static str, seed: u64) {
             gpu.write(&bufs.row_correct, &vec![f32::NAN; rows]);
             let (tl, tt, dx) =
                 (gpu.upload("logits", &logits).unwrap(), gpu.upload("t", &t).unwrap(), poisoned(gpu, rows * cols));
-            let fwd = loss::forward(gpu, kind, cols, &tl, &tt, &dx, &bufs).unwrap();
-            let acc = loss::accumulate(gpu, &bufs).unwrap();
-            // Twice: totals are added to.
-            gpu.run(&[&fwd, &acc, &acc]).unwrap();
+            // Twice: totals are added to (by the loss dispatch itself up to 256 rows).
+            let step = loss::step(gpu, kind, cols, &tl, &tt, &dx, &bufs).unwrap();
+            assert_eq!(step.len(), if rows <= 256 { 1 } else { 2 }, "dispatches of a {rows}-row loss");
+            gpu.run(&step.iter().chain(&step).collect::<Vec<_>>()).unwrap();
             let want = cpu::forward(kind, cols, &f64s(&logits), &f64s(&t), valid);
             let what = format!("{name} {rows}×{cols} valid {valid} range ±{range}");
             worst.add(compare(&format!("{what} dx"), &read(gpu, &dx), &want.dx));
