@@ -58,6 +58,8 @@ struct Params {
     beta1: f32,
     beta2: f32,
     epsilon: f32,
+    log2_beta1: f32,
+    log2_beta2: f32,
 }
 
 /// One SGD update of `p` in place; `velocity` is used when momentum is non-zero.
@@ -86,6 +88,8 @@ pub fn adam(gpu: &Gpu, cfg: &Adam, p: &Tensor, g: &Tensor, m: &Tensor, v: &Tenso
         beta1: cfg.beta1,
         beta2: cfg.beta2,
         epsilon: cfg.epsilon,
+        log2_beta1: cfg.beta1.log2(),
+        log2_beta2: cfg.beta2.log2(),
         ..Params::default()
     };
     let kernel = Kernel::new(Shader::Optim, "optim_adam");
