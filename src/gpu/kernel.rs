@@ -166,10 +166,7 @@ impl Gpu {
         });
         let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }];
         entries.extend(
-            tensors.iter().map(|(binding, t)| wgpu::BindGroupEntry {
-                binding: *binding,
-                resource: t.buffer().as_entire_binding(),
-            }),
+            tensors.iter().map(|(binding, t)| wgpu::BindGroupEntry { binding: *binding, resource: t.binding() }),
         );
         let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some(kernel.entry),

@@ -6,7 +6,7 @@ mod kernel;
 mod tensor;
 
 pub use kernel::{Dispatch, Kernel, Shader};
-pub use tensor::{Tensor, Usage};
+pub use tensor::{Tensor, Usage, VIEW_ALIGN};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -1,4 +1,4 @@
-//! Tensors: flat storage buffers of 32-bit words (f32 or u32), bound whole.
+//! Tensors: flat storage buffers of 32-bit words (f32 or u32), or views into one.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -9,13 +9,21 @@ use wgpu::util::DeviceExt;
 use super::Gpu;
 use crate::error::{Error, Result};
 
-/// A storage buffer of `len` 32-bit elements. Shapes live with the ops that use it. The buffer
-/// is zero-padded to a multiple of four elements, so kernels may also read it as `vec4`s.
+/// A storage buffer of `len` 32-bit elements, or a view of `len` elements into a larger one.
+/// Shapes live with the ops that use it. Storage is zero-padded to a multiple of four
+/// elements, so kernels may also read it as `vec4`s.
 pub struct Tensor {
     buffer: wgpu::Buffer,
+    /// Where the tensor starts in `buffer`, in bytes (non-zero only for views).
+    offset: u64,
     len: usize,
-    usage: Arc<Usage>,
+    /// The device's accounting; `None` for a view, whose bytes its owner counts.
+    usage: Option<Arc<Usage>>,
 }
+
+/// Views start at multiples of this many elements: 256 bytes, WebGPU's largest allowed
+/// `min_storage_buffer_offset_alignment`, so a view binds on every adapter.
+pub const VIEW_ALIGN: usize = 64;
 
 /// The tensors alive on one device and the bytes they hold: what memory reports and leak
 /// checks read.
@@ -37,14 +45,16 @@ impl Usage {
     fn track(self: &Arc<Self>, buffer: wgpu::Buffer, len: usize) -> Tensor {
         self.bytes.fetch_add(buffer.size(), Ordering::Relaxed);
         self.tensors.fetch_add(1, Ordering::Relaxed);
-        Tensor { buffer, len, usage: self.clone() }
+        Tensor { buffer, offset: 0, len, usage: Some(self.clone()) }
     }
 }
 
 impl Drop for Tensor {
     fn drop(&mut self) {
-        self.usage.bytes.fetch_sub(self.buffer.size(), Ordering::Relaxed);
-        self.usage.tensors.fetch_sub(1, Ordering::Relaxed);
+        if let Some(usage) = &self.usage {
+            usage.bytes.fetch_sub(self.buffer.size(), Ordering::Relaxed);
+            usage.tensors.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -59,6 +69,32 @@ impl Tensor {
 
     pub fn buffer(&self) -> &wgpu::Buffer {
         &self.buffer
+    }
+
+    /// Where the tensor starts in `buffer()`, in bytes.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// `len` elements from element `start` on, sharing this tensor's buffer; `start` must be a
+    /// multiple of `VIEW_ALIGN`. Views let one dispatch work on many tensors at once.
+    pub fn view(&self, start: usize, len: usize) -> Tensor {
+        assert!(start.is_multiple_of(VIEW_ALIGN), "view at element {start}: not a multiple of {VIEW_ALIGN}");
+        assert!(
+            padded_bytes(start + len) <= padded_bytes(self.len),
+            "view of {len} at {start} past a tensor of {}",
+            self.len
+        );
+        Tensor { buffer: self.buffer.clone(), offset: self.offset + start as u64 * 4, len, usage: None }
+    }
+
+    /// The tensor as a shader binding: its own (padded) elements, not the whole buffer.
+    pub fn binding(&self) -> wgpu::BindingResource<'_> {
+        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer: &self.buffer,
+            offset: self.offset,
+            size: std::num::NonZeroU64::new(padded_bytes(self.len)),
+        })
     }
 
     pub fn bytes(&self) -> u64 {
@@ -147,7 +183,7 @@ impl Gpu {
             tensor.len
         );
         if !data.is_empty() {
-            self.queue.write_buffer(&tensor.buffer, 0, bytemuck::cast_slice(data));
+            self.queue.write_buffer(&tensor.buffer, tensor.offset, bytemuck::cast_slice(data));
         }
     }
 
@@ -164,7 +200,7 @@ impl Gpu {
             mapped_at_creation: false,
         });
         let mut encoder = self.device.create_command_encoder(&Default::default());
-        encoder.copy_buffer_to_buffer(&tensor.buffer, 0, &staging, 0, tensor.bytes());
+        encoder.copy_buffer_to_buffer(&tensor.buffer, tensor.offset, &staging, 0, tensor.bytes());
         self.queue.submit([encoder.finish()]);
         self.read_mapped(&staging)
     }

@@ -10,7 +10,7 @@ use super::layer::{Act, Layer};
 use super::network::Network;
 use super::sequential::Sequential;
 use crate::error::{Error, Result};
-use crate::gpu::{Gpu, Tensor};
+use crate::gpu::{Gpu, Tensor, VIEW_ALIGN};
 use crate::ops::loss::Loss;
 use crate::ops::optim::{Adam, Sgd};
 
@@ -55,11 +55,22 @@ pub struct Compile {
     pub seed: u64,
 }
 
-/// One trainable tensor with its gradient and optimizer state.
+/// One trainable tensor with its gradient and optimizer state: views into an `Arena`.
 pub(crate) struct Param {
     pub shape: Vec<usize>,
     pub value: Tensor,
     pub grad: Tensor,
+    pub state: Vec<Tensor>,
+}
+
+/// Parameters, their gradients and optimizer state, each kind in one buffer, so that one
+/// optimizer dispatch updates every parameter in it (on adapters where a dispatch costs tens of
+/// microseconds, a dispatch per bias is dear). Views start at `VIEW_ALIGN` elements; the gaps
+/// between them are zero and stay zero under every update. A model whose parameters exceed one
+/// storage binding gets several arenas.
+pub(crate) struct Arena {
+    pub values: Tensor,
+    pub grads: Tensor,
     pub state: Vec<Tensor>,
 }
 
@@ -79,6 +90,7 @@ pub struct Model {
     pub(crate) compile: Compile,
     pub(crate) head: Head,
     pub(crate) params: Vec<Vec<Param>>,
+    pub(crate) arenas: Vec<Arena>,
     /// Optimizer updates made so far (u32): Adam's bias correction and dropout's RNG read it.
     pub(crate) step: Tensor,
     pub(crate) net: Option<Network>,
@@ -113,6 +125,22 @@ fn head(spec: &Sequential, loss: LossKind) -> Result<Head> {
     }
 }
 
+/// Where each of tensors of `lens` elements goes, in order: (arena, first element). Starts are
+/// multiples of `VIEW_ALIGN`; a tensor that would end past `binding_words` opens a new arena.
+fn arena_places(lens: &[usize], binding_words: usize) -> Vec<(usize, usize)> {
+    let (mut arena, mut end) = (0, 0usize);
+    lens.iter()
+        .map(|&len| {
+            let mut start = end.next_multiple_of(VIEW_ALIGN);
+            if start > 0 && start + len > binding_words {
+                (arena, start) = (arena + 1, 0);
+            }
+            end = start + len;
+            (arena, start)
+        })
+        .collect()
+}
+
 impl Model {
     /// Checks the model, initialises its parameters from the seed and uploads them.
     pub fn new(gpu: Arc<Gpu>, spec: Sequential, compile: Compile) -> Result<Model> {
@@ -124,11 +152,11 @@ impl Model {
         }
         let head = head(&spec, compile.loss)?;
         let mut rng = StdRng::seed_from_u64(compile.seed);
-        let mut params = Vec::new();
+        // Initial values of every parameter in layer order, and where each goes: (arena, start).
+        let mut initial: Vec<Vec<(Vec<usize>, Vec<f32>)>> = Vec::new();
         for (layer, input) in spec.layers.iter().zip(&shapes) {
-            let mut layer_params = Vec::new();
             let (fan_in, fan_out) = layer.fans(input);
-            for (j, shape) in layer.param_shapes(input).into_iter().enumerate() {
+            let layer_params = layer.param_shapes(input).into_iter().enumerate().map(|(j, shape)| {
                 let len: usize = shape.iter().product();
                 // Glorot uniform kernels, zero biases: Keras's defaults.
                 let values: Vec<f32> = if j == 0 {
@@ -137,17 +165,49 @@ impl Model {
                 } else {
                     vec![0.0; len]
                 };
-                let state =
-                    (0..compile.optimizer.slots()).map(|_| gpu.zeros("optimizer_state", len)).collect::<Result<_>>()?;
-                layer_params.push(Param {
-                    value: gpu.upload("param", &values)?,
-                    grad: gpu.zeros("grad", len)?,
-                    state,
-                    shape,
-                });
-            }
-            params.push(layer_params);
+                (shape, values)
+            });
+            initial.push(layer_params.collect());
         }
+        let lens: Vec<usize> = initial.iter().flatten().map(|(_, v)| v.len()).collect();
+        let places = arena_places(&lens, (gpu.largest_binding() / 4) as usize);
+        let mut arena_values: Vec<Vec<f32>> = vec![Vec::new(); places.last().map_or(1, |p| p.0 + 1)];
+        for ((_, values), &(a, start)) in initial.iter().flatten().zip(&places) {
+            arena_values[a].resize(start, 0.0);
+            arena_values[a].extend_from_slice(values);
+        }
+        let arenas = arena_values
+            .iter()
+            .map(|values| {
+                let len = values.len();
+                Ok(Arena {
+                    values: gpu.upload("parameters", values)?,
+                    grads: gpu.zeros("gradients", len)?,
+                    state: (0..compile.optimizer.slots())
+                        .map(|_| gpu.zeros("optimizer_state", len))
+                        .collect::<Result<_>>()?,
+                })
+            })
+            .collect::<Result<Vec<Arena>>>()?;
+        let mut places = places.into_iter();
+        let params = initial
+            .into_iter()
+            .map(|layer_params| {
+                layer_params
+                    .into_iter()
+                    .map(|(shape, values)| {
+                        let (a, start) = places.next().expect("a place for every parameter");
+                        let (arena, len) = (&arenas[a], values.len());
+                        Param {
+                            value: arena.values.view(start, len),
+                            grad: arena.grads.view(start, len),
+                            state: arena.state.iter().map(|t| t.view(start, len)).collect(),
+                            shape,
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
         let readback = || {
             gpu.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("totals_readback"),
@@ -165,6 +225,7 @@ impl Model {
             compile,
             head,
             params,
+            arenas,
             net: None,
             readbacks,
             class_names: Vec::new(),
@@ -255,5 +316,22 @@ impl Model {
             self.net = Some(Network::build(self, batch)?);
         }
         Ok(self.net.as_ref().unwrap())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::arena_places;
+
+    #[test]
+    fn parameters_pack_into_aligned_arenas_within_the_binding_limit() {
+        // 100352 + 128 + 1280 + 10: the seed MLP, one arena.
+        assert_eq!(
+            arena_places(&[100_352, 128, 1280, 10], 1 << 25),
+            [(0, 0), (0, 100_352), (0, 100_480), (0, 101_760)]
+        );
+        // Starts round up to 64 elements; a tensor that would cross the limit starts a new arena,
+        // and one larger than the limit still gets an arena of its own (refused when uploaded).
+        assert_eq!(arena_places(&[10, 70, 100, 500, 1], 256), [(0, 0), (0, 64), (1, 0), (2, 0), (3, 0)]);
     }
 }

@@ -110,11 +110,12 @@ impl Network {
         }
 
         let mut update = Vec::new();
-        for p in model.params.iter().flatten() {
+        // One update per arena: every parameter at once.
+        for a in &model.arenas {
             update.push(match &model.compile.optimizer {
-                Optimizer::Sgd(cfg) => optim::sgd(gpu, cfg, &p.value, &p.grad, &p.state[0])?,
+                Optimizer::Sgd(cfg) => optim::sgd(gpu, cfg, &a.values, &a.grads, &a.state[0])?,
                 Optimizer::Adam(cfg) => {
-                    optim::adam(gpu, cfg, &p.value, &p.grad, &p.state[0], &p.state[1], &model.step)?
+                    optim::adam(gpu, cfg, &a.values, &a.grads, &a.state[0], &a.state[1], &model.step)?
                 }
             });
         }

@@ -383,11 +383,10 @@ impl Model {
     /// The storage the model's parameters, gradients and optimizer state take.
     fn memory_of_params(&self) -> MemoryReport {
         let size = |t: &crate::gpu::Tensor| t.buffer().size();
-        let params = self.params.iter().flatten();
         MemoryReport {
-            parameters: params.clone().map(|p| size(&p.value)).sum::<u64>() + size(&self.step),
-            gradients: params.clone().map(|p| size(&p.grad)).sum(),
-            optimizer_state: params.flat_map(|p| p.state.iter().map(size)).sum(),
+            parameters: self.arenas.iter().map(|a| size(&a.values)).sum::<u64>() + size(&self.step),
+            gradients: self.arenas.iter().map(|a| size(&a.grads)).sum(),
+            optimizer_state: self.arenas.iter().flat_map(|a| a.state.iter().map(size)).sum(),
             activations: self.net.as_ref().map_or(0, |n| n.bytes),
             dataset: 0,
         }
