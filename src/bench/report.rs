@@ -26,8 +26,12 @@ pub struct TrainingRow {
     pub model: String,
     pub batch: usize,
     pub samples: usize,
+    /// The median of the timed epochs' samples/s.
     pub samples_per_second: f64,
     pub seconds_per_60k_epoch: f64,
+    /// Samples/s of each timed epoch (after a warm-up epoch); empty in older reports.
+    #[serde(default)]
+    pub epoch_samples_per_second: Vec<f64>,
     pub cpu_samples_per_second: f64,
     /// One step's dispatches timed alone (entry point, ms), in step order, and the whole step
     /// recorded back to back (ms); empty in reports from before profiles.
@@ -101,15 +105,26 @@ impl KernelRow {
 impl TrainingRow {
     pub fn line(&self) -> String {
         format!(
-            "{:<8} batch {:>3} on {:>5} samples: {:>9.0} samples/s ({:.2} s per 60k-sample epoch); cpu twin {:.0} samples/s ({:.0}×)",
+            "{:<8} batch {:>3} on {:>5} samples: {:>9.0} samples/s{} ({:.2} s per 60k-sample epoch); cpu twin {:.0} samples/s ({:.0}×)",
             self.model,
             self.batch,
             self.samples,
             self.samples_per_second,
+            self.spread(),
             self.seconds_per_60k_epoch,
             self.cpu_samples_per_second,
             self.samples_per_second / self.cpu_samples_per_second
         )
+    }
+
+    /// " (median of N epochs, min–max)", or nothing for a single epoch.
+    pub fn spread(&self) -> String {
+        let e = &self.epoch_samples_per_second;
+        if e.len() < 2 {
+            return String::new();
+        }
+        let (min, max) = e.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        format!(" (median of {} epochs, {min:.0}–{max:.0})", e.len())
     }
 }
 
