@@ -5,7 +5,10 @@
 //   A [m, k], or [k, m] when `trans_a` (C = Aᵀ·B: a Dense layer's dw = xᵀ·dy)
 //   B [k, n], or [n, k] when `trans_b` (C = A·Bᵀ: a Dense layer's dx = dy·wᵀ)
 //   bias [n], C [m, n]
-// Bindings: 0 params; matmul: 1 a, 2 b, 3 bias, 4 c; matmul_bias_grad: 5 dy [m, n], 6 db [n].
+// Bindings: 0 params; matmul: 1 a, 2 b, 3 bias, 4 c, 6 db; matmul_bias_grad: 5 dy [m, n], 6 db [n].
+// With `bias_grad` set, every product kernel also writes db[n] = the column sums of op(B) over k:
+//   for a Dense layer's dw = xᵀ·dz that is its bias gradient, from the loads dw makes anyway, so
+//   the bias needs no dispatch of its own. (db is bound, unwritten, without `bias_grad`.)
 // matmul and matmul_8x8 grid: (ceil(n / 64), ceil(m / 64)). A workgroup computes a 64×64 tile
 //   of C, each invocation a 4×4 (matmul, 16×16 invocations) or 8×8 (matmul_8x8, 8×8) block in
 //   registers, with no shared memory: barriers are what CPU adapters pay for most. Out-of-range
@@ -26,6 +29,7 @@ struct Params {
     k: u32,
     act: u32,
     has_bias: u32,
+    bias_grad: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -91,6 +95,7 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) li
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);
     var acc3 = vec4<f32>(0.0);
+    var colsum = vec4<f32>(0.0);
     for (var p = 0u; p < params.k; p++) {
         let av = vec4<f32>(load_a(r.x, p), load_a(r.y, p), load_a(r.z, p), load_a(r.w, p));
         let bv = vec4<f32>(load_b(p, q.x), load_b(p, q.y), load_b(p, q.z), load_b(p, q.w));
@@ -98,6 +103,12 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) li
         acc1 += av.y * bv;
         acc2 += av.z * bv;
         acc3 += av.w * bv;
+        if params.bias_grad != 0u {
+            colsum += bv;
+        }
+    }
+    if params.bias_grad != 0u && row0 == 0u {
+        store_db4(col0, colsum);
     }
     var bias_v = vec4<f32>(0.0);
     if params.has_bias != 0u {
@@ -130,6 +141,21 @@ fn store4(row: u32, col: u32, v: vec4<f32>) {
     }
     if left > 3u {
         c[at + 3u] = activate(v.w, params.act);
+    }
+}
+
+// db[col .. col + 4] = v, the columns past n skipped.
+fn store_db4(col: u32, v: vec4<f32>) {
+    let left = params.n - col;
+    db[col] = v.x;
+    if left > 1u {
+        db[col + 1u] = v.y;
+    }
+    if left > 2u {
+        db[col + 2u] = v.z;
+    }
+    if left > 3u {
+        db[col + 3u] = v.w;
     }
 }
 
@@ -173,33 +199,39 @@ fn matmul_8x8(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
     var acc61 = vec4<f32>(0.0);
     var acc70 = vec4<f32>(0.0);
     var acc71 = vec4<f32>(0.0);
+    var colsum0 = vec4<f32>(0.0);
+    var colsum1 = vec4<f32>(0.0);
     for (var p = 0u; p < params.k; p++) {
         let b0 = vec4<f32>(load_b(p, q0.x), load_b(p, q0.y), load_b(p, q0.z), load_b(p, q0.w));
         let b1 = vec4<f32>(load_b(p, q1.x), load_b(p, q1.y), load_b(p, q1.z), load_b(p, q1.w));
-        let a0 = load_a(r0, p);
-        acc00 += a0 * b0;
-        acc01 += a0 * b1;
-        let a1 = load_a(r1, p);
-        acc10 += a1 * b0;
-        acc11 += a1 * b1;
-        let a2 = load_a(r2, p);
-        acc20 += a2 * b0;
-        acc21 += a2 * b1;
-        let a3 = load_a(r3, p);
-        acc30 += a3 * b0;
-        acc31 += a3 * b1;
-        let a4 = load_a(r4, p);
-        acc40 += a4 * b0;
-        acc41 += a4 * b1;
-        let a5 = load_a(r5, p);
-        acc50 += a5 * b0;
-        acc51 += a5 * b1;
-        let a6 = load_a(r6, p);
-        acc60 += a6 * b0;
-        acc61 += a6 * b1;
-        let a7 = load_a(r7, p);
-        acc70 += a7 * b0;
-        acc71 += a7 * b1;
+        if params.bias_grad != 0u {
+            colsum0 += b0;
+            colsum1 += b1;
+        }
+        let av0 = load_a(r0, p);
+        acc00 += av0 * b0;
+        acc01 += av0 * b1;
+        let av1 = load_a(r1, p);
+        acc10 += av1 * b0;
+        acc11 += av1 * b1;
+        let av2 = load_a(r2, p);
+        acc20 += av2 * b0;
+        acc21 += av2 * b1;
+        let av3 = load_a(r3, p);
+        acc30 += av3 * b0;
+        acc31 += av3 * b1;
+        let av4 = load_a(r4, p);
+        acc40 += av4 * b0;
+        acc41 += av4 * b1;
+        let av5 = load_a(r5, p);
+        acc50 += av5 * b0;
+        acc51 += av5 * b1;
+        let av6 = load_a(r6, p);
+        acc60 += av6 * b0;
+        acc61 += av6 * b1;
+        let av7 = load_a(r7, p);
+        acc70 += av7 * b0;
+        acc71 += av7 * b1;
     }
     var bias0 = vec4<f32>(0.0);
     var bias1 = vec4<f32>(0.0);
@@ -208,6 +240,12 @@ fn matmul_8x8(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
         bias1 = vec4<f32>(bias[q1.x], bias[q1.y], bias[q1.z], bias[q1.w]);
     }
     let second_cols = col0 + 4u < params.n;
+    if params.bias_grad != 0u && row0 == 0u {
+        store_db4(col0, colsum0);
+        if second_cols {
+            store_db4(col0 + 4u, colsum1);
+        }
+    }
     if row0 + 0u < params.m {
         store4(row0 + 0u, col0, acc00 + bias0);
         if second_cols {
@@ -287,6 +325,7 @@ fn matmul_vec4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);
     var acc3 = vec4<f32>(0.0);
+    var colsum = vec4<f32>(0.0);
     for (var p = 0u; p < params.k; p += 4u) {
         // rows[i] = A[row0 + i, p .. p + 4]; cols[j] = B[p .. p + 4, col0 + j].
         var rows: mat4x4<f32>;
@@ -309,6 +348,13 @@ fn matmul_vec4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
         acc1 += rows[1] * cols;
         acc2 += rows[2] * cols;
         acc3 += rows[3] * cols;
+        if params.bias_grad != 0u {
+            // cols[j] holds column j over these 4 k: its sum is a product with ones.
+            colsum += vec4<f32>(1.0) * cols;
+        }
+    }
+    if params.bias_grad != 0u && row0 == 0u {
+        store_db4(col0, colsum);
     }
     var bias_v = vec4<f32>(0.0);
     if params.has_bias != 0u {
@@ -356,6 +402,8 @@ fn matmul_vec4_8x8(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocati
     var acc61 = vec4<f32>(0.0);
     var acc70 = vec4<f32>(0.0);
     var acc71 = vec4<f32>(0.0);
+    var colsum0 = vec4<f32>(0.0);
+    var colsum1 = vec4<f32>(0.0);
     for (var p = 0u; p < params.k; p += 4u) {
         var rows0: mat4x4<f32>;
         var rows1: mat4x4<f32>;
@@ -399,6 +447,10 @@ fn matmul_vec4_8x8(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocati
         acc61 += rows1[2] * cols1;
         acc70 += rows1[3] * cols0;
         acc71 += rows1[3] * cols1;
+        if params.bias_grad != 0u {
+            colsum0 += vec4<f32>(1.0) * cols0;
+            colsum1 += vec4<f32>(1.0) * cols1;
+        }
     }
     var bias0 = vec4<f32>(0.0);
     var bias1 = vec4<f32>(0.0);
@@ -407,6 +459,12 @@ fn matmul_vec4_8x8(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocati
         bias1 = vec4<f32>(bias[col1], bias[col1 + 1u], bias[col1 + 2u], bias[col1 + 3u]);
     }
     let second_cols = col0 + 4u < params.n;
+    if params.bias_grad != 0u && row0 == 0u {
+        store_db4(col0, colsum0);
+        if second_cols {
+            store_db4(col1, colsum1);
+        }
+    }
     let at0 = (row0 + 0u) * n4 + col0 / 4u;
     c4[at0] = activate4(acc00 + bias0, params.act);
     if second_cols {

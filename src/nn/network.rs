@@ -245,8 +245,7 @@ impl LayerCtx<'_> {
                     &dz_owned
                 };
                 let dw_shape = MatmulShape { m: k_in, n: *units, k: self.batch, trans_a: true, trans_b: false };
-                built.backward.push(matmul::matmul(gpu, dw_shape, self.x, dz, None, Activation::Linear, &kernel.grad)?);
-                built.backward.push(matmul::bias_grad(gpu, self.batch, *units, dz, &bias.grad)?);
+                built.backward.push(matmul::weight_grad(gpu, dw_shape, self.x, dz, &kernel.grad, &bias.grad)?);
                 if let Some(dx) = self.dx {
                     let dx_shape = MatmulShape { m: self.batch, n: k_in, k: *units, trans_a: false, trans_b: true };
                     built.backward.push(matmul::matmul(

@@ -41,6 +41,7 @@ struct Params {
     k: u32,
     act: u32,
     has_bias: u32,
+    bias_grad: u32,
 }
 
 /// Rows and columns of C each workgroup computes, whatever the variant.
@@ -144,6 +145,49 @@ pub fn matmul_variant(
     act: Activation,
     c: &Tensor,
 ) -> Result<Dispatch> {
+    product(gpu, variant, shape, a, b, bias, act, c, None)
+}
+
+/// A Dense layer's gradients in one dispatch: dw = op(x)ᵀ-style product `shape` of `x` and `dz`
+/// (dw = xᵀ·dz: `shape` has trans_a), and db = the column sums of dz, from the same loads.
+pub fn weight_grad(
+    gpu: &Gpu,
+    shape: MatmulShape,
+    x: &Tensor,
+    dz: &Tensor,
+    dw: &Tensor,
+    db: &Tensor,
+) -> Result<Dispatch> {
+    weight_grad_variant(gpu, Variant::for_shape(gpu, &shape), shape, x, dz, dw, db)
+}
+
+/// `weight_grad` with a chosen variant.
+pub fn weight_grad_variant(
+    gpu: &Gpu,
+    variant: Variant,
+    shape: MatmulShape,
+    x: &Tensor,
+    dz: &Tensor,
+    dw: &Tensor,
+    db: &Tensor,
+) -> Result<Dispatch> {
+    assert_eq!(db.len(), shape.n, "weight_grad: db has {} elements, n is {}", db.len(), shape.n);
+    product(gpu, variant, shape, x, dz, None, Activation::Linear, dw, Some(db))
+}
+
+/// c = act(op(a) · op(b) + bias), and with `db` the column sums of op(b) into it.
+#[allow(clippy::too_many_arguments)]
+fn product(
+    gpu: &Gpu,
+    variant: Variant,
+    shape: MatmulShape,
+    a: &Tensor,
+    b: &Tensor,
+    bias: Option<&Tensor>,
+    act: Activation,
+    c: &Tensor,
+    db: Option<&Tensor>,
+) -> Result<Dispatch> {
     let MatmulShape { m, n, k, trans_a, trans_b } = shape;
     assert!(m > 0 && n > 0 && k > 0, "matmul: empty shape {shape:?}");
     assert_eq!(a.len(), m * k, "matmul: a has {} elements for {shape:?}", a.len());
@@ -165,14 +209,22 @@ pub fn matmul_variant(
     let kernel = Kernel::new(Shader::Matmul, variant.entry())
         .constant("trans_a", f64::from(u8::from(trans_a)))
         .constant("trans_b", f64::from(u8::from(trans_b)));
-    let params = Params { m: m as u32, n: n as u32, k: k as u32, act: act.code(), has_bias: u32::from(bias.is_some()) };
-    // Without a bias the binding still needs a buffer; `a` is read-only here already.
+    let params = Params {
+        m: m as u32,
+        n: n as u32,
+        k: k as u32,
+        act: act.code(),
+        has_bias: u32::from(bias.is_some()),
+        bias_grad: u32::from(db.is_some()),
+    };
+    // Unused bindings still need a buffer: `a` is read-only here already, `c` written.
     let bias = bias.unwrap_or(a);
+    let db = db.unwrap_or(c);
     let tensors = if variant.is_vec4() {
         assert!(shape.allows_vec4(), "matmul: the vec4 variant needs m, n, k multiples of 4: {shape:?}");
-        [(7, a), (8, b), (3, bias), (9, c)]
+        [(7, a), (8, b), (3, bias), (9, c), (6, db)]
     } else {
-        [(1, a), (2, b), (3, bias), (4, c)]
+        [(1, a), (2, b), (3, bias), (4, c), (6, db)]
     };
     gpu.dispatch(&kernel, &params, &tensors, [grid[1] as u32, grid[0] as u32, 1])
 }
@@ -184,7 +236,7 @@ const TALL_ROWS: usize = 1024;
 pub fn bias_grad(gpu: &Gpu, rows: usize, cols: usize, dy: &Tensor, db: &Tensor) -> Result<Dispatch> {
     assert_eq!(dy.len(), rows * cols, "bias_grad: dy has {} elements for {rows}×{cols}", dy.len());
     assert_eq!(db.len(), cols, "bias_grad: db has {} elements for {cols} columns", db.len());
-    let params = Params { m: rows as u32, n: cols as u32, k: 0, act: 0, has_bias: 0 };
+    let params = Params { m: rows as u32, n: cols as u32, k: 0, act: 0, has_bias: 0, bias_grad: 0 };
     // Tall dy (a convolution's pixels) gets a workgroup per column; short dy an invocation.
     let (entry, grid) = if rows >= TALL_ROWS {
         ("matmul_bias_grad_tall", gpu.grid(cols as u64)?)

@@ -72,6 +72,15 @@ fn check_matmul(variant: Variant, name: &'static str) {
                 run(gpu, matmul::matmul_variant(gpu, variant, shape, &ta, &tb, with_bias.then_some(&tbias), act, &c));
                 let want = cpu::matmul(shape, &f64s(&a), &f64s(&b), with_bias.then_some(&f64s(&bias)[..]), act);
                 worst.add(compare(&format!("matmul {shape:?} {act:?} bias {with_bias}"), &read(gpu, &c), &want));
+
+                // The same product as a weight gradient: c plus the column sums of op(b) in db.
+                let (c, db) = (poisoned(gpu, m * n), poisoned(gpu, n));
+                run(gpu, matmul::weight_grad_variant(gpu, variant, shape, &ta, &tb, &c, &db));
+                let want = cpu::matmul(shape, &f64s(&a), &f64s(&b), None, Activation::Linear);
+                let op_b: Vec<f64> =
+                    (0..k * n).map(|i| f64::from(if trans_b { b[(i % n) * k + i / n] } else { b[i] })).collect();
+                worst.add(compare(&format!("weight_grad {shape:?} dw"), &read(gpu, &c), &want));
+                worst.add(compare(&format!("weight_grad {shape:?} db"), &read(gpu, &db), &cpu::bias_grad(k, n, &op_b)));
             }
         }
     }
