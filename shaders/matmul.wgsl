@@ -9,6 +9,9 @@
 // With `bias_grad` set, every product kernel also writes db[n] = the column sums of op(B) over k:
 //   for a Dense layer's dw = xᵀ·dz that is its bias gradient, from the loads dw makes anyway, so
 //   the bias needs no dispatch of its own. (db is bound, unwritten, without `bias_grad`.)
+// With `act_grad` (an activation code), C is multiplied by that activation's derivative, read
+//   from its output `saved` [m, n] (10, or 11 as vec4s) instead of activated: for a Dense
+//   layer's dx = dz·wᵀ this yields the previous layer's pre-activation gradient directly.
 // matmul and matmul_8x8 grid: (ceil(n / 64), ceil(m / 64)). A workgroup computes a 64×64 tile
 //   of C, each invocation a 4×4 (matmul, 16×16 invocations) or 8×8 (matmul_8x8, 8×8) block in
 //   registers, with no shared memory: barriers are what CPU adapters pay for most. Out-of-range
@@ -30,6 +33,7 @@ struct Params {
     act: u32,
     has_bias: u32,
     bias_grad: u32,
+    act_grad: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -42,6 +46,8 @@ struct Params {
 @group(0) @binding(7) var<storage, read> a4: array<vec4<f32>>;
 @group(0) @binding(8) var<storage, read> b4: array<vec4<f32>>;
 @group(0) @binding(9) var<storage, read_write> c4: array<vec4<f32>>;
+@group(0) @binding(10) var<storage, read> saved: array<f32>;
+@group(0) @binding(11) var<storage, read> saved4: array<vec4<f32>>;
 
 fn sigmoid(v: f32) -> f32 {
     if v >= 0.0 {
@@ -64,6 +70,31 @@ fn activate(v: f32, act: u32) -> f32 {
         case 3u: { return stable_tanh(v); }
         default: { return v; }
     }
+}
+
+// The derivative of activation `act` at the point where it output `out`.
+fn slope4(out: vec4<f32>, act: u32) -> vec4<f32> {
+    switch act {
+        case 1u: { return select(vec4<f32>(0.0), vec4<f32>(1.0), out > vec4<f32>(0.0)); }
+        case 2u: { return out * (1.0 - out); }
+        case 3u: { return 1.0 - out * out; }
+        default: { return vec4<f32>(1.0); }
+    }
+}
+
+// The value stored for C[at]: activated, or times the activation's derivative (`act_grad`).
+fn finish(at: u32, v: f32) -> f32 {
+    if params.act_grad != 0u {
+        return v * slope4(vec4<f32>(saved[at]), params.act_grad).x;
+    }
+    return activate(v, params.act);
+}
+
+fn finish4(at: u32, v: vec4<f32>) -> vec4<f32> {
+    if params.act_grad != 0u {
+        return v * slope4(saved4[at], params.act_grad);
+    }
+    return activate4(v, params.act);
 }
 
 fn load_a(row: u32, p: u32) -> f32 {
@@ -132,15 +163,15 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) li
 fn store4(row: u32, col: u32, v: vec4<f32>) {
     let at = row * params.n + col;
     let left = params.n - col;
-    c[at] = activate(v.x, params.act);
+    c[at] = finish(at, v.x);
     if left > 1u {
-        c[at + 1u] = activate(v.y, params.act);
+        c[at + 1u] = finish(at + 1u, v.y);
     }
     if left > 2u {
-        c[at + 2u] = activate(v.z, params.act);
+        c[at + 2u] = finish(at + 2u, v.z);
     }
     if left > 3u {
-        c[at + 3u] = activate(v.w, params.act);
+        c[at + 3u] = finish(at + 3u, v.w);
     }
 }
 
@@ -361,10 +392,10 @@ fn matmul_vec4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
         bias_v = vec4<f32>(bias[col0], bias[col0 + 1u], bias[col0 + 2u], bias[col0 + 3u]);
     }
     let at = row0 * n4 + col0 / 4u;
-    c4[at] = activate4(acc0 + bias_v, params.act);
-    c4[at + n4] = activate4(acc1 + bias_v, params.act);
-    c4[at + 2u * n4] = activate4(acc2 + bias_v, params.act);
-    c4[at + 3u * n4] = activate4(acc3 + bias_v, params.act);
+    c4[at] = finish4(at, acc0 + bias_v);
+    c4[at + n4] = finish4(at + n4, acc1 + bias_v);
+    c4[at + 2u * n4] = finish4(at + 2u * n4, acc2 + bias_v);
+    c4[at + 3u * n4] = finish4(at + 3u * n4, acc3 + bias_v);
 }
 
 // 8×8 outputs per invocation from vec4 loads: rows r0..r0+7, columns c0..c0+7, k stepped by 4.
@@ -466,51 +497,51 @@ fn matmul_vec4_8x8(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocati
         }
     }
     let at0 = (row0 + 0u) * n4 + col0 / 4u;
-    c4[at0] = activate4(acc00 + bias0, params.act);
+    c4[at0] = finish4(at0, acc00 + bias0);
     if second_cols {
-        c4[at0 + 1u] = activate4(acc01 + bias1, params.act);
+        c4[at0 + 1u] = finish4(at0 + 1u, acc01 + bias1);
     }
     let at1 = (row0 + 1u) * n4 + col0 / 4u;
-    c4[at1] = activate4(acc10 + bias0, params.act);
+    c4[at1] = finish4(at1, acc10 + bias0);
     if second_cols {
-        c4[at1 + 1u] = activate4(acc11 + bias1, params.act);
+        c4[at1 + 1u] = finish4(at1 + 1u, acc11 + bias1);
     }
     let at2 = (row0 + 2u) * n4 + col0 / 4u;
-    c4[at2] = activate4(acc20 + bias0, params.act);
+    c4[at2] = finish4(at2, acc20 + bias0);
     if second_cols {
-        c4[at2 + 1u] = activate4(acc21 + bias1, params.act);
+        c4[at2 + 1u] = finish4(at2 + 1u, acc21 + bias1);
     }
     let at3 = (row0 + 3u) * n4 + col0 / 4u;
-    c4[at3] = activate4(acc30 + bias0, params.act);
+    c4[at3] = finish4(at3, acc30 + bias0);
     if second_cols {
-        c4[at3 + 1u] = activate4(acc31 + bias1, params.act);
+        c4[at3 + 1u] = finish4(at3 + 1u, acc31 + bias1);
     }
     let at4 = (row1 + 0u) * n4 + col0 / 4u;
     if row0 + 4u < params.m {
-        c4[at4] = activate4(acc40 + bias0, params.act);
+        c4[at4] = finish4(at4, acc40 + bias0);
         if second_cols {
-            c4[at4 + 1u] = activate4(acc41 + bias1, params.act);
+            c4[at4 + 1u] = finish4(at4 + 1u, acc41 + bias1);
         }
     }
     let at5 = (row1 + 1u) * n4 + col0 / 4u;
     if row0 + 4u < params.m {
-        c4[at5] = activate4(acc50 + bias0, params.act);
+        c4[at5] = finish4(at5, acc50 + bias0);
         if second_cols {
-            c4[at5 + 1u] = activate4(acc51 + bias1, params.act);
+            c4[at5 + 1u] = finish4(at5 + 1u, acc51 + bias1);
         }
     }
     let at6 = (row1 + 2u) * n4 + col0 / 4u;
     if row0 + 4u < params.m {
-        c4[at6] = activate4(acc60 + bias0, params.act);
+        c4[at6] = finish4(at6, acc60 + bias0);
         if second_cols {
-            c4[at6 + 1u] = activate4(acc61 + bias1, params.act);
+            c4[at6 + 1u] = finish4(at6 + 1u, acc61 + bias1);
         }
     }
     let at7 = (row1 + 3u) * n4 + col0 / 4u;
     if row0 + 4u < params.m {
-        c4[at7] = activate4(acc70 + bias0, params.act);
+        c4[at7] = finish4(at7, acc70 + bias0);
         if second_cols {
-            c4[at7 + 1u] = activate4(acc71 + bias1, params.act);
+            c4[at7 + 1u] = finish4(at7 + 1u, acc71 + bias1);
         }
     }
 }

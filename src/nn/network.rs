@@ -86,6 +86,17 @@ impl Network {
         let dlogits = grads[n_layers].as_ref().unwrap();
         let loss_step = loss::step(gpu, model.head.loss, out_width, logits, &targets, dlogits, &loss_bufs)?;
 
+        // folded[i]: layer i's activation derivative is applied by layer i + 1's dx product, so
+        // layer i's incoming gradient is already its pre-activation one (Dense after Dense).
+        let folded: Vec<bool> = (0..n_layers)
+            .map(|i| {
+                let nonlinear =
+                    layers[i].activation().and_then(Act::elementwise).is_some_and(|a| a != Activation::Linear);
+                let dense = |l: &Layer| matches!(l, Layer::Dense { .. });
+                i + 1 < n_layers && dense(&layers[i]) && nonlinear && dense(&layers[i + 1]) && grads[i + 1].is_some()
+            })
+            .collect();
+
         let mut forward_train = Vec::new();
         let mut forward_infer = Vec::new();
         let mut backward = Vec::new();
@@ -100,6 +111,12 @@ impl Network {
                 dy: grads[i + 1].as_deref(),
                 dx: grads[i].as_deref(),
                 params: &model.params[i],
+                input_act: if i > 0 && folded[i - 1] {
+                    layers[i - 1].activation().and_then(Act::elementwise)
+                } else {
+                    None
+                },
+                dy_is_pre_activation: folded[i],
                 step: &model.step,
                 seed: model.compile.seed,
             };
@@ -169,6 +186,10 @@ struct LayerCtx<'a> {
     dy: Option<&'a Tensor>,
     dx: Option<&'a Tensor>,
     params: &'a [super::model::Param],
+    /// The activation that produced x, when this layer's dx product applies its derivative.
+    input_act: Option<Activation>,
+    /// dy is already the gradient before this layer's activation (the next layer applied it).
+    dy_is_pre_activation: bool,
     step: &'a Tensor,
     seed: u64,
 }
@@ -238,7 +259,7 @@ impl LayerCtx<'_> {
                     }
                 }
                 let dz_owned;
-                let dz: &Tensor = if *act == Act::Linear {
+                let dz: &Tensor = if *act == Act::Linear || self.dy_is_pre_activation {
                     self.dy()
                 } else {
                     dz_owned = self.pre_activation_grad(*act, *units, &mut built.backward)?;
@@ -248,15 +269,8 @@ impl LayerCtx<'_> {
                 built.backward.push(matmul::weight_grad(gpu, dw_shape, self.x, dz, &kernel.grad, &bias.grad)?);
                 if let Some(dx) = self.dx {
                     let dx_shape = MatmulShape { m: self.batch, n: k_in, k: *units, trans_a: false, trans_b: true };
-                    built.backward.push(matmul::matmul(
-                        gpu,
-                        dx_shape,
-                        dz,
-                        &kernel.value,
-                        None,
-                        Activation::Linear,
-                        dx,
-                    )?);
+                    let input_act = self.input_act.map(|a| (a, self.x));
+                    built.backward.push(matmul::input_grad(gpu, dx_shape, dz, &kernel.value, input_act, dx)?);
                 }
             }
             Layer::Conv2D { filters, kernel: (kh, kw), strides, padding, activation: act } => {

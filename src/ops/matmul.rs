@@ -42,6 +42,7 @@ struct Params {
     act: u32,
     has_bias: u32,
     bias_grad: u32,
+    act_grad: u32,
 }
 
 /// Rows and columns of C each workgroup computes, whatever the variant.
@@ -145,7 +146,7 @@ pub fn matmul_variant(
     act: Activation,
     c: &Tensor,
 ) -> Result<Dispatch> {
-    product(gpu, variant, shape, a, b, bias, act, c, None)
+    product(gpu, variant, shape, a, b, c, Epilogue { bias, act, ..Epilogue::default() })
 }
 
 /// A Dense layer's gradients in one dispatch: dw = op(x)ᵀ-style product `shape` of `x` and `dz`
@@ -172,22 +173,65 @@ pub fn weight_grad_variant(
     db: &Tensor,
 ) -> Result<Dispatch> {
     assert_eq!(db.len(), shape.n, "weight_grad: db has {} elements, n is {}", db.len(), shape.n);
-    product(gpu, variant, shape, x, dz, None, Activation::Linear, dw, Some(db))
+    product(gpu, variant, shape, x, dz, dw, Epilogue { db: Some(db), ..Epilogue::default() })
 }
 
-/// c = act(op(a) · op(b) + bias), and with `db` the column sums of op(b) into it.
-#[allow(clippy::too_many_arguments)]
+/// A Dense layer's input gradient dx = dz·wᵀ (`shape` has trans_b), and when the input is the
+/// output `y` of an elementwise activation, `(activation, y)`, times its derivative: then dx is
+/// the previous layer's pre-activation gradient, with no activation-backward dispatch.
+pub fn input_grad(
+    gpu: &Gpu,
+    shape: MatmulShape,
+    dz: &Tensor,
+    w: &Tensor,
+    act_of_input: Option<(Activation, &Tensor)>,
+    dx: &Tensor,
+) -> Result<Dispatch> {
+    input_grad_variant(gpu, Variant::for_shape(gpu, &shape), shape, dz, w, act_of_input, dx)
+}
+
+/// `input_grad` with a chosen variant.
+pub fn input_grad_variant(
+    gpu: &Gpu,
+    variant: Variant,
+    shape: MatmulShape,
+    dz: &Tensor,
+    w: &Tensor,
+    act_of_input: Option<(Activation, &Tensor)>,
+    dx: &Tensor,
+) -> Result<Dispatch> {
+    if let Some((_, y)) = act_of_input {
+        assert_eq!(y.len(), dx.len(), "input_grad: the activation output has {} elements, dx {}", y.len(), dx.len());
+    }
+    product(gpu, variant, shape, dz, w, dx, Epilogue { act_grad: act_of_input, ..Epilogue::default() })
+}
+
+/// What a product does besides C = op(A)·op(B): add a bias and activate, or multiply by an
+/// activation's derivative at its saved output, and optionally sum op(B)'s columns into `db`.
+struct Epilogue<'a> {
+    bias: Option<&'a Tensor>,
+    act: Activation,
+    db: Option<&'a Tensor>,
+    act_grad: Option<(Activation, &'a Tensor)>,
+}
+
+impl Default for Epilogue<'_> {
+    fn default() -> Self {
+        Epilogue { bias: None, act: Activation::Linear, db: None, act_grad: None }
+    }
+}
+
+/// c = op(a) · op(b) with `epilogue`.
 fn product(
     gpu: &Gpu,
     variant: Variant,
     shape: MatmulShape,
     a: &Tensor,
     b: &Tensor,
-    bias: Option<&Tensor>,
-    act: Activation,
     c: &Tensor,
-    db: Option<&Tensor>,
+    epilogue: Epilogue,
 ) -> Result<Dispatch> {
+    let Epilogue { bias, act, db, act_grad } = epilogue;
     let MatmulShape { m, n, k, trans_a, trans_b } = shape;
     assert!(m > 0 && n > 0 && k > 0, "matmul: empty shape {shape:?}");
     assert_eq!(a.len(), m * k, "matmul: a has {} elements for {shape:?}", a.len());
@@ -216,15 +260,17 @@ fn product(
         act: act.code(),
         has_bias: u32::from(bias.is_some()),
         bias_grad: u32::from(db.is_some()),
+        act_grad: act_grad.map_or(0, |(a, _)| a.code()),
     };
     // Unused bindings still need a buffer: `a` is read-only here already, `c` written.
     let bias = bias.unwrap_or(a);
     let db = db.unwrap_or(c);
+    let saved = act_grad.map_or(a, |(_, y)| y);
     let tensors = if variant.is_vec4() {
         assert!(shape.allows_vec4(), "matmul: the vec4 variant needs m, n, k multiples of 4: {shape:?}");
-        [(7, a), (8, b), (3, bias), (9, c), (6, db)]
+        [(7, a), (8, b), (3, bias), (9, c), (6, db), (11, saved)]
     } else {
-        [(1, a), (2, b), (3, bias), (4, c), (6, db)]
+        [(1, a), (2, b), (3, bias), (4, c), (6, db), (10, saved)]
     };
     gpu.dispatch(&kernel, &params, &tensors, [grid[1] as u32, grid[0] as u32, 1])
 }
@@ -236,7 +282,7 @@ const TALL_ROWS: usize = 1024;
 pub fn bias_grad(gpu: &Gpu, rows: usize, cols: usize, dy: &Tensor, db: &Tensor) -> Result<Dispatch> {
     assert_eq!(dy.len(), rows * cols, "bias_grad: dy has {} elements for {rows}×{cols}", dy.len());
     assert_eq!(db.len(), cols, "bias_grad: db has {} elements for {cols} columns", db.len());
-    let params = Params { m: rows as u32, n: cols as u32, k: 0, act: 0, has_bias: 0, bias_grad: 0 };
+    let params = Params { m: rows as u32, n: cols as u32, k: 0, act: 0, has_bias: 0, bias_grad: 0, act_grad: 0 };
     // Tall dy (a convolution's pixels) gets a workgroup per column; short dy an invocation.
     let (entry, grid) = if rows >= TALL_ROWS {
         ("matmul_bias_grad_tall", gpu.grid(cols as u64)?)

@@ -1,5 +1,5 @@
-use wgtrain::ops::Activation;
 use wgtrain::ops::matmul::{self, MatmulShape, Variant, cpu};
+use wgtrain::ops::{Activation, activation};
 
 use crate::common::*;
 
@@ -81,6 +81,15 @@ fn check_matmul(variant: Variant, name: &'static str) {
                     (0..k * n).map(|i| f64::from(if trans_b { b[(i % n) * k + i / n] } else { b[i] })).collect();
                 worst.add(compare(&format!("weight_grad {shape:?} dw"), &read(gpu, &c), &want));
                 worst.add(compare(&format!("weight_grad {shape:?} db"), &read(gpu, &db), &cpu::bias_grad(k, n, &op_b)));
+
+                // As an input gradient through an activation: c times the derivative at `y`.
+                let in_act = ACTS[(case + 1) % 4];
+                let y: Vec<f32> =
+                    uniform(&mut rng, m * n, -1.0, 1.0).iter().map(|v| activation_of(in_act, *v)).collect();
+                let (ty, c) = (gpu.upload("y", &y).unwrap(), poisoned(gpu, m * n));
+                run(gpu, matmul::input_grad_variant(gpu, variant, shape, &ta, &tb, Some((in_act, &ty)), &c));
+                let want = activation::cpu::backward(in_act, &f64s(&y), &want);
+                worst.add(compare(&format!("input_grad {shape:?} through {in_act:?}"), &read(gpu, &c), &want));
             }
         }
     }
@@ -103,4 +112,9 @@ fn matmul_bias_grad_matches_cpu() {
             ));
         }
     }
+}
+
+/// An output `act` can produce from `v`: what a saved activation output looks like.
+fn activation_of(act: Activation, v: f32) -> f32 {
+    activation::cpu::apply(act, f64::from(v)) as f32
 }
