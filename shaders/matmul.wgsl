@@ -8,7 +8,8 @@
 // Bindings: 0 params; matmul: 1 a, 2 b, 3 bias, 4 c, 6 db; matmul_bias_grad: 5 dy [m, n], 6 db [n].
 // With `bias_grad` set, every product kernel also writes db[n] = the column sums of op(B) over k:
 //   for a Dense layer's dw = xᵀ·dz that is its bias gradient, from the loads dw makes anyway, so
-//   the bias needs no dispatch of its own. (db is bound, unwritten, without `bias_grad`.)
+//   the bias needs no dispatch of its own. The invocations of the first row block sum; others
+//   skip it. (db is bound, unwritten, without `bias_grad`.)
 // With `act_grad` (an activation code), C is multiplied by that activation's derivative, read
 //   from its output `saved` [m, n] (10, or 11 as vec4s) instead of activated: for a Dense
 //   layer's dx = dz·wᵀ this yields the previous layer's pre-activation gradient directly.
@@ -134,7 +135,7 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) li
         acc1 += av.y * bv;
         acc2 += av.z * bv;
         acc3 += av.w * bv;
-        if params.bias_grad != 0u {
+        if params.bias_grad != 0u && row0 == 0u {
             colsum += bv;
         }
     }
@@ -235,7 +236,7 @@ fn matmul_8x8(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
     for (var p = 0u; p < params.k; p++) {
         let b0 = vec4<f32>(load_b(p, q0.x), load_b(p, q0.y), load_b(p, q0.z), load_b(p, q0.w));
         let b1 = vec4<f32>(load_b(p, q1.x), load_b(p, q1.y), load_b(p, q1.z), load_b(p, q1.w));
-        if params.bias_grad != 0u {
+        if params.bias_grad != 0u && row0 == 0u {
             colsum0 += b0;
             colsum1 += b1;
         }
@@ -379,7 +380,7 @@ fn matmul_vec4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
         acc1 += rows[1] * cols;
         acc2 += rows[2] * cols;
         acc3 += rows[3] * cols;
-        if params.bias_grad != 0u {
+        if params.bias_grad != 0u && row0 == 0u {
             // cols[j] holds column j over these 4 k: its sum is a product with ones.
             colsum += vec4<f32>(1.0) * cols;
         }
@@ -478,7 +479,7 @@ fn matmul_vec4_8x8(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocati
         acc61 += rows1[2] * cols1;
         acc70 += rows1[3] * cols0;
         acc71 += rows1[3] * cols1;
-        if params.bias_grad != 0u {
+        if params.bias_grad != 0u && row0 == 0u {
             colsum0 += vec4<f32>(1.0) * cols0;
             colsum1 += vec4<f32>(1.0) * cols1;
         }
