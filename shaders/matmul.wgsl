@@ -19,7 +19,8 @@
 //   rows and columns are clamped on load and skipped on store.
 // matmul_vec4 (m, n and k all multiples of 4): the 4×4 kernel reading A, B and C as vec4s
 //   (7 a4, 8 b4, 9 c4, 3 bias) and stepping k four at a time, so each invocation does 64
-//   multiply-adds per 8 vector loads. Same grid.
+//   multiply-adds per 8 vector loads. Same grid. matmul_vec4_8x8 and matmul_vec4_16x8: the same
+//   with 8×8 and 16×8 blocks per invocation (grid rows of 64 and 128; see each kernel).
 // matmul_bias_grad grid: ceil(n / 256); one invocation sums a column in fixed row order.
 // matmul_bias_grad_tall grid: n workgroups, one per column (for dy with many rows).
 // Activations: 0 linear, 1 relu, 2 sigmoid, 3 tanh. Outputs are overwritten, never accumulated.
@@ -543,6 +544,235 @@ fn matmul_vec4_8x8(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocati
         c4[at7] = finish4(at7, acc70 + bias0);
         if second_cols {
             c4[at7 + 1u] = finish4(at7 + 1u, acc71 + bias1);
+        }
+    }
+}
+
+// 16×8 outputs per invocation from vec4 loads (4 row groups × 2 column groups of 4): 24 vec4
+// loads per 4 steps of k feed 512 multiply-adds, a third more per load than the 8×8 kernel,
+// which is what pays on CPU adapters (each load a per-invocation gather). The tile is 128 rows
+// by 64 columns: grid (ceil(n / 64), ceil(m / 128)). m, n and k must be multiples of 4; groups
+// past the edge are clamped onto the last one and not stored.
+@compute @workgroup_size(8, 8)
+fn matmul_vec4_16x8(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let row0 = wg.y * 128u + lid.y * 16u;
+    let col0 = wg.x * 64u + lid.x * 8u;
+    if row0 >= params.m || col0 >= params.n {
+        return;
+    }
+    let m4 = params.m / 4u;
+    let n4 = params.n / 4u;
+    let k4 = params.k / 4u;
+    let rg0 = min(row0 + 0u, params.m - 4u);
+    let rg1 = min(row0 + 4u, params.m - 4u);
+    let rg2 = min(row0 + 8u, params.m - 4u);
+    let rg3 = min(row0 + 12u, params.m - 4u);
+    let cg0 = min(col0 + 0u, params.n - 4u);
+    let cg1 = min(col0 + 4u, params.n - 4u);
+    var acc00_0 = vec4<f32>(0.0);
+    var acc00_1 = vec4<f32>(0.0);
+    var acc01_0 = vec4<f32>(0.0);
+    var acc01_1 = vec4<f32>(0.0);
+    var acc02_0 = vec4<f32>(0.0);
+    var acc02_1 = vec4<f32>(0.0);
+    var acc03_0 = vec4<f32>(0.0);
+    var acc03_1 = vec4<f32>(0.0);
+    var acc04_0 = vec4<f32>(0.0);
+    var acc04_1 = vec4<f32>(0.0);
+    var acc05_0 = vec4<f32>(0.0);
+    var acc05_1 = vec4<f32>(0.0);
+    var acc06_0 = vec4<f32>(0.0);
+    var acc06_1 = vec4<f32>(0.0);
+    var acc07_0 = vec4<f32>(0.0);
+    var acc07_1 = vec4<f32>(0.0);
+    var acc08_0 = vec4<f32>(0.0);
+    var acc08_1 = vec4<f32>(0.0);
+    var acc09_0 = vec4<f32>(0.0);
+    var acc09_1 = vec4<f32>(0.0);
+    var acc10_0 = vec4<f32>(0.0);
+    var acc10_1 = vec4<f32>(0.0);
+    var acc11_0 = vec4<f32>(0.0);
+    var acc11_1 = vec4<f32>(0.0);
+    var acc12_0 = vec4<f32>(0.0);
+    var acc12_1 = vec4<f32>(0.0);
+    var acc13_0 = vec4<f32>(0.0);
+    var acc13_1 = vec4<f32>(0.0);
+    var acc14_0 = vec4<f32>(0.0);
+    var acc14_1 = vec4<f32>(0.0);
+    var acc15_0 = vec4<f32>(0.0);
+    var acc15_1 = vec4<f32>(0.0);
+    var colsum0 = vec4<f32>(0.0);
+    var colsum1 = vec4<f32>(0.0);
+    for (var p = 0u; p < params.k; p += 4u) {
+        var rows0: mat4x4<f32>;
+        var rows1: mat4x4<f32>;
+        var rows2: mat4x4<f32>;
+        var rows3: mat4x4<f32>;
+        if trans_a {
+            let at0 = p * m4 + rg0 / 4u;
+            rows0 = transpose(mat4x4<f32>(a4[at0], a4[at0 + m4], a4[at0 + 2u * m4], a4[at0 + 3u * m4]));
+            let at1 = p * m4 + rg1 / 4u;
+            rows1 = transpose(mat4x4<f32>(a4[at1], a4[at1 + m4], a4[at1 + 2u * m4], a4[at1 + 3u * m4]));
+            let at2 = p * m4 + rg2 / 4u;
+            rows2 = transpose(mat4x4<f32>(a4[at2], a4[at2 + m4], a4[at2 + 2u * m4], a4[at2 + 3u * m4]));
+            let at3 = p * m4 + rg3 / 4u;
+            rows3 = transpose(mat4x4<f32>(a4[at3], a4[at3 + m4], a4[at3 + 2u * m4], a4[at3 + 3u * m4]));
+        } else {
+            let at0 = rg0 * k4 + p / 4u;
+            rows0 = mat4x4<f32>(a4[at0], a4[at0 + k4], a4[at0 + 2u * k4], a4[at0 + 3u * k4]);
+            let at1 = rg1 * k4 + p / 4u;
+            rows1 = mat4x4<f32>(a4[at1], a4[at1 + k4], a4[at1 + 2u * k4], a4[at1 + 3u * k4]);
+            let at2 = rg2 * k4 + p / 4u;
+            rows2 = mat4x4<f32>(a4[at2], a4[at2 + k4], a4[at2 + 2u * k4], a4[at2 + 3u * k4]);
+            let at3 = rg3 * k4 + p / 4u;
+            rows3 = mat4x4<f32>(a4[at3], a4[at3 + k4], a4[at3 + 2u * k4], a4[at3 + 3u * k4]);
+        }
+        var cols0: mat4x4<f32>;
+        var cols1: mat4x4<f32>;
+        if trans_b {
+            let bt0 = cg0 * k4 + p / 4u;
+            cols0 = mat4x4<f32>(b4[bt0], b4[bt0 + k4], b4[bt0 + 2u * k4], b4[bt0 + 3u * k4]);
+            let bt1 = cg1 * k4 + p / 4u;
+            cols1 = mat4x4<f32>(b4[bt1], b4[bt1 + k4], b4[bt1 + 2u * k4], b4[bt1 + 3u * k4]);
+        } else {
+            let bt0 = p * n4 + cg0 / 4u;
+            cols0 = transpose(mat4x4<f32>(b4[bt0], b4[bt0 + n4], b4[bt0 + 2u * n4], b4[bt0 + 3u * n4]));
+            let bt1 = p * n4 + cg1 / 4u;
+            cols1 = transpose(mat4x4<f32>(b4[bt1], b4[bt1 + n4], b4[bt1 + 2u * n4], b4[bt1 + 3u * n4]));
+        }
+        acc00_0 += rows0[0] * cols0;
+        acc00_1 += rows0[0] * cols1;
+        acc01_0 += rows0[1] * cols0;
+        acc01_1 += rows0[1] * cols1;
+        acc02_0 += rows0[2] * cols0;
+        acc02_1 += rows0[2] * cols1;
+        acc03_0 += rows0[3] * cols0;
+        acc03_1 += rows0[3] * cols1;
+        acc04_0 += rows1[0] * cols0;
+        acc04_1 += rows1[0] * cols1;
+        acc05_0 += rows1[1] * cols0;
+        acc05_1 += rows1[1] * cols1;
+        acc06_0 += rows1[2] * cols0;
+        acc06_1 += rows1[2] * cols1;
+        acc07_0 += rows1[3] * cols0;
+        acc07_1 += rows1[3] * cols1;
+        acc08_0 += rows2[0] * cols0;
+        acc08_1 += rows2[0] * cols1;
+        acc09_0 += rows2[1] * cols0;
+        acc09_1 += rows2[1] * cols1;
+        acc10_0 += rows2[2] * cols0;
+        acc10_1 += rows2[2] * cols1;
+        acc11_0 += rows2[3] * cols0;
+        acc11_1 += rows2[3] * cols1;
+        acc12_0 += rows3[0] * cols0;
+        acc12_1 += rows3[0] * cols1;
+        acc13_0 += rows3[1] * cols0;
+        acc13_1 += rows3[1] * cols1;
+        acc14_0 += rows3[2] * cols0;
+        acc14_1 += rows3[2] * cols1;
+        acc15_0 += rows3[3] * cols0;
+        acc15_1 += rows3[3] * cols1;
+        if params.bias_grad != 0u && row0 == 0u {
+            colsum0 += vec4<f32>(1.0) * cols0;
+            colsum1 += vec4<f32>(1.0) * cols1;
+        }
+    }
+    var bias0 = vec4<f32>(0.0);
+    var bias1 = vec4<f32>(0.0);
+    if params.has_bias != 0u {
+        bias0 = vec4<f32>(bias[cg0], bias[cg0 + 1u], bias[cg0 + 2u], bias[cg0 + 3u]);
+        bias1 = vec4<f32>(bias[cg1], bias[cg1 + 1u], bias[cg1 + 2u], bias[cg1 + 3u]);
+    }
+    if params.bias_grad != 0u && row0 == 0u {
+        store_db4(cg0, colsum0);
+        if col0 + 4u < params.n {
+            store_db4(cg1, colsum1);
+        }
+    }
+    let at00 = (rg0 + 0u) * n4;
+    c4[at00 + cg0 / 4u] = finish4(at00 + cg0 / 4u, acc00_0 + bias0);
+    if col0 + 4u < params.n {
+        c4[at00 + cg1 / 4u] = finish4(at00 + cg1 / 4u, acc00_1 + bias1);
+    }
+    let at01 = (rg0 + 1u) * n4;
+    c4[at01 + cg0 / 4u] = finish4(at01 + cg0 / 4u, acc01_0 + bias0);
+    if col0 + 4u < params.n {
+        c4[at01 + cg1 / 4u] = finish4(at01 + cg1 / 4u, acc01_1 + bias1);
+    }
+    let at02 = (rg0 + 2u) * n4;
+    c4[at02 + cg0 / 4u] = finish4(at02 + cg0 / 4u, acc02_0 + bias0);
+    if col0 + 4u < params.n {
+        c4[at02 + cg1 / 4u] = finish4(at02 + cg1 / 4u, acc02_1 + bias1);
+    }
+    let at03 = (rg0 + 3u) * n4;
+    c4[at03 + cg0 / 4u] = finish4(at03 + cg0 / 4u, acc03_0 + bias0);
+    if col0 + 4u < params.n {
+        c4[at03 + cg1 / 4u] = finish4(at03 + cg1 / 4u, acc03_1 + bias1);
+    }
+    if row0 + 4u < params.m {
+        let at04 = (rg1 + 0u) * n4;
+        c4[at04 + cg0 / 4u] = finish4(at04 + cg0 / 4u, acc04_0 + bias0);
+        if col0 + 4u < params.n {
+            c4[at04 + cg1 / 4u] = finish4(at04 + cg1 / 4u, acc04_1 + bias1);
+        }
+        let at05 = (rg1 + 1u) * n4;
+        c4[at05 + cg0 / 4u] = finish4(at05 + cg0 / 4u, acc05_0 + bias0);
+        if col0 + 4u < params.n {
+            c4[at05 + cg1 / 4u] = finish4(at05 + cg1 / 4u, acc05_1 + bias1);
+        }
+        let at06 = (rg1 + 2u) * n4;
+        c4[at06 + cg0 / 4u] = finish4(at06 + cg0 / 4u, acc06_0 + bias0);
+        if col0 + 4u < params.n {
+            c4[at06 + cg1 / 4u] = finish4(at06 + cg1 / 4u, acc06_1 + bias1);
+        }
+        let at07 = (rg1 + 3u) * n4;
+        c4[at07 + cg0 / 4u] = finish4(at07 + cg0 / 4u, acc07_0 + bias0);
+        if col0 + 4u < params.n {
+            c4[at07 + cg1 / 4u] = finish4(at07 + cg1 / 4u, acc07_1 + bias1);
+        }
+    }
+    if row0 + 8u < params.m {
+        let at08 = (rg2 + 0u) * n4;
+        c4[at08 + cg0 / 4u] = finish4(at08 + cg0 / 4u, acc08_0 + bias0);
+        if col0 + 4u < params.n {
+            c4[at08 + cg1 / 4u] = finish4(at08 + cg1 / 4u, acc08_1 + bias1);
+        }
+        let at09 = (rg2 + 1u) * n4;
+        c4[at09 + cg0 / 4u] = finish4(at09 + cg0 / 4u, acc09_0 + bias0);
+        if col0 + 4u < params.n {
+            c4[at09 + cg1 / 4u] = finish4(at09 + cg1 / 4u, acc09_1 + bias1);
+        }
+        let at10 = (rg2 + 2u) * n4;
+        c4[at10 + cg0 / 4u] = finish4(at10 + cg0 / 4u, acc10_0 + bias0);
+        if col0 + 4u < params.n {
+            c4[at10 + cg1 / 4u] = finish4(at10 + cg1 / 4u, acc10_1 + bias1);
+        }
+        let at11 = (rg2 + 3u) * n4;
+        c4[at11 + cg0 / 4u] = finish4(at11 + cg0 / 4u, acc11_0 + bias0);
+        if col0 + 4u < params.n {
+            c4[at11 + cg1 / 4u] = finish4(at11 + cg1 / 4u, acc11_1 + bias1);
+        }
+    }
+    if row0 + 12u < params.m {
+        let at12 = (rg3 + 0u) * n4;
+        c4[at12 + cg0 / 4u] = finish4(at12 + cg0 / 4u, acc12_0 + bias0);
+        if col0 + 4u < params.n {
+            c4[at12 + cg1 / 4u] = finish4(at12 + cg1 / 4u, acc12_1 + bias1);
+        }
+        let at13 = (rg3 + 1u) * n4;
+        c4[at13 + cg0 / 4u] = finish4(at13 + cg0 / 4u, acc13_0 + bias0);
+        if col0 + 4u < params.n {
+            c4[at13 + cg1 / 4u] = finish4(at13 + cg1 / 4u, acc13_1 + bias1);
+        }
+        let at14 = (rg3 + 2u) * n4;
+        c4[at14 + cg0 / 4u] = finish4(at14 + cg0 / 4u, acc14_0 + bias0);
+        if col0 + 4u < params.n {
+            c4[at14 + cg1 / 4u] = finish4(at14 + cg1 / 4u, acc14_1 + bias1);
+        }
+        let at15 = (rg3 + 3u) * n4;
+        c4[at15 + cg0 / 4u] = finish4(at15 + cg0 / 4u, acc15_0 + bias0);
+        if col0 + 4u < params.n {
+            c4[at15 + cg1 / 4u] = finish4(at15 + cg1 / 4u, acc15_1 + bias1);
         }
     }
 }

@@ -60,13 +60,16 @@ pub enum Variant {
     Vec4,
     /// 8×8 invocations of 8×8 outputs, reading vec4s; m, n and k must be multiples of 4.
     Vec4Block8,
+    /// 8×8 invocations of 16×8 outputs (a 128×64 tile), reading vec4s; multiples of 4.
+    Vec4Block16x8,
 }
 
 impl Variant {
-    pub const ALL: [Variant; 4] = [Variant::Block4, Variant::Block8, Variant::Vec4, Variant::Vec4Block8];
+    pub const ALL: [Variant; 5] =
+        [Variant::Block4, Variant::Block8, Variant::Vec4, Variant::Vec4Block8, Variant::Vec4Block16x8];
 
-    /// The variant for shapes off multiples of 4: `$WGTRAIN_MATMUL` (`4x4` or `8x8`; `vec4` and
-    /// `vec4-8x8` pick the vec4 kernels where they apply) when set; otherwise 8×8
+    /// The variant for shapes off multiples of 4: `$WGTRAIN_MATMUL` (`4x4` or `8x8`; `vec4`,
+    /// `vec4-8x8` and `vec4-16x8` pick the vec4 kernels where they apply) when set; otherwise 8×8
     /// on CPU adapters, where an invocation costs most (measured on llvmpipe: see BENCHMARKS.md),
     /// and 4×4 elsewhere, where more invocations keep more of the GPU busy.
     pub fn for_gpu(gpu: &Gpu) -> Variant {
@@ -79,16 +82,17 @@ impl Variant {
     }
 
     /// The variant for a product: a vec4 one when every dimension allows it, else the adapter's.
-    /// On CPU adapters each load is a per-invocation gather, so 8×8 blocks (twice the arithmetic
-    /// per load) win at every seed shape (1.3–2× on llvmpipe, BENCHMARKS.md); GPUs keep the 4×4
-    /// blocks, which occupy more invocations.
+    /// On CPU adapters each load is a per-invocation gather, so the largest blocks win: 16×8
+    /// (a third more arithmetic per load than 8×8: 1.1–1.4× at the seed shapes and 1024 on
+    /// llvmpipe, BENCHMARKS.md); GPUs keep the 4×4 blocks, which occupy more invocations.
     pub fn for_shape(gpu: &Gpu, shape: &MatmulShape) -> Variant {
         match std::env::var("WGTRAIN_MATMUL").as_deref() {
             Ok("vec4") if shape.allows_vec4() => Variant::Vec4,
             Ok("vec4-8x8") if shape.allows_vec4() => Variant::Vec4Block8,
+            Ok("vec4-16x8") if shape.allows_vec4() => Variant::Vec4Block16x8,
             Err(_) if shape.allows_vec4() => {
                 if gpu.info.device_type == wgpu::DeviceType::Cpu {
-                    Variant::Vec4Block8
+                    Variant::Vec4Block16x8
                 } else {
                     Variant::Vec4
                 }
@@ -103,6 +107,7 @@ impl Variant {
             Variant::Block8 => "8x8",
             Variant::Vec4 => "vec4",
             Variant::Vec4Block8 => "vec4-8x8",
+            Variant::Vec4Block16x8 => "vec4-16x8",
         }
     }
 
@@ -112,12 +117,13 @@ impl Variant {
             Variant::Block8 => "matmul_8x8",
             Variant::Vec4 => "matmul_vec4",
             Variant::Vec4Block8 => "matmul_vec4_8x8",
+            Variant::Vec4Block16x8 => "matmul_vec4_16x8",
         }
     }
 
     /// Whether the variant reads vec4s (and so needs m, n and k multiples of 4).
     pub fn is_vec4(self) -> bool {
-        matches!(self, Variant::Vec4 | Variant::Vec4Block8)
+        matches!(self, Variant::Vec4 | Variant::Vec4Block8 | Variant::Vec4Block16x8)
     }
 }
 
@@ -240,7 +246,9 @@ fn product(
     if let Some(bias) = bias {
         assert_eq!(bias.len(), n, "matmul: bias has {} elements, n is {n}", bias.len());
     }
-    let grid = [m.div_ceil(TILE), n.div_ceil(TILE)];
+    // Rows of C per workgroup: 64, or 128 for the 16×8 blocks.
+    let tile_rows = if variant == Variant::Vec4Block16x8 { 2 * TILE } else { TILE };
+    let grid = [m.div_ceil(tile_rows), n.div_ceil(TILE)];
     let max = gpu.limits.max_compute_workgroups_per_dimension as usize;
     if grid[0] > max || grid[1] > max {
         return Err(Error::LimitExceeded {

@@ -22,8 +22,10 @@ const SHAPES: [(usize, usize, usize); 12] = [
 ];
 
 /// Shapes the vec4 variant takes: every dimension a multiple of 4.
-const VEC4_SHAPES: [(usize, usize, usize); 8] = [
+const VEC4_SHAPES: [(usize, usize, usize); 10] = [
     (4, 4, 4),
+    (24, 68, 20),
+    (136, 12, 8),
     (4, 8, 12),
     (68, 60, 132),
     (64, 64, 64),
@@ -51,6 +53,11 @@ fn matmul_vec4_matches_cpu() {
 #[test]
 fn matmul_vec4_8x8_matches_cpu() {
     check_matmul(Variant::Vec4Block8, "matmul_vec4_8x8");
+}
+
+#[test]
+fn matmul_vec4_16x8_matches_cpu() {
+    check_matmul(Variant::Vec4Block16x8, "matmul_vec4_16x8");
 }
 
 fn check_matmul(variant: Variant, name: &'static str) {
