@@ -375,6 +375,7 @@ fn bench_adapter(gpu: &Arc<Gpu>, args: &BenchArgs) -> Result<Report> {
         ("matmul mlp dx", dx(32, 128, 10), Activation::Linear),
         ("matmul mlp_sgd forward", dense(128, 512, 784), Activation::Relu),
         ("matmul mlp_sgd hidden", dense(128, 512, 512), Activation::Relu),
+        ("matmul mlp_sgd out dw", dw(512, 10, 128), Activation::Linear),
         ("matmul cnn dense forward", dense(32, 128, 5408), Activation::Relu),
         ("matmul cnn dense dw", dw(5408, 128, 32), Activation::Linear),
     ] {
