@@ -71,11 +71,6 @@ impl Tensor {
         &self.buffer
     }
 
-    /// Where the tensor starts in `buffer()`, in bytes.
-    pub fn offset(&self) -> u64 {
-        self.offset
-    }
-
     /// `len` elements from element `start` on, sharing this tensor's buffer; `start` must be a
     /// multiple of `VIEW_ALIGN`. Views let one dispatch work on many tensors at once.
     pub fn view(&self, start: usize, len: usize) -> Tensor {
