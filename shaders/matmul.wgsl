@@ -745,3 +745,170 @@ fn matmul_bias_grad(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     db[col] = sum;
 }
+
+// Products whose B is small enough to be read whole by every invocation (≤ 16 384 elements: an
+// output layer's weights, a Dense layer's dz in its weight gradient): B is bound as a uniform
+// buffer, `ub`, and every invocation of a workgroup reads the same B values at each step of k,
+// which CPU adapters load once for all invocations instead of once per invocation, as they must
+// for storage buffers. An invocation computes 4 rows × 16 columns of C; the workgroup's 64
+// invocations 256 rows; the grid is (ceil(m / 256), ceil(n / 16)). `ub_vecs` = the column vec4s
+// a workgroup needs (min(4, ceil(n / 4))). With `a_vec4` A is read as vec4s: 4 rows at once when
+// `trans_a` (m % 4 == 0), else 4 steps of k at once (k % 4 == 0).
+override ub_vecs: u32 = 4u;
+override a_vec4: bool = false;
+@group(0) @binding(12) var<uniform> ub: array<vec4<f32>, 4096>;
+
+fn load_ub(p: u32, col: u32) -> f32 {
+    var at = p * params.n + col;
+    if trans_b {
+        at = col * params.k + p;
+    }
+    return ub[at / 4u][at % 4u];
+}
+
+fn ub_cols(p: u32, col0: u32) -> vec4<f32> {
+    let last_col = params.n - 1u;
+    return vec4<f32>(
+        load_ub(p, min(col0, last_col)),
+        load_ub(p, min(col0 + 1u, last_col)),
+        load_ub(p, min(col0 + 2u, last_col)),
+        load_ub(p, min(col0 + 3u, last_col)),
+    );
+}
+
+// Rows row0 .. row0 + 4 of A at step p (rows clamped).
+fn a_rows(row0: u32, p: u32) -> vec4<f32> {
+    let last_row = params.m - 1u;
+    return vec4<f32>(
+        load_a(row0, p),
+        load_a(min(row0 + 1u, last_row), p),
+        load_a(min(row0 + 2u, last_row), p),
+        load_a(min(row0 + 3u, last_row), p),
+    );
+}
+
+// The 4 × 16 block of C an invocation accumulates (rows r, column vec4s c), and the column
+// sums of B for db. Fields, not arrays: indexed locals live in memory on CPU adapters.
+struct UbAcc {
+    c00: vec4<f32>, c01: vec4<f32>, c02: vec4<f32>, c03: vec4<f32>,
+    c10: vec4<f32>, c11: vec4<f32>, c12: vec4<f32>, c13: vec4<f32>,
+    c20: vec4<f32>, c21: vec4<f32>, c22: vec4<f32>, c23: vec4<f32>,
+    c30: vec4<f32>, c31: vec4<f32>, c32: vec4<f32>, c33: vec4<f32>,
+    s0: vec4<f32>, s1: vec4<f32>, s2: vec4<f32>, s3: vec4<f32>,
+}
+
+// One step of k: acc += av (A's four rows at p) ⊗ B's row p from column col0 on.
+fn ub_step(acc: ptr<function, UbAcc>, av: vec4<f32>, p: u32, col0: u32, sums: bool) {
+    let b0 = ub_cols(p, col0);
+    (*acc).c00 += av.x * b0;
+    (*acc).c10 += av.y * b0;
+    (*acc).c20 += av.z * b0;
+    (*acc).c30 += av.w * b0;
+    if sums {
+        (*acc).s0 += b0;
+    }
+    if ub_vecs > 1u {
+        let b1 = ub_cols(p, col0 + 4u);
+        (*acc).c01 += av.x * b1;
+        (*acc).c11 += av.y * b1;
+        (*acc).c21 += av.z * b1;
+        (*acc).c31 += av.w * b1;
+        if sums {
+            (*acc).s1 += b1;
+        }
+    }
+    if ub_vecs > 2u {
+        let b2 = ub_cols(p, col0 + 8u);
+        (*acc).c02 += av.x * b2;
+        (*acc).c12 += av.y * b2;
+        (*acc).c22 += av.z * b2;
+        (*acc).c32 += av.w * b2;
+        if sums {
+            (*acc).s2 += b2;
+        }
+    }
+    if ub_vecs > 3u {
+        let b3 = ub_cols(p, col0 + 12u);
+        (*acc).c03 += av.x * b3;
+        (*acc).c13 += av.y * b3;
+        (*acc).c23 += av.z * b3;
+        (*acc).c33 += av.w * b3;
+        if sums {
+            (*acc).s3 += b3;
+        }
+    }
+}
+
+@compute @workgroup_size(64)
+fn matmul_uniform_b(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let row0 = (wg.x * 64u + lid) * 4u;
+    let col0 = wg.y * 16u;
+    if row0 >= params.m {
+        return;
+    }
+    var acc: UbAcc;
+    let sums = params.bias_grad != 0u && row0 == 0u;
+    if a_vec4 && !trans_a {
+        // Four steps of k at once: each row's next 4 values, transposed to 4 column vectors.
+        let k4 = params.k / 4u;
+        let last_row = params.m - 1u;
+        for (var p = 0u; p < params.k; p += 4u) {
+            let block = transpose(mat4x4<f32>(
+                a4[row0 * k4 + p / 4u],
+                a4[min(row0 + 1u, last_row) * k4 + p / 4u],
+                a4[min(row0 + 2u, last_row) * k4 + p / 4u],
+                a4[min(row0 + 3u, last_row) * k4 + p / 4u],
+            ));
+            ub_step(&acc, block[0], p, col0, sums);
+            ub_step(&acc, block[1], p + 1u, col0, sums);
+            ub_step(&acc, block[2], p + 2u, col0, sums);
+            ub_step(&acc, block[3], p + 3u, col0, sums);
+        }
+    } else if a_vec4 {
+        // Aᵀ: A's four rows at step p are one vec4 of its stored row p.
+        for (var p = 0u; p < params.k; p++) {
+            ub_step(&acc, a4[(p * params.m + row0) / 4u], p, col0, sums);
+        }
+    } else {
+        for (var p = 0u; p < params.k; p++) {
+            ub_step(&acc, a_rows(row0, p), p, col0, sums);
+        }
+    }
+    ub_store(row0, col0, acc.c00, acc.c10, acc.c20, acc.c30, sums, acc.s0);
+    if ub_vecs > 1u {
+        ub_store(row0, col0 + 4u, acc.c01, acc.c11, acc.c21, acc.c31, sums, acc.s1);
+    }
+    if ub_vecs > 2u {
+        ub_store(row0, col0 + 8u, acc.c02, acc.c12, acc.c22, acc.c32, sums, acc.s2);
+    }
+    if ub_vecs > 3u {
+        ub_store(row0, col0 + 12u, acc.c03, acc.c13, acc.c23, acc.c33, sums, acc.s3);
+    }
+}
+
+// C[row0 .. row0 + 4, col0 .. col0 + 4] from the four rows' accumulators (with bias, activated
+// or times the derivative), and db[col0 .. col0 + 4] when this invocation sums; rows and
+// columns past C skipped.
+fn ub_store(row0: u32, col0: u32, r0: vec4<f32>, r1: vec4<f32>, r2: vec4<f32>, r3: vec4<f32>, sums: bool, colsum: vec4<f32>) {
+    if col0 >= params.n {
+        return;
+    }
+    var bias_v = vec4<f32>(0.0);
+    if params.has_bias != 0u {
+        let last_col = params.n - 1u;
+        bias_v = vec4<f32>(bias[col0], bias[min(col0 + 1u, last_col)], bias[min(col0 + 2u, last_col)], bias[min(col0 + 3u, last_col)]);
+    }
+    if sums {
+        store_db4(col0, colsum);
+    }
+    store4(row0, col0, r0 + bias_v);
+    if row0 + 1u < params.m {
+        store4(row0 + 1u, col0, r1 + bias_v);
+    }
+    if row0 + 2u < params.m {
+        store4(row0 + 2u, col0, r2 + bias_v);
+    }
+    if row0 + 3u < params.m {
+        store4(row0 + 3u, col0, r3 + bias_v);
+    }
+}

@@ -158,7 +158,7 @@ impl Bench<'_> {
         let MatmulShape { m, n, k, .. } = shape;
         let (a, b, bias) = (random(rng, m * k), random(rng, k * n), random(rng, n));
         let (ta, tb, tbias, tc) =
-            (gpu.upload("a", &a)?, gpu.upload("b", &b)?, gpu.upload("bias", &bias)?, gpu.zeros("c", m * n)?);
+            (gpu.upload("a", &a)?, gpu.upload_windowed("b", &b)?, gpu.upload("bias", &bias)?, gpu.zeros("c", m * n)?);
         let d = matmul::matmul_variant(gpu, variant, shape, &ta, &tb, Some(&tbias), act, &tc)?;
         gpu.run(&[&d])?;
         let got: Vec<f32> = gpu.read(&tc)?;
@@ -333,7 +333,7 @@ impl Bench<'_> {
         let gpu = self.gpu;
         let (p, g) = (random(rng, len), random(rng, len));
         let (tp, tg, tm, tv) = (gpu.upload("p", &p)?, gpu.upload("g", &g)?, gpu.zeros("m", len)?, gpu.zeros("v", len)?);
-        let step = gpu.upload("step", &[0u32])?;
+        let step = gpu.upload_windowed("step", &[0u32])?;
         let cfg = Adam::default();
         let d = optim::adam(gpu, &cfg, &tp, &tg, &tm, &tv, &step)?;
         gpu.run(&[&d])?;
@@ -359,7 +359,7 @@ fn bench_adapter(gpu: &Arc<Gpu>, args: &BenchArgs) -> Result<Report> {
     println!("kernels (timing: {}, median of {} samples; cpu = the f64 CPU twin):", b.timer.method(), args.samples);
     println!("matmul variant for shapes off multiples of 4 on this adapter: {}", Variant::for_gpu(gpu).name());
     for n in [128, 256, 512, 1024, 2048, 4096].into_iter().filter(|&n| n <= max_matmul) {
-        for variant in Variant::ALL {
+        for variant in Variant::ALL.into_iter().filter(|v| v.takes(&MatmulShape::new(n, n, n))) {
             b.matmul(&mut rng, "matmul", variant, MatmulShape::new(n, n, n), Activation::Linear, n <= 512)?;
         }
     }
@@ -379,12 +379,7 @@ fn bench_adapter(gpu: &Arc<Gpu>, args: &BenchArgs) -> Result<Report> {
         ("matmul cnn dense forward", dense(32, 128, 5408), Activation::Relu),
         ("matmul cnn dense dw", dw(5408, 128, 32), Activation::Linear),
     ] {
-        let variants: Vec<Variant> = if shape.allows_vec4() {
-            Variant::ALL.into_iter().filter(|v| v.is_vec4()).collect()
-        } else {
-            Variant::ALL.into_iter().filter(|v| !v.is_vec4()).collect()
-        };
-        for variant in variants {
+        for variant in Variant::candidates(&shape) {
             b.matmul(&mut rng, name, variant, shape, act, true)?;
         }
     }

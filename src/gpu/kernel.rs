@@ -5,7 +5,7 @@ use std::sync::Arc;
 use wgpu::util::DeviceExt;
 
 use super::{Gpu, Tensor};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// One WGSL file of `shaders/`: an op family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -156,6 +156,18 @@ impl Gpu {
         tensors: &[(u32, &Tensor)],
         grid: [u32; 3],
     ) -> Result<Dispatch> {
+        self.dispatch_with_window(kernel, params, tensors, None, grid)
+    }
+
+    /// `dispatch`, with one more tensor bound as a uniform window (`Tensor::uniform_window`).
+    pub fn dispatch_with_window<P: bytemuck::Pod>(
+        &self,
+        kernel: &Kernel,
+        params: &P,
+        tensors: &[(u32, &Tensor)],
+        window: Option<(u32, &Tensor)>,
+        grid: [u32; 3],
+    ) -> Result<Dispatch> {
         let pipeline = self.pipeline(kernel)?;
         let mut bytes = bytemuck::bytes_of(params).to_vec();
         bytes.resize(bytes.len().next_multiple_of(16), 0);
@@ -168,6 +180,12 @@ impl Gpu {
         entries.extend(
             tensors.iter().map(|(binding, t)| wgpu::BindGroupEntry { binding: *binding, resource: t.binding() }),
         );
+        if let Some((binding, t)) = window {
+            let resource = t.uniform_window().ok_or_else(|| {
+                Error::Gpu(format!("{}: a tensor of {} elements has no uniform window", kernel.entry, t.len()))
+            })?;
+            entries.push(wgpu::BindGroupEntry { binding, resource });
+        }
         let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some(kernel.entry),
             layout: &pipeline.get_bind_group_layout(0),

@@ -6,7 +6,7 @@ mod kernel;
 mod tensor;
 
 pub use kernel::{Dispatch, Kernel, Shader};
-pub use tensor::{Tensor, Usage, VIEW_ALIGN};
+pub use tensor::{Tensor, Usage, VIEW_ALIGN, WINDOW};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -50,7 +50,7 @@ impl Gpu {
         let errors = Arc::new(Mutex::new(Vec::new()));
         let sink = errors.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
-            sink.lock().unwrap().push(e.to_string());
+            sink.lock().unwrap().push(one_line(&e));
         }));
         Ok(Gpu {
             limits: device.limits(),
@@ -124,4 +124,13 @@ impl Gpu {
         }
         Ok([x as u32, y as u32, 1])
     }
+}
+
+/// A wgpu error with its causes on one line ("Validation Error" alone names none of them).
+fn one_line(e: &wgpu::Error) -> String {
+    let text = match e {
+        wgpu::Error::Validation { description, .. } => description.clone(),
+        other => other.to_string(),
+    };
+    text.lines().map(str::trim).filter(|l| !l.is_empty() && *l != "Caused by:").collect::<Vec<_>>().join(": ")
 }

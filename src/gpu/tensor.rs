@@ -21,6 +21,13 @@ pub struct Tensor {
     usage: Option<Arc<Usage>>,
 }
 
+/// Elements of a uniform window: 64 KiB, the uniform binding size of wgpu's default limits
+/// (which devices are opened with). Kernels that read a small tensor whole in every invocation
+/// bind it as a uniform: CPU adapters load a uniform once for all invocations where they must
+/// load a storage element once per invocation.
+pub const WINDOW: usize = 16_384;
+const WINDOW_BYTES: u64 = WINDOW as u64 * 4;
+
 /// Views start at multiples of this many elements: 256 bytes, WebGPU's largest allowed
 /// `min_storage_buffer_offset_alignment`, so a view binds on every adapter.
 pub const VIEW_ALIGN: usize = 64;
@@ -95,6 +102,20 @@ impl Tensor {
     pub fn bytes(&self) -> u64 {
         self.len as u64 * 4
     }
+
+    /// The tensor as a uniform binding of `WINDOW` elements (its own, then what follows in the
+    /// buffer), when it fits one and its buffer was made for it (`zeros_windowed`,
+    /// `upload_windowed`).
+    pub fn uniform_window(&self) -> Option<wgpu::BindingResource<'_>> {
+        let fits = self.len <= WINDOW && self.offset + WINDOW_BYTES <= self.buffer.size();
+        (fits && self.buffer.usage().contains(wgpu::BufferUsages::UNIFORM)).then(|| {
+            wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer: &self.buffer,
+                offset: self.offset,
+                size: std::num::NonZeroU64::new(WINDOW_BYTES),
+            })
+        })
+    }
 }
 
 /// Bytes of a tensor's buffer: `len` words rounded up to whole vec4s (at least one).
@@ -106,13 +127,14 @@ const USAGE: wgpu::BufferUsages =
     wgpu::BufferUsages::STORAGE.union(wgpu::BufferUsages::COPY_SRC).union(wgpu::BufferUsages::COPY_DST);
 
 impl Gpu {
-    /// Refuses a buffer the adapter cannot bind whole, naming the limit.
-    fn check_size(&self, label: &str, bytes: u64) -> Result<()> {
+    /// Refuses a tensor the adapter cannot bind whole (`bound` bytes) or hold (`total` bytes,
+    /// with a window's slack), naming the limit.
+    fn check_size(&self, label: &str, bound: u64, total: u64) -> Result<()> {
         let limits = [
-            ("max_storage_buffer_binding_size", self.limits.max_storage_buffer_binding_size),
-            ("max_buffer_size", self.limits.max_buffer_size),
+            ("max_storage_buffer_binding_size", bound, self.limits.max_storage_buffer_binding_size),
+            ("max_buffer_size", total, self.limits.max_buffer_size),
         ];
-        for (limit_name, limit) in limits {
+        for (limit_name, bytes, limit) in limits {
             if bytes > limit {
                 return Err(Error::LimitExceeded {
                     what: format!("buffer '{label}'"),
@@ -127,32 +149,49 @@ impl Gpu {
 
     /// A zero-filled tensor of `len` elements.
     pub fn zeros(&self, label: &str, len: usize) -> Result<Tensor> {
-        let bytes = padded_bytes(len);
-        self.check_size(label, bytes)?;
-        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(label),
-            size: bytes,
-            usage: USAGE,
-            mapped_at_creation: false,
-        });
-        Ok(self.usage.track(buffer, len))
+        self.allocate(label, len, None, false)
     }
 
     /// A tensor holding `data` (f32 or u32 words).
     pub fn upload<T: bytemuck::Pod>(&self, label: &str, data: &[T]) -> Result<Tensor> {
         assert_eq!(std::mem::size_of::<T>(), 4, "tensors hold 32-bit elements");
-        self.check_size(label, padded_bytes(data.len()))?;
-        if data.is_empty() {
-            return self.zeros(label, 0);
-        }
-        let mut contents = bytemuck::cast_slice::<T, u8>(data).to_vec();
-        contents.resize(padded_bytes(data.len()) as usize, 0);
-        let buffer = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some(label),
-            contents: &contents,
-            usage: USAGE,
-        });
-        Ok(self.usage.track(buffer, data.len()))
+        self.allocate(label, data.len(), Some(bytemuck::cast_slice(data)), false)
+    }
+
+    /// `zeros` with a uniform window's worth of slack after the data, so that the tensor and
+    /// every view of it of up to `WINDOW` elements can be bound as a uniform (`uniform_window`).
+    pub fn zeros_windowed(&self, label: &str, len: usize) -> Result<Tensor> {
+        self.allocate(label, len, None, true)
+    }
+
+    /// `upload` with a uniform window's slack (see `zeros_windowed`).
+    pub fn upload_windowed<T: bytemuck::Pod>(&self, label: &str, data: &[T]) -> Result<Tensor> {
+        assert_eq!(std::mem::size_of::<T>(), 4, "tensors hold 32-bit elements");
+        self.allocate(label, data.len(), Some(bytemuck::cast_slice(data)), true)
+    }
+
+    fn allocate(&self, label: &str, len: usize, contents: Option<&[u8]>, windowed: bool) -> Result<Tensor> {
+        let bytes = padded_bytes(len) + if windowed { WINDOW_BYTES } else { 0 };
+        self.check_size(label, padded_bytes(len), bytes)?;
+        let usage = if windowed { USAGE | wgpu::BufferUsages::UNIFORM } else { USAGE };
+        let buffer = match contents {
+            Some(data) if !data.is_empty() => {
+                let mut contents = data.to_vec();
+                contents.resize(bytes as usize, 0);
+                self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some(label),
+                    contents: &contents,
+                    usage,
+                })
+            }
+            _ => self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: bytes,
+                usage,
+                mapped_at_creation: false,
+            }),
+        };
+        Ok(self.usage.track(buffer, len))
     }
 
     /// Bytes packed four to a word, little-endian, zero-padded: how u8 datasets live on the GPU.

@@ -170,7 +170,8 @@ impl Model {
             initial.push(layer_params.collect());
         }
         let lens: Vec<usize> = initial.iter().flatten().map(|(_, v)| v.len()).collect();
-        let places = arena_places(&lens, (gpu.largest_binding() / 4) as usize);
+        // Less a window: the values buffer carries one's slack.
+        let places = arena_places(&lens, (gpu.largest_binding() / 4) as usize - crate::gpu::WINDOW);
         let mut arena_values: Vec<Vec<f32>> = vec![Vec::new(); places.last().map_or(1, |p| p.0 + 1)];
         for ((_, values), &(a, start)) in initial.iter().flatten().zip(&places) {
             arena_values[a].resize(start, 0.0);
@@ -181,7 +182,8 @@ impl Model {
             .map(|values| {
                 let len = values.len();
                 Ok(Arena {
-                    values: gpu.upload("parameters", values)?,
+                    // Windowed: an output layer's weights are read through one (matmul::Variant::UniformB).
+                    values: gpu.upload_windowed("parameters", values)?,
                     grads: gpu.zeros("gradients", len)?,
                     state: (0..compile.optimizer.slots())
                         .map(|_| gpu.zeros("optimizer_state", len))
@@ -218,7 +220,8 @@ impl Model {
         };
         let readbacks = [readback(), readback()];
         Ok(Model {
-            step: gpu.upload("step", &[0u32])?,
+            // Windowed: Adam reads it as a uniform.
+            step: gpu.upload_windowed("step", &[0u32])?,
             gpu,
             spec,
             shapes,

@@ -51,6 +51,12 @@ impl Builder<'_> {
     fn tensor(&self, label: &str, per_sample: &[usize]) -> Result<Arc<Tensor>> {
         Ok(Arc::new(self.gpu.zeros(label, self.batch * per_sample.iter().product::<usize>())?))
     }
+
+    /// A gradient: windowed, as a Dense layer's weight gradient may read it through a uniform
+    /// window (matmul::Variant::UniformB).
+    fn gradient(&self, label: &str, per_sample: &[usize]) -> Result<Arc<Tensor>> {
+        Ok(Arc::new(self.gpu.zeros_windowed(label, self.batch * per_sample.iter().product::<usize>())?))
+    }
 }
 
 impl Network {
@@ -69,13 +75,13 @@ impl Network {
         }
         // grads[i] is the gradient of values[i]; layer i needs it only when a layer before has parameters.
         let mut grads: Vec<Option<Arc<Tensor>>> = vec![None; n_layers + 1];
-        grads[n_layers] = Some(b.tensor("dlogits", &shapes[n_layers])?);
+        grads[n_layers] = Some(b.gradient("dlogits", &shapes[n_layers])?);
         for i in (1..n_layers).rev() {
             let needed = model.params[..i].iter().any(|p| !p.is_empty());
             grads[i] = match (needed, is_view(&layers[i])) {
                 (false, _) => None,
                 (true, true) => grads[i + 1].clone(),
-                (true, false) => Some(b.tensor("gradient", &shapes[i])?),
+                (true, false) => Some(b.gradient("gradient", &shapes[i])?),
             };
         }
 
@@ -219,7 +225,7 @@ impl LayerCtx<'_> {
     /// by the activation's backward pass (recorded into `backward`).
     fn pre_activation_grad(&self, act: Act, cols: usize, backward: &mut Vec<Dispatch>) -> Result<Arc<Tensor>> {
         let dy = self.dy();
-        let dz = Arc::new(self.gpu.zeros("dz", dy.len())?);
+        let dz = Arc::new(self.gpu.zeros_windowed("dz", dy.len())?);
         let d = match act.elementwise() {
             Some(a) => activation::backward(self.gpu, a, self.y, dy, &dz)?,
             None => activation::softmax_backward(self.gpu, cols, self.y, dy, &dz)?,

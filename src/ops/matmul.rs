@@ -4,7 +4,7 @@ use bytemuck::{Pod, Zeroable};
 
 use super::{Activation, grid_for};
 use crate::error::{Error, Result};
-use crate::gpu::{Dispatch, Gpu, Kernel, Shader, Tensor};
+use crate::gpu::{Dispatch, Gpu, Kernel, Shader, Tensor, WINDOW};
 
 /// C [m, n] = op(A) · op(B) with a shared dimension k. A is stored [m, k], or [k, m]
 /// when `trans_a`; B is stored [k, n], or [n, k] when `trans_b`.
@@ -62,11 +62,24 @@ pub enum Variant {
     Vec4Block8,
     /// 8×8 invocations of 16×8 outputs (a 128×64 tile), reading vec4s; multiples of 4.
     Vec4Block16x8,
+    /// 64 invocations of 4×16 outputs, B read through a uniform window by every invocation;
+    /// B must have at most `WINDOW` elements and a window (`Tensor::uniform_window`).
+    UniformB,
 }
 
+/// Products with at most this many columns are narrow: an output layer's. The 64×64-tile
+/// kernels leave most of their invocations idle on them.
+pub const NARROW: usize = 16;
+
 impl Variant {
-    pub const ALL: [Variant; 5] =
-        [Variant::Block4, Variant::Block8, Variant::Vec4, Variant::Vec4Block8, Variant::Vec4Block16x8];
+    pub const ALL: [Variant; 6] = [
+        Variant::Block4,
+        Variant::Block8,
+        Variant::Vec4,
+        Variant::Vec4Block8,
+        Variant::Vec4Block16x8,
+        Variant::UniformB,
+    ];
 
     /// The variant for shapes off multiples of 4: `$WGTRAIN_MATMUL` (`4x4` or `8x8`; `vec4`,
     /// `vec4-8x8` and `vec4-16x8` pick the vec4 kernels where they apply) when set; otherwise 8×8
@@ -108,6 +121,7 @@ impl Variant {
             Variant::Vec4 => "vec4",
             Variant::Vec4Block8 => "vec4-8x8",
             Variant::Vec4Block16x8 => "vec4-16x8",
+            Variant::UniformB => "uniform-b",
         }
     }
 
@@ -118,12 +132,47 @@ impl Variant {
             Variant::Vec4 => "matmul_vec4",
             Variant::Vec4Block8 => "matmul_vec4_8x8",
             Variant::Vec4Block16x8 => "matmul_vec4_16x8",
+            Variant::UniformB => "matmul_uniform_b",
         }
     }
 
     /// Whether the variant reads vec4s (and so needs m, n and k multiples of 4).
     pub fn is_vec4(self) -> bool {
         matches!(self, Variant::Vec4 | Variant::Vec4Block8 | Variant::Vec4Block16x8)
+    }
+
+    /// Whether the variant can compute products of `shape` (given a windowed B for `UniformB`).
+    pub fn takes(self, shape: &MatmulShape) -> bool {
+        match self {
+            Variant::UniformB => shape.k * shape.n <= WINDOW,
+            v if v.is_vec4() => shape.allows_vec4(),
+            _ => true,
+        }
+    }
+
+    /// The variants worth timing for `shape`: the vec4 ones where they apply, else the scalar
+    /// ones; and the uniform-B one wherever B fits a window.
+    pub fn candidates(shape: &MatmulShape) -> Vec<Variant> {
+        let vec4 = shape.allows_vec4();
+        Variant::ALL
+            .into_iter()
+            .filter(|v| v.takes(shape) && (*v == Variant::UniformB || v.is_vec4() == vec4))
+            .collect()
+    }
+
+    /// The variant for a product of `shape` with `b`: on CPU adapters a narrow product whose B
+    /// has a uniform window reads it that way (3–9× the 8×8 kernel at the seed models' output
+    /// layers on llvmpipe, BENCHMARKS.md); otherwise as `for_shape`. `$WGTRAIN_MATMUL=uniform-b`
+    /// forces it wherever it applies.
+    pub fn choose(gpu: &Gpu, shape: &MatmulShape, b: &Tensor) -> Variant {
+        let windowed = Variant::UniformB.takes(shape) && b.uniform_window().is_some();
+        match std::env::var("WGTRAIN_MATMUL").as_deref() {
+            Ok("uniform-b") if windowed => Variant::UniformB,
+            Err(_) if windowed && shape.n <= NARROW && gpu.info.device_type == wgpu::DeviceType::Cpu => {
+                Variant::UniformB
+            }
+            _ => Variant::for_shape(gpu, shape),
+        }
     }
 }
 
@@ -137,7 +186,7 @@ pub fn matmul(
     act: Activation,
     c: &Tensor,
 ) -> Result<Dispatch> {
-    matmul_variant(gpu, Variant::for_shape(gpu, &shape), shape, a, b, bias, act, c)
+    matmul_variant(gpu, Variant::choose(gpu, &shape, b), shape, a, b, bias, act, c)
 }
 
 /// c = act(op(a) · op(b) + bias), with a chosen variant.
@@ -165,7 +214,7 @@ pub fn weight_grad(
     dw: &Tensor,
     db: &Tensor,
 ) -> Result<Dispatch> {
-    weight_grad_variant(gpu, Variant::for_shape(gpu, &shape), shape, x, dz, dw, db)
+    weight_grad_variant(gpu, Variant::choose(gpu, &shape, dz), shape, x, dz, dw, db)
 }
 
 /// `weight_grad` with a chosen variant.
@@ -193,7 +242,7 @@ pub fn input_grad(
     act_of_input: Option<(Activation, &Tensor)>,
     dx: &Tensor,
 ) -> Result<Dispatch> {
-    input_grad_variant(gpu, Variant::for_shape(gpu, &shape), shape, dz, w, act_of_input, dx)
+    input_grad_variant(gpu, Variant::choose(gpu, &shape, w), shape, dz, w, act_of_input, dx)
 }
 
 /// `input_grad` with a chosen variant.
@@ -246,9 +295,23 @@ fn product(
     if let Some(bias) = bias {
         assert_eq!(bias.len(), n, "matmul: bias has {} elements, n is {n}", bias.len());
     }
-    // Rows of C per workgroup: 64, or 128 for the 16×8 blocks.
-    let tile_rows = if variant == Variant::Vec4Block16x8 { 2 * TILE } else { TILE };
-    let grid = [m.div_ceil(tile_rows), n.div_ceil(TILE)];
+    let mut kernel = Kernel::new(Shader::Matmul, variant.entry())
+        .constant("trans_a", f64::from(u8::from(trans_a)))
+        .constant("trans_b", f64::from(u8::from(trans_b)));
+    // Workgroups along C's rows and columns.
+    let grid = match variant {
+        Variant::UniformB => {
+            assert!(variant.takes(&shape), "matmul: B of {shape:?} is larger than a uniform window");
+            // A is read as vec4s where its layout allows: 4 rows at once, or 4 steps of k.
+            let a_vec4 = if trans_a { m.is_multiple_of(4) } else { k.is_multiple_of(4) };
+            kernel =
+                kernel.constant("ub_vecs", n.div_ceil(4).min(4) as f64).constant("a_vec4", f64::from(u8::from(a_vec4)));
+            [m.div_ceil(256), n.div_ceil(16)]
+        }
+        // 64 rows, or 128 for the 16×8 blocks.
+        Variant::Vec4Block16x8 => [m.div_ceil(2 * TILE), n.div_ceil(TILE)],
+        _ => [m.div_ceil(TILE), n.div_ceil(TILE)],
+    };
     let max = gpu.limits.max_compute_workgroups_per_dimension as usize;
     if grid[0] > max || grid[1] > max {
         return Err(Error::LimitExceeded {
@@ -258,9 +321,6 @@ fn product(
             limit: max as u64,
         });
     }
-    let kernel = Kernel::new(Shader::Matmul, variant.entry())
-        .constant("trans_a", f64::from(u8::from(trans_a)))
-        .constant("trans_b", f64::from(u8::from(trans_b)));
     let params = Params {
         m: m as u32,
         n: n as u32,
@@ -274,13 +334,21 @@ fn product(
     let bias = bias.unwrap_or(a);
     let db = db.unwrap_or(c);
     let saved = act_grad.map_or(a, |(_, y)| y);
-    let tensors = if variant.is_vec4() {
-        assert!(shape.allows_vec4(), "matmul: the vec4 variant needs m, n, k multiples of 4: {shape:?}");
-        [(7, a), (8, b), (3, bias), (9, c), (6, db), (11, saved)]
-    } else {
-        [(1, a), (2, b), (3, bias), (4, c), (6, db), (10, saved)]
-    };
-    gpu.dispatch(&kernel, &params, &tensors, [grid[1] as u32, grid[0] as u32, 1])
+    match variant {
+        Variant::UniformB => {
+            let tensors = [(1, a), (7, a), (3, bias), (4, c), (6, db), (10, saved)];
+            gpu.dispatch_with_window(&kernel, &params, &tensors, Some((12, b)), [grid[0] as u32, grid[1] as u32, 1])
+        }
+        v => {
+            let tensors = if v.is_vec4() {
+                assert!(shape.allows_vec4(), "matmul: the vec4 variant needs m, n, k multiples of 4: {shape:?}");
+                [(7, a), (8, b), (3, bias), (9, c), (6, db), (11, saved)]
+            } else {
+                [(1, a), (2, b), (3, bias), (4, c), (6, db), (10, saved)]
+            };
+            gpu.dispatch(&kernel, &params, &tensors, [grid[1] as u32, grid[0] as u32, 1])
+        }
+    }
 }
 
 /// From this many rows on, a column's sum is shared by a workgroup.

@@ -35,6 +35,23 @@ const VEC4_SHAPES: [(usize, usize, usize); 10] = [
     (300, 196, 4),
 ];
 
+/// Shapes the uniform-B variant takes: B within a uniform window (k·n ≤ 16 384); the seed
+/// models' output layers, both ways of reading A (vec4s and not), a B filling the window.
+const UNIFORM_B_SHAPES: [(usize, usize, usize); 12] = [
+    (1, 1, 1),
+    (1, 7, 3),
+    (5, 1, 11),
+    (13, 17, 19),
+    (32, 10, 128),
+    (128, 10, 32),
+    (512, 10, 128),
+    (65, 16, 129),
+    (300, 3, 1),
+    (97, 13, 257),
+    (259, 33, 64),
+    (32, 128, 128),
+];
+
 #[test]
 fn matmul_matches_cpu() {
     check_matmul(Variant::Block4, "matmul");
@@ -60,11 +77,44 @@ fn matmul_vec4_16x8_matches_cpu() {
     check_matmul(Variant::Vec4Block16x8, "matmul_vec4_16x8");
 }
 
+#[test]
+fn matmul_uniform_b_matches_cpu() {
+    check_matmul(Variant::UniformB, "matmul_uniform_b");
+}
+
+#[test]
+fn uniform_b_is_chosen_for_narrow_products_with_a_window_only() {
+    for gpu in gpus() {
+        let out_layer = MatmulShape::new(32, 10, 128);
+        let plain = gpu.upload("b", &vec![0.5f32; 1280]).unwrap();
+        let windowed = gpu.upload_windowed("b", &vec![0.5f32; 1280]).unwrap();
+        assert!(plain.uniform_window().is_none() && windowed.uniform_window().is_some());
+        assert_ne!(Variant::choose(gpu, &out_layer, &plain), Variant::UniformB);
+        let cpu_adapter = gpu.info.device_type == wgpu::DeviceType::Cpu;
+        assert_eq!(Variant::choose(gpu, &out_layer, &windowed) == Variant::UniformB, cpu_adapter);
+        // Wide products keep the tiled kernels; a view deep in a windowed buffer keeps its window.
+        assert_ne!(Variant::choose(gpu, &MatmulShape::new(32, 128, 32), &windowed), Variant::UniformB);
+        let arena = gpu.upload_windowed("arena", &vec![0.0f32; 3 * 4096]).unwrap();
+        assert!(arena.view(2 * 4096, 4096).uniform_window().is_some());
+
+        // Forced onto a B without a window: an error naming it, not a panic.
+        let (a, c) = (gpu.upload("a", &vec![1.0f32; 32 * 128]).unwrap(), gpu.zeros("c", 320).unwrap());
+        let err = matmul::matmul_variant(gpu, Variant::UniformB, out_layer, &a, &plain, None, Activation::Linear, &c)
+            .err()
+            .expect("a B without a window is refused");
+        assert!(err.to_string().contains("uniform window"), "{err}");
+    }
+}
+
 fn check_matmul(variant: Variant, name: &'static str) {
     for gpu in gpus() {
         let mut worst = Worst::new(name, gpu);
         let mut rng = rng(1);
-        let shapes = if variant.is_vec4() { &VEC4_SHAPES[..] } else { &SHAPES[..] };
+        let shapes = match variant {
+            Variant::UniformB => &UNIFORM_B_SHAPES[..],
+            v if v.is_vec4() => &VEC4_SHAPES[..],
+            _ => &SHAPES[..],
+        };
         for (case, &(m, n, k)) in shapes.iter().enumerate() {
             for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
                 let shape = MatmulShape { m, n, k, trans_a, trans_b };
@@ -73,8 +123,12 @@ fn check_matmul(variant: Variant, name: &'static str) {
                 let a = uniform(&mut rng, m * k, -1.0, 1.0);
                 let b = uniform(&mut rng, k * n, -1.0, 1.0);
                 let bias = uniform(&mut rng, n, -1.0, 1.0);
-                let (ta, tb, tbias) =
-                    (gpu.upload("a", &a).unwrap(), gpu.upload("b", &b).unwrap(), gpu.upload("bias", &bias).unwrap());
+                // Windowed, as the uniform-B variant needs; the others bind it as storage.
+                let (ta, tb, tbias) = (
+                    gpu.upload("a", &a).unwrap(),
+                    gpu.upload_windowed("b", &b).unwrap(),
+                    gpu.upload("bias", &bias).unwrap(),
+                );
                 let c = poisoned(gpu, m * n);
                 run(gpu, matmul::matmul_variant(gpu, variant, shape, &ta, &tb, with_bias.then_some(&tbias), act, &c));
                 let want = cpu::matmul(shape, &f64s(&a), &f64s(&b), with_bias.then_some(&f64s(&bias)[..]), act);
