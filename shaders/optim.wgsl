@@ -10,8 +10,7 @@
 //     less than a dispatch of their own (pow() doubled the kernel's time on GL/llvmpipe). The
 //     step counter is moved by data.wgsl's data_advance_step, after every update of the step.
 // Layouts: p, g, velocity, m, v are flat f32 arrays of `len`, read as vec4s (tensors are
-//   zero-padded to whole vec4s, and zeros stay zero under every update); step is one u32,
-//   bound as a uniform: CPU adapters then load it once per workgroup, not once per invocation.
+//   zero-padded to whole vec4s, and zeros stay zero under every update); step is one u32.
 // Bindings: 0 params; 1 p, 2 g, 3 velocity (SGD), 4 m, 5 v, 6 step (Adam).
 // Grid: one invocation per 4 parameters, 256 per workgroup, folded 2-D past 65 535 workgroups.
 //   p, velocity, m and v are updated in place.
@@ -35,7 +34,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> velocity: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> m: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read_write> v: array<vec4<f32>>;
-@group(0) @binding(6) var<uniform> step: vec4<u32>;
+@group(0) @binding(6) var<storage, read> step: array<u32>;
 
 fn linear_index(wg: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     return (wg.x + wg.y * nwg.x) * 256u + lid;
@@ -85,7 +84,7 @@ fn optim_adam(
     let grad = g[i];
     let m_old = m[i];
     let v_old = v[i];
-    let t = f32(step.x + 1u);
+    let t = f32(step[0] + 1u);
     let alpha = params.lr * sqrt(1.0 - exp2(t * params.log2_beta2)) / (1.0 - exp2(t * params.log2_beta1));
     let m_next = m_old + (grad - m_old) * (1.0 - params.beta1);
     let v_next = v_old + (grad * grad - v_old) * (1.0 - params.beta2);

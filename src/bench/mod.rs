@@ -333,7 +333,7 @@ impl Bench<'_> {
         let gpu = self.gpu;
         let (p, g) = (random(rng, len), random(rng, len));
         let (tp, tg, tm, tv) = (gpu.upload("p", &p)?, gpu.upload("g", &g)?, gpu.zeros("m", len)?, gpu.zeros("v", len)?);
-        let step = gpu.upload_windowed("step", &[0u32])?;
+        let step = gpu.upload("step", &[0u32])?;
         let cfg = Adam::default();
         let d = optim::adam(gpu, &cfg, &tp, &tg, &tm, &tv, &step)?;
         gpu.run(&[&d])?;

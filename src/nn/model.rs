@@ -220,8 +220,7 @@ impl Model {
         };
         let readbacks = [readback(), readback()];
         Ok(Model {
-            // Windowed: Adam reads it as a uniform.
-            step: gpu.upload_windowed("step", &[0u32])?,
+            step: gpu.upload("step", &[0u32])?,
             gpu,
             spec,
             shapes,

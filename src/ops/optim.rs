@@ -78,7 +78,7 @@ pub fn sgd(gpu: &Gpu, cfg: &Sgd, p: &Tensor, g: &Tensor, velocity: &Tensor) -> R
 }
 
 /// One Adam update of `p` in place at the step held in `step` (u32, one element: the updates
-/// made before this one; windowed, as it is read as a uniform: `Gpu::upload_windowed`).
+/// made before this one).
 pub fn adam(gpu: &Gpu, cfg: &Adam, p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor, step: &Tensor) -> Result<Dispatch> {
     assert!(p.len() == g.len() && g.len() == m.len() && m.len() == v.len(), "adam: lengths differ");
     let params = Params {
@@ -93,8 +93,7 @@ pub fn adam(gpu: &Gpu, cfg: &Adam, p: &Tensor, g: &Tensor, m: &Tensor, v: &Tenso
         ..Params::default()
     };
     let kernel = Kernel::new(Shader::Optim, "optim_adam");
-    let tensors = [(1, p), (2, g), (4, m), (5, v)];
-    gpu.dispatch_with_window(&kernel, &params, &tensors, Some((6, step)), grid_for(gpu, p.len().div_ceil(4))?)
+    gpu.dispatch(&kernel, &params, &[(1, p), (2, g), (4, m), (5, v), (6, step)], grid_for(gpu, p.len().div_ceil(4))?)
 }
 
 pub mod cpu {

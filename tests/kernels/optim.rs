@@ -46,7 +46,7 @@ fn optim_adam_matches_cpu() {
                 let p = uniform(&mut rng, len, -1.0, 1.0);
                 let tp = gpu.upload("p", &p).unwrap();
                 let (tm, tv) = (gpu.zeros("m", len).unwrap(), gpu.zeros("v", len).unwrap());
-                let step = gpu.upload_windowed("step", &[0u32]).unwrap();
+                let step = gpu.upload("step", &[0u32]).unwrap();
                 let (mut want, mut m, mut v) = (f64s(&p), vec![0.0; len], vec![0.0; len]);
                 for s in 0..STEPS {
                     let g = uniform(&mut rng, len, -1.0, 1.0);
