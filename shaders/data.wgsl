@@ -4,22 +4,21 @@
 // bits, labels as u8 class indices packed likewise or as f32 targets (the `u8_features` and
 // `class_labels` constants say which). `indices` lists the rows of the current split in this
 // epoch's (shuffled) order; `cursor` is the position of the batch in `indices`, moved by
-// data_advance, so the same dispatches serve every step of an epoch. A batch past the end of
+// the step's loss dispatch (loss.wgsl) or, in prediction, data_advance, so the same dispatches
+// serve every step of an epoch. A batch past the end of
 // `indices` is short: its rows beyond `total` are zero-filled and batch_rows[0] tells the
 // losses (loss.wgsl) how many rows count.
 //   data_gather: x[b, f] = feature f of the batch's row b (u8 features · scale, 1/255 for
 //     images); y[b, :] = its one-hot class (u8 labels, `classes` wide) or its f32 targets
 //     (`classes` per row); batch_rows[0] = the rows that count. One dispatch for all of it:
 //     on adapters where each dispatch costs tens of microseconds, fewer is faster.
-//   data_advance:      cursor += rows
-//   data_advance_step: cursor += rows and step += 1: the last dispatch of a training step, so
-//     the GPU keeps the step count (Adam's bias correction, dropout's RNG) without the host.
+//   data_advance: cursor += rows.
 // Layouts: features [total rows, features], labels [total rows] or [total rows, classes];
 //   x [rows, features], y [rows, classes].
-// Bindings: 0 params; 1 data, 2 indices, 3 cursor, 4 x, 5 labels, 6 y, 7 batch_rows, 8 step.
+// Bindings: 0 params; 1 data, 2 indices, 3 cursor, 4 x, 5 labels, 6 y, 7 batch_rows.
 // Grid: data_gather one workgroup of 64 per batch row (folded 2-D past 65 535), each
 //   invocation converting 4 consecutive features at a time (no integer division per value);
-//   data_advance and data_advance_step a single invocation. x, y and batch_rows are overwritten.
+//   data_advance a single invocation. x, y and batch_rows are overwritten.
 
 override u8_features: bool = true;
 override class_labels: bool = true;
@@ -40,7 +39,6 @@ struct Params {
 @group(0) @binding(5) var<storage, read> labels: array<u32>;
 @group(0) @binding(6) var<storage, read_write> y: array<f32>;
 @group(0) @binding(7) var<storage, read_write> batch_rows: array<u32>;
-@group(0) @binding(8) var<storage, read_write> step: array<u32>;
 
 // The dataset row of batch row b, or -1 past the end of the split.
 fn source_row(b: u32) -> i32 {
@@ -127,8 +125,3 @@ fn data_advance() {
     cursor[0] += params.rows;
 }
 
-@compute @workgroup_size(1)
-fn data_advance_step() {
-    cursor[0] += params.rows;
-    step[0] += 1u;
-}

@@ -1,9 +1,10 @@
 // dropout.wgsl: inverted dropout with a counter-based RNG, forward and backward.
 //
-// Element i of a tensor is kept when u(seed, step, i) >= rate, where u is the top 24 bits of a
-// hash of (seed, step, i) scaled to [0, 1); kept elements are scaled by 1 / (1 - rate). The mask
-// is never stored: the backward pass recomputes it from the same (seed, step, i), which is why
-// step (the optimizer's counter, optim.wgsl) must not move between forward and backward.
+// Element i of a tensor is kept when u(seed, s, i) >= rate, where u is the top 24 bits of a
+// hash of (seed, s, i) scaled to [0, 1) and s the training step's counter as the forward pass
+// reads it (the updates made before); kept elements are scaled by 1 / (1 - rate). The mask is
+// never stored: the backward pass recomputes it from the same (seed, s, i), reading s as
+// step - 1, because the step's loss dispatch (loss.wgsl) counts the step between the two.
 // Layouts: x, y, dy, dx flat f32 arrays of `len`; step one u32.
 // Bindings: 0 params; forward: 1 x, 2 y, 5 step; backward: 3 dy, 4 dx, 5 step.
 // Grid: one invocation per element, 256 per workgroup, folded 2-D past 65 535 workgroups.
@@ -33,8 +34,8 @@ fn mix(v: u32) -> u32 {
     return h;
 }
 
-fn keep_scale(i: u32) -> f32 {
-    let h = mix(mix(mix(params.seed) + step[0]) + i);
+fn keep_scale(s: u32, i: u32) -> f32 {
+    let h = mix(mix(mix(params.seed) + s) + i);
     let u = f32(h >> 8u) * (1.0 / 16777216.0);
     return select(0.0, 1.0 / (1.0 - params.rate), u >= params.rate);
 }
@@ -51,7 +52,7 @@ fn dropout_forward(
 ) {
     let i = linear_index(wg, nwg, lid);
     if i < params.len {
-        y[i] = x[i] * keep_scale(i);
+        y[i] = x[i] * keep_scale(step[0], i);
     }
 }
 
@@ -63,6 +64,6 @@ fn dropout_backward(
 ) {
     let i = linear_index(wg, nwg, lid);
     if i < params.len {
-        dx[i] = dy[i] * keep_scale(i);
+        dx[i] = dy[i] * keep_scale(step[0] - 1u, i);
     }
 }

@@ -11,17 +11,23 @@
 //   loss_sigmoid_bce: sigmoid of logits vs targets in [0, 1], from logits (max(x,0) - x·t +
 //     log(1 + exp(-|x|))); correct: the fraction of cols with (x > 0) == (t > 0.5).
 //   loss_mse: predictions vs targets; correct: cols == 1 ? |p - t| < 0.5 : argmax match.
-// Bindings: 0 params; losses: 1 logits, 2 targets, 3 dx, 4 row_loss [rows], 5 row_correct [rows],
-//   6 batch_rows [1] (u32), 7 totals (written only with `accumulate`); loss_accumulate: 4, 5, 6 and
+// Bindings: 0 params; losses: 1 logits, 2 targets, 3 dx, 4 row_results [rows] (loss, correct),
+//   6 batch_rows [1] (u32), 7 totals (written only with `accumulate`); loss_accumulate: 4, 6 and
 //   7 totals [3] = (sum of row losses, sum of correct, rows counted), added to (clear it to
-//   start an epoch).
+//   start an epoch). Both: 8 cursor [1], 9 step [1] (u32).
+// The dispatch that adds the totals (the loss entry with `accumulate`, else loss_accumulate) also
+//   ends the batch: with `advance_cursor` it moves data.wgsl's cursor past it (cursor += rows),
+//   with `count_step` it counts the training step (step += 1, before the optimizer's update reads
+//   it), so a step needs no dispatch of its own for either.
 // Grid: losses one invocation per row, 256 per workgroup, folded 2-D past 65 535 workgroups;
 //   loss_accumulate one workgroup of 256 summing in a fixed order (no float atomics). A batch of
 //   at most 256 rows is one workgroup, so with the `accumulate` constant a loss entry adds its
 //   own totals (the same sums in the same order as loss_accumulate): one dispatch, not two.
-// dx, row_loss and row_correct are overwritten; totals are added to.
+// dx and row_results are overwritten; totals are added to.
 
 override accumulate: bool = false;
+override advance_cursor: bool = false;
+override count_step: bool = false;
 
 struct Params {
     rows: u32,
@@ -32,10 +38,11 @@ struct Params {
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
 @group(0) @binding(2) var<storage, read> targets: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dx: array<f32>;
-@group(0) @binding(4) var<storage, read_write> row_loss: array<f32>;
-@group(0) @binding(5) var<storage, read_write> row_correct: array<f32>;
+@group(0) @binding(4) var<storage, read_write> row_results: array<vec2<f32>>;
 @group(0) @binding(6) var<storage, read> batch_rows: array<u32>;
 @group(0) @binding(7) var<storage, read_write> totals: array<f32>;
+@group(0) @binding(8) var<storage, read_write> cursor: array<u32>;
+@group(0) @binding(9) var<storage, read_write> step: array<u32>;
 
 var<workgroup> loss_part: array<f32, 256>;
 var<workgroup> correct_part: array<f32, 256>;
@@ -193,8 +200,7 @@ fn mse_row(row: u32) -> vec2<f32> {
 // workgroup's sums to the totals.
 fn finish(row: u32, lid: u32, result: vec2<f32>) {
     if row < params.rows {
-        row_loss[row] = result.x;
-        row_correct[row] = result.y;
+        row_results[row] = result;
     }
     if accumulate {
         add_to_totals(lid, result);
@@ -216,6 +222,12 @@ fn add_to_totals(lid: u32, part: vec2<f32>) {
         totals[0] += loss_part[0];
         totals[1] += correct_part[0];
         totals[2] += f32(valid_rows());
+        if advance_cursor {
+            cursor[0] += params.rows;
+        }
+        if count_step {
+            step[0] += 1u;
+        }
     }
 }
 
@@ -223,7 +235,7 @@ fn add_to_totals(lid: u32, part: vec2<f32>) {
 fn loss_accumulate(@builtin(local_invocation_index) lid: u32) {
     var part = vec2<f32>(0.0);
     for (var row = lid; row < params.rows; row += 256u) {
-        part += vec2<f32>(row_loss[row], row_correct[row]);
+        part += row_results[row];
     }
     add_to_totals(lid, part);
 }

@@ -5,10 +5,11 @@
 //   optim_sgd: momentum 0: p -= lr·g. Otherwise v = momentum·v - lr·g, then
 //     p += v, or with Nesterov p += momentum·v - lr·g.
 //   optim_adam: m += (g - m)(1 - β1); v += (g² - v)(1 - β2); p -= alpha · m / (sqrt(v) + ε)
-//     with alpha = lr·sqrt(1 - β2^t)/(1 - β1^t), t = step + 1. Each invocation works out alpha
+//     with alpha = lr·sqrt(1 - β2^t)/(1 - β1^t), t = step. Each invocation works out alpha
 //     itself, β^t as exp2(t·log2 β) with log2 β from the host: two exp2 per 4 parameters cost
 //     less than a dispatch of their own (pow() doubled the kernel's time on GL/llvmpipe). The
-//     step counter is moved by data.wgsl's data_advance_step, after every update of the step.
+//     step counter holds this update's number (1 for the first): the step's loss dispatch
+//     (loss.wgsl) counts it before the update.
 // Layouts: p, g, velocity, m, v are flat f32 arrays of `len`, read as vec4s (tensors are
 //   zero-padded to whole vec4s, and zeros stay zero under every update); step is one u32.
 // Bindings: 0 params; 1 p, 2 g, 3 velocity (SGD), 4 m, 5 v, 6 step (Adam).
@@ -84,7 +85,7 @@ fn optim_adam(
     let grad = g[i];
     let m_old = m[i];
     let v_old = v[i];
-    let t = f32(step[0] + 1u);
+    let t = f32(step[0]);
     let alpha = params.lr * sqrt(1.0 - exp2(t * params.log2_beta2)) / (1.0 - exp2(t * params.log2_beta1));
     let m_next = m_old + (grad - m_old) * (1.0 - params.beta1);
     let v_next = v_old + (grad * grad - v_old) * (1.0 - params.beta2);

@@ -282,7 +282,7 @@ impl Bench<'_> {
             (gpu.upload("logits", &logits)?, gpu.upload("targets", &targets)?, gpu.zeros("dx", rows * cols)?);
         let bufs = LossBuffers::new(gpu, rows)?;
         // The loss with its accumulation into the totals: one dispatch up to 256 rows, two past.
-        let step = loss::step(gpu, Loss::SoftmaxCrossEntropy, cols, &tl, &tt, &tdx, &bufs)?;
+        let step = loss::step(gpu, Loss::SoftmaxCrossEntropy, cols, &tl, &tt, &tdx, &bufs, None)?;
         let step: Vec<&Dispatch> = step.iter().collect();
         gpu.run(&step)?;
         let (l64, t64) = (f64s(&logits), f64s(&targets));
@@ -333,7 +333,7 @@ impl Bench<'_> {
         let gpu = self.gpu;
         let (p, g) = (random(rng, len), random(rng, len));
         let (tp, tg, tm, tv) = (gpu.upload("p", &p)?, gpu.upload("g", &g)?, gpu.zeros("m", len)?, gpu.zeros("v", len)?);
-        let step = gpu.upload("step", &[0u32])?;
+        let step = gpu.upload("step", &[1u32])?;
         let cfg = Adam::default();
         let d = optim::adam(gpu, &cfg, &tp, &tg, &tm, &tv, &step)?;
         gpu.run(&[&d])?;

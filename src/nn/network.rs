@@ -8,7 +8,7 @@ use super::model::{Model, Optimizer};
 use crate::error::Result;
 use crate::gpu::{Dispatch, Gpu, Tensor};
 use crate::ops::conv2d::Conv2dShape;
-use crate::ops::loss::{self, LossBuffers};
+use crate::ops::loss::{self, Advance, Loss, LossBuffers};
 use crate::ops::matmul::MatmulShape;
 use crate::ops::pool::{PoolKind, PoolShape};
 use crate::ops::{Activation, activation, conv2d, dropout, matmul, optim, pool};
@@ -17,13 +17,12 @@ pub(crate) struct Network {
     pub batch: usize,
     /// values[0] is the input batch, values[i + 1] layer i's output (shared where a layer is a view).
     pub values: Vec<Arc<Tensor>>,
-    /// Gradients of the values (only dispatches read them; kept so they stay accounted for).
-    pub _grads: Vec<Option<Arc<Tensor>>>,
+    /// Gradients of the values (the last is the loss's output, dlogits).
+    pub grads: Vec<Option<Arc<Tensor>>>,
     pub targets: Tensor,
     pub loss: LossBuffers,
     pub forward_train: Vec<Dispatch>,
     pub forward_infer: Vec<Dispatch>,
-    pub loss_step: Vec<Dispatch>,
     pub backward: Vec<Dispatch>,
     pub update: Vec<Dispatch>,
     /// The fused output activation, applied for predict: (its output, its dispatch).
@@ -89,8 +88,6 @@ impl Network {
         let targets = gpu.zeros("targets", batch * out_width)?;
         let loss_bufs = LossBuffers::new(gpu, batch)?;
         let logits = &values[n_layers];
-        let dlogits = grads[n_layers].as_ref().unwrap();
-        let loss_step = loss::step(gpu, model.head.loss, out_width, logits, &targets, dlogits, &loss_bufs)?;
 
         // folded[i]: layer i's activation derivative is applied by layer i + 1's dx product, so
         // layer i's incoming gradient is already its pre-activation one (Dense after Dense).
@@ -158,18 +155,26 @@ impl Network {
         Ok(Network {
             batch,
             values,
-            _grads: grads,
+            grads,
             targets,
             loss: loss_bufs,
             forward_train,
             forward_infer,
-            loss_step,
             backward,
             update,
             head_output,
             // What this build allocated (tensors dropped here are kept alive by dispatches).
             bytes: gpu.usage.bytes().saturating_sub(bytes_before),
         })
+    }
+
+    /// The loss dispatches of a step (`loss`, the model's), ending with `advance`: the
+    /// feed's cursor, and in training the step counter.
+    pub fn loss_step(&self, gpu: &Gpu, loss: Loss, advance: Advance) -> Result<Vec<Dispatch>> {
+        let logits = self.values.last().expect("a network has an output");
+        let dlogits = self.grads.last().and_then(Option::as_ref).expect("the output has a gradient");
+        let cols = logits.len() / self.batch;
+        loss::step(gpu, loss, cols, logits, &self.targets, dlogits, &self.loss, Some(advance))
     }
 
     /// The model's output as predict returns it: after the fused activation, if any.

@@ -73,17 +73,10 @@ pub fn gather(
     gpu.dispatch(&kernel, &shape.params(), &tensors, gpu.grid(shape.rows as u64)?)
 }
 
-/// cursor += rows: the next batch; with `step`, also step += 1 (the end of a training step).
-pub fn advance(gpu: &Gpu, shape: &GatherShape, cursor: &Tensor, step: Option<&Tensor>) -> Result<Dispatch> {
-    match step {
-        Some(step) => gpu.dispatch(
-            &Kernel::new(Shader::Data, "data_advance_step"),
-            &shape.params(),
-            &[(3, cursor), (8, step)],
-            [1, 1, 1],
-        ),
-        None => gpu.dispatch(&Kernel::new(Shader::Data, "data_advance"), &shape.params(), &[(3, cursor)], [1, 1, 1]),
-    }
+/// cursor += rows: the next batch (of a prediction; in training and evaluation the loss
+/// dispatch moves it: `ops::loss::Advance`).
+pub fn advance(gpu: &Gpu, shape: &GatherShape, cursor: &Tensor) -> Result<Dispatch> {
+    gpu.dispatch(&Kernel::new(Shader::Data, "data_advance"), &shape.params(), &[(3, cursor)], [1, 1, 1])
 }
 
 pub mod cpu {

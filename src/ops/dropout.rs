@@ -26,7 +26,8 @@ pub fn forward(gpu: &Gpu, rate: f32, seed: u32, x: &Tensor, y: &Tensor, step: &T
     gpu.dispatch(&kernel, &params(x.len(), rate, seed), &[(1, x), (2, y), (5, step)], grid_for(gpu, x.len())?)
 }
 
-/// dx = dy · the same mask as the forward pass at the same step.
+/// dx = dy · the forward pass's mask, `step` having been counted since (the step's loss
+/// dispatch does it): the mask of step - 1.
 pub fn backward(gpu: &Gpu, rate: f32, seed: u32, dy: &Tensor, dx: &Tensor, step: &Tensor) -> Result<Dispatch> {
     assert_eq!(dy.len(), dx.len(), "dropout: dy and dx lengths differ");
     let kernel = Kernel::new(Shader::Dropout, "dropout_backward");

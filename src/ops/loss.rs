@@ -29,8 +29,8 @@ impl Loss {
 /// The per-row scratch and running totals of a loss over batches of `rows`.
 pub struct LossBuffers {
     pub rows: usize,
-    pub row_loss: Tensor,
-    pub row_correct: Tensor,
+    /// (loss, correct) of each row, interleaved.
+    pub row_results: Tensor,
     /// How many rows of the batch count (u32, one element); written by the label gather.
     pub batch_rows: Tensor,
     /// (sum of row losses, sum of correct, rows counted), added to by `accumulate`.
@@ -41,8 +41,7 @@ impl LossBuffers {
     pub fn new(gpu: &Gpu, rows: usize) -> Result<LossBuffers> {
         Ok(LossBuffers {
             rows,
-            row_loss: gpu.zeros("row_loss", rows)?,
-            row_correct: gpu.zeros("row_correct", rows)?,
+            row_results: gpu.zeros("row_results", 2 * rows)?,
             batch_rows: gpu.upload("batch_rows", &[rows as u32])?,
             totals: gpu.zeros("loss_totals", 3)?,
         })
@@ -59,9 +58,19 @@ struct Params {
 /// Batches up to this many rows are one workgroup: their loss dispatch adds its own totals.
 const WORKGROUP_ROWS: usize = 256;
 
+/// What the loss dispatch of a step also moves once the batch is done: a feed's cursor, past
+/// the batch's rows, and in training the step counter (before the optimizer reads it).
+#[derive(Clone, Copy)]
+pub struct Advance<'a> {
+    pub cursor: &'a Tensor,
+    pub step: Option<&'a Tensor>,
+}
+
 /// One batch's loss: row losses, correct flags and dx = d(mean loss)/d(logits) over the
-/// batch's valid rows, and their sums added to `bufs.totals`. A batch of up to 256 rows gets
-/// all of it from one dispatch; a larger one is followed by `loss_accumulate`.
+/// batch's valid rows, and their sums added to `bufs.totals`; then `advance`, if any. A batch
+/// of up to 256 rows gets all of it from one dispatch; a larger one is followed by
+/// `loss_accumulate`.
+#[allow(clippy::too_many_arguments)] // the loss's operands, each a tensor or its description
 pub fn step(
     gpu: &Gpu,
     loss: Loss,
@@ -70,6 +79,7 @@ pub fn step(
     targets: &Tensor,
     dx: &Tensor,
     bufs: &LossBuffers,
+    advance: Option<Advance>,
 ) -> Result<Vec<Dispatch>> {
     let len = bufs.rows * cols;
     assert!(
@@ -82,23 +92,34 @@ pub fn step(
     );
     let params = Params { rows: bufs.rows as u32, cols: cols as u32 };
     let fused = bufs.rows <= WORKGROUP_ROWS;
-    let kernel = Kernel::new(Shader::Loss, loss.entry()).constant("accumulate", f64::from(u8::from(fused)));
+    let flag = |on: bool| f64::from(u8::from(on));
+    let with_advance = |kernel: Kernel| {
+        kernel
+            .constant("advance_cursor", flag(advance.is_some()))
+            .constant("count_step", flag(advance.is_some_and(|a| a.step.is_some())))
+    };
+    // Without them, the cursor and step bindings get the totals (bound writable already), unused.
+    let cursor = advance.map_or(&bufs.totals, |a| a.cursor);
+    let counter = advance.and_then(|a| a.step).unwrap_or(&bufs.totals);
+    let kernel = with_advance(Kernel::new(Shader::Loss, loss.entry()).constant("accumulate", flag(fused)));
     let tensors = [
         (1, logits),
         (2, targets),
         (3, dx),
-        (4, &bufs.row_loss),
-        (5, &bufs.row_correct),
+        (4, &bufs.row_results),
         (6, &bufs.batch_rows),
         (7, &bufs.totals),
+        (8, cursor),
+        (9, counter),
     ];
     let forward = gpu.dispatch(&kernel, &params, &tensors, grid_for(gpu, bufs.rows)?)?;
     if fused {
         return Ok(vec![forward]);
     }
     let params = Params { rows: bufs.rows as u32, cols: 0 };
-    let tensors = [(4, &bufs.row_loss), (5, &bufs.row_correct), (6, &bufs.batch_rows), (7, &bufs.totals)];
-    let accumulate = gpu.dispatch(&Kernel::new(Shader::Loss, "loss_accumulate"), &params, &tensors, [1, 1, 1])?;
+    let tensors = [(4, &bufs.row_results), (6, &bufs.batch_rows), (7, &bufs.totals), (8, cursor), (9, counter)];
+    let kernel = with_advance(Kernel::new(Shader::Loss, "loss_accumulate"));
+    let accumulate = gpu.dispatch(&kernel, &params, &tensors, [1, 1, 1])?;
     Ok(vec![forward, accumulate])
 }
 

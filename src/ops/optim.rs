@@ -77,8 +77,8 @@ pub fn sgd(gpu: &Gpu, cfg: &Sgd, p: &Tensor, g: &Tensor, velocity: &Tensor) -> R
     gpu.dispatch(&kernel, &params, &[(1, p), (2, g), (3, velocity)], grid_for(gpu, p.len().div_ceil(4))?)
 }
 
-/// One Adam update of `p` in place at the step held in `step` (u32, one element: the updates
-/// made before this one).
+/// One Adam update of `p` in place at the step held in `step` (u32, one element: this update's
+/// number, 1 for the first; in training the step's loss dispatch counts it).
 pub fn adam(gpu: &Gpu, cfg: &Adam, p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor, step: &Tensor) -> Result<Dispatch> {
     assert!(p.len() == g.len() && g.len() == m.len() && m.len() == v.len(), "adam: lengths differ");
     let params = Params {

@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu, Tensor};
 use crate::nn::model::{LossKind, Model};
 use crate::ops::data::{self, GatherShape, Source};
+use crate::ops::loss::Advance;
 
 /// A dataset as it lives on the GPU.
 pub(crate) struct DeviceData {
@@ -122,10 +123,13 @@ pub(crate) struct Feed {
     pub total: usize,
     /// Gathers the batch at the cursor into the network's input and targets.
     pub gather: Dispatch,
-    /// Moves the cursor past the batch: the last dispatch of an inference step.
+    /// The loss of a training step, which also moves the cursor past the batch and counts the
+    /// step.
+    pub loss_train: Vec<Dispatch>,
+    /// The loss of an inference step, which also moves the cursor.
+    pub loss_infer: Vec<Dispatch>,
+    /// Moves the cursor past the batch: the last dispatch of a prediction step (no loss).
     pub advance: Dispatch,
-    /// Moves the cursor and counts the step: the last dispatch of a training step.
-    pub advance_step: Dispatch,
 }
 
 impl Feed {
@@ -150,9 +154,11 @@ impl Feed {
             class_labels: data.class_labels,
         };
         let gather = data::gather(gpu, &shape, &src, &net.values[0], &net.targets, &net.loss.batch_rows)?;
-        let advance = data::advance(gpu, &shape, &cursor, None)?;
-        let advance_step = data::advance(gpu, &shape, &cursor, Some(&model.step))?;
-        Ok(Feed { data, indices, cursor, total: rows.len(), gather, advance, advance_step })
+        let loss = model.head.loss;
+        let loss_train = net.loss_step(gpu, loss, Advance { cursor: &cursor, step: Some(&model.step) })?;
+        let loss_infer = net.loss_step(gpu, loss, Advance { cursor: &cursor, step: None })?;
+        let advance = data::advance(gpu, &shape, &cursor)?;
+        Ok(Feed { data, indices, cursor, total: rows.len(), gather, loss_train, loss_infer, advance })
     }
 
     /// Batches in one pass over the split.

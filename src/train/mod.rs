@@ -214,16 +214,9 @@ pub fn check_counts(batch_size: usize, epochs: usize) -> Result<()> {
 fn step_lists<'s>(net: &'s Network, feed: &'s Feed, train: bool) -> Vec<&'s [Dispatch]> {
     use std::slice::from_ref;
     if train {
-        vec![
-            from_ref(&feed.gather),
-            &net.forward_train,
-            &net.loss_step,
-            &net.backward,
-            &net.update,
-            from_ref(&feed.advance_step),
-        ]
+        vec![from_ref(&feed.gather), &net.forward_train, &feed.loss_train, &net.backward, &net.update]
     } else {
-        vec![from_ref(&feed.gather), &net.forward_infer, &net.loss_step, from_ref(&feed.advance)]
+        vec![from_ref(&feed.gather), &net.forward_infer, &feed.loss_infer]
     }
 }
 

@@ -15,7 +15,9 @@ fn dropout_forward_and_backward_match_cpu() {
             let (tx, tdy) = (gpu.upload("x", &x).unwrap(), gpu.upload("dy", &dy).unwrap());
             let (y, dx) = (poisoned(gpu, len), poisoned(gpu, len));
             let fwd = dropout::forward(gpu, rate, seed, &tx, &y, &tstep).unwrap();
-            let bwd = dropout::backward(gpu, rate, seed, &tdy, &dx, &tstep).unwrap();
+            // As training runs them: the loss counts the step between forward and backward.
+            let counted = gpu.upload("step", &[step + 1]).unwrap();
+            let bwd = dropout::backward(gpu, rate, seed, &tdy, &dx, &counted).unwrap();
             gpu.run(&[&fwd, &bwd]).unwrap();
             let what = format!("dropout rate {rate} seed {seed} step {step} len {len}");
             worst.add(compare(&format!("{what} forward"), &read(gpu, &y), &cpu::forward(rate, seed, step, &f64s(&x))));

@@ -1,5 +1,5 @@
 use rand::RngExt;
-use wgtrain::ops::loss::{self, Loss, LossBuffers, cpu};
+use wgtrain::ops::loss::{self, Advance, Loss, LossBuffers, cpu};
 
 use crate::common::*;
 
@@ -51,19 +51,26 @@ fn check(kind: Loss, name: &'static str, seed: u64) {
             let t = targets(kind, &mut rng, rows, cols, case);
             let bufs = LossBuffers::new(gpu, rows).unwrap();
             gpu.write(&bufs.batch_rows, &[valid as u32]);
-            gpu.write(&bufs.row_loss, &vec![f32::NAN; rows]);
-            gpu.write(&bufs.row_correct, &vec![f32::NAN; rows]);
+            gpu.write(&bufs.row_results, &vec![f32::NAN; 2 * rows]);
             let (tl, tt, dx) =
                 (gpu.upload("logits", &logits).unwrap(), gpu.upload("t", &t).unwrap(), poisoned(gpu, rows * cols));
-            // Twice: totals are added to (by the loss dispatch itself up to 256 rows).
-            let step = loss::step(gpu, kind, cols, &tl, &tt, &dx, &bufs).unwrap();
+            // Twice: totals are added to (by the loss dispatch itself up to 256 rows), and the
+            // batch ends: the cursor moves by the rows and, in training, the step is counted.
+            let (cursor, counter) = (gpu.upload("cursor", &[5u32]).unwrap(), gpu.upload("step", &[7u32]).unwrap());
+            let counted = case % 2 == 0;
+            let advance = Advance { cursor: &cursor, step: counted.then_some(&counter) };
+            let step = loss::step(gpu, kind, cols, &tl, &tt, &dx, &bufs, Some(advance)).unwrap();
             assert_eq!(step.len(), if rows <= 256 { 1 } else { 2 }, "dispatches of a {rows}-row loss");
             gpu.run(&step.iter().chain(&step).collect::<Vec<_>>()).unwrap();
+            assert_eq!(gpu.read::<u32>(&cursor).unwrap(), [5 + 2 * rows as u32], "{rows}-row loss: cursor moved");
+            assert_eq!(gpu.read::<u32>(&counter).unwrap(), [if counted { 9 } else { 7 }], "{rows}-row loss: step");
             let want = cpu::forward(kind, cols, &f64s(&logits), &f64s(&t), valid);
             let what = format!("{name} {rows}×{cols} valid {valid} range ±{range}");
             worst.add(compare(&format!("{what} dx"), &read(gpu, &dx), &want.dx));
-            worst.add(compare(&format!("{what} row_loss"), &read(gpu, &bufs.row_loss), &want.row_loss));
-            worst.add(compare(&format!("{what} row_correct"), &read(gpu, &bufs.row_correct), &want.row_correct));
+            let results = read(gpu, &bufs.row_results);
+            let (row_loss, row_correct): (Vec<f32>, Vec<f32>) = results.chunks(2).map(|r| (r[0], r[1])).unzip();
+            worst.add(compare(&format!("{what} row_loss"), &row_loss, &want.row_loss));
+            worst.add(compare(&format!("{what} row_correct"), &row_correct, &want.row_correct));
             let totals = [
                 2.0 * want.row_loss.iter().sum::<f64>(),
                 2.0 * want.row_correct.iter().sum::<f64>(),

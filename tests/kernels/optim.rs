@@ -51,8 +51,8 @@ fn optim_adam_matches_cpu() {
                 for s in 0..STEPS {
                     let g = uniform(&mut rng, len, -1.0, 1.0);
                     let tg = gpu.upload("g", &g).unwrap();
-                    // The step counter as training keeps it: moved after each update.
-                    gpu.write(&step, &[s as u32]);
+                    // The step counter as training keeps it: counted before each update.
+                    gpu.write(&step, &[s as u32 + 1]);
                     gpu.run(&[&optim::adam(gpu, &cfg, &tp, &tg, &tm, &tv, &step).unwrap()]).unwrap();
                     cpu::adam(&cfg, &mut want, &f64s(&g), &mut m, &mut v, s as u32);
                 }
