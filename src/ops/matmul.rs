@@ -161,7 +161,7 @@ impl Variant {
     }
 
     /// The variant for a product of `shape` with `b`: on CPU adapters a narrow product whose B
-    /// has a uniform window reads it that way (3–9× the 8×8 kernel at the seed models' output
+    /// has a uniform window reads it that way (4–9× the 8×8 kernel at the seed models' output
     /// layers on llvmpipe, BENCHMARKS.md); otherwise as `for_shape`. `$WGTRAIN_MATMUL=uniform-b`
     /// forces it wherever it applies.
     pub fn choose(gpu: &Gpu, shape: &MatmulShape, b: &Tensor) -> Variant {
