@@ -5,7 +5,8 @@
 //   A [m, k], or [k, m] when `trans_a` (C = Aᵀ·B: a Dense layer's dw = xᵀ·dy)
 //   B [k, n], or [n, k] when `trans_b` (C = A·Bᵀ: a Dense layer's dx = dy·wᵀ)
 //   bias [n], C [m, n]
-// Bindings: 0 params; matmul: 1 a, 2 b, 3 bias, 4 c, 6 db; matmul_bias_grad: 5 dy [m, n], 6 db [n].
+// Bindings: 0 params; matmul: 1 a, 2 b, 3 bias, 4 c, 6 db; matmul_bias_grad: 5 dy [m, n], 6 db [n];
+//   matmul_uniform_b reads B from 12 ub, a uniform window (see the kernel), and A from 1 and 7.
 // With `bias_grad` set, every product kernel also writes db[n] = the column sums of op(B) over k:
 //   for a Dense layer's dw = xᵀ·dz that is its bias gradient, from the loads dw makes anyway, so
 //   the bias needs no dispatch of its own. The invocations of the first row block sum; others
