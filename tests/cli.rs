@@ -140,6 +140,21 @@ fn bench_measures_checked_kernels_writes_json_and_compares_reports() {
 }
 
 #[test]
+fn bench_training_rows_say_how_many_runs_they_pool() {
+    // The committed reports predate `--repeat`: they load as one run each.
+    let committed = concat!(env!("CARGO_MANIFEST_DIR"), "/benchmarks/vulkan-llvmpipe-llvm-15-0-6-256-bits.json");
+    let mut row = wgtrain::bench::Report::load(std::path::Path::new(committed)).unwrap().training.remove(0);
+    assert_eq!(row.runs, 1);
+    row.epoch_samples_per_second = vec![900.0, 1000.0, 1100.0, 1200.0, 1300.0, 1400.0];
+    assert_eq!(row.spread(), " (median of 6 epochs, 900–1400)");
+    row.runs = 2;
+    assert_eq!(row.spread(), " (median of 6 epochs in 2 runs, 900–1400)");
+    // Zero runs is refused before anything is measured.
+    let out = wgtrain(&["bench", "--repeat", "0"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}
+
+#[test]
 fn checkpoint_dir_saves_last_and_best_and_resume_continues() {
     let dir = std::env::temp_dir().join(format!("wgtrain-cli-ckpt-{}", std::process::id()));
     let run = |epochs: &str, resume: bool| {

@@ -38,6 +38,11 @@ pub struct BenchArgs {
     /// Largest square matmul (default 4096 on GPUs, 1024 on CPU adapters).
     #[arg(long)]
     pub max_matmul: Option<usize>,
+    /// Train each seed model this many times, a fresh model each time (warm-up epoch, then 5
+    /// timed ones); its row is the median of all the timed epochs. On a noisy machine more
+    /// runs spread over more time give a steadier figure.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub repeat: u16,
     /// Skip the end-to-end training figures.
     #[arg(long)]
     pub kernels_only: bool,
@@ -423,7 +428,8 @@ fn bench_adapter(gpu: &Arc<Gpu>, args: &BenchArgs) -> Result<Report> {
             (crate::presets::mlp(), 10_000),
             (crate::presets::cnn([28, 28, 1]), if cpu_adapter { 2_000 } else { 10_000 }),
         ] {
-            let row = bench_training(gpu, &b.timer, args.samples, &preset, &data.train.take(samples))?;
+            let runs = usize::from(args.repeat);
+            let row = bench_training(gpu, &b.timer, args.samples, runs, &preset, &data.train.take(samples))?;
             println!("  {}", row.line());
             print!("{}", row.profile());
             training.push(row);
@@ -436,18 +442,25 @@ fn bench_adapter(gpu: &Arc<Gpu>, args: &BenchArgs) -> Result<Report> {
 const TIMED_EPOCHS: usize = 5;
 
 /// Samples/s of the seed model's training: the median of `TIMED_EPOCHS` epochs after a warm-up
-/// one, and of its CPU twin over a few steps.
+/// one in each of `runs` fresh models, and of its CPU twin over a few steps.
 fn bench_training(
     gpu: &Arc<Gpu>,
     timer: &Timer,
     samples: usize,
+    runs: usize,
     preset: &crate::presets::Preset,
     data: &Dataset,
 ) -> Result<TrainingRow> {
-    let mut model = Model::new(gpu.clone(), preset.model.clone(), preset.compile)?;
     let opts = FitOptions { batch_size: preset.batch_size, epochs: 1 + TIMED_EPOCHS, ..FitOptions::default() };
-    let history = model.fit(data, &opts)?;
-    let epoch_sps: Vec<f64> = history.epochs[1..].iter().map(|e| e.samples_per_second).collect();
+    let mut epoch_sps = Vec::new();
+    let mut model = Model::new(gpu.clone(), preset.model.clone(), preset.compile)?;
+    for run in 0..runs {
+        if run > 0 {
+            model = Model::new(gpu.clone(), preset.model.clone(), preset.compile)?;
+        }
+        let history = model.fit(data, &opts)?;
+        epoch_sps.extend(history.epochs[1..].iter().map(|e| e.samples_per_second));
+    }
     let mut sorted = epoch_sps.clone();
     sorted.sort_by(f64::total_cmp);
     let sps = sorted[sorted.len() / 2];
@@ -472,6 +485,7 @@ fn bench_training(
         samples_per_second: sps,
         seconds_per_60k_epoch: 60_000.0 / sps,
         epoch_samples_per_second: epoch_sps,
+        runs,
         cpu_samples_per_second: (steps * batch) as f64 / cpu_seconds,
         step_kernels_ms: profile.kernels.iter().map(|&(e, s)| (e.to_string(), s * 1e3)).collect(),
         step_ms: profile.step * 1e3,

@@ -29,9 +29,13 @@ pub struct TrainingRow {
     /// The median of the timed epochs' samples/s.
     pub samples_per_second: f64,
     pub seconds_per_60k_epoch: f64,
-    /// Samples/s of each timed epoch (after a warm-up epoch); empty in older reports.
+    /// Samples/s of each timed epoch (after a warm-up epoch), of every run; empty in older
+    /// reports.
     #[serde(default)]
     pub epoch_samples_per_second: Vec<f64>,
+    /// Fresh models trained, one after the other (`--repeat`); 1 in older reports.
+    #[serde(default = "one_run")]
+    pub runs: usize,
     pub cpu_samples_per_second: f64,
     /// One step's dispatches timed alone (entry point, ms), in step order, and the whole step
     /// recorded back to back (ms); empty in reports from before profiles.
@@ -117,15 +121,20 @@ impl TrainingRow {
         )
     }
 
-    /// " (median of N epochs, min–max)", or nothing for a single epoch.
+    /// " (median of N epochs[ in R runs], min–max)", or nothing for a single epoch.
     pub fn spread(&self) -> String {
         let e = &self.epoch_samples_per_second;
         if e.len() < 2 {
             return String::new();
         }
         let (min, max) = e.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-        format!(" (median of {} epochs, {min:.0}–{max:.0})", e.len())
+        let runs = if self.runs > 1 { format!(" in {} runs", self.runs) } else { String::new() };
+        format!(" (median of {} epochs{runs}, {min:.0}–{max:.0})", e.len())
     }
+}
+
+fn one_run() -> usize {
+    1
 }
 
 impl Report {
