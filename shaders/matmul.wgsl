@@ -22,6 +22,12 @@
 //   (7 a4, 8 b4, 9 c4, 3 bias) and stepping k four at a time, so each invocation does 64
 //   multiply-adds per 8 vector loads. Same grid. matmul_vec4_8x8 and matmul_vec4_16x8: the same
 //   with 8×8 and 16×8 blocks per invocation (grid rows of 64 and 128; see each kernel).
+// matmul_tiled (GPUs; m, n and k multiples of 4): 128×128 tiles through workgroup memory, k in
+//   steps of 16; grid (ceil(n / 128), ceil(m / 128)).
+// matmul_split_k (GPUs; products with few outputs and a long k): k split over the 16 lanes of a
+//   workgroup and over workgroups; grid (ceil(n / 16), ceil(m / 16), chunks). With one chunk it
+//   writes C; with more, each chunk's sums go to 13 partial [chunks, m, n] and
+//   matmul_split_k_reduce (grid ceil(m·n / 256)) adds them in chunk order and writes C.
 // matmul_bias_grad grid: ceil(n / 256); one invocation sums a column in fixed row order.
 // matmul_bias_grad_tall grid: n workgroups, one per column (for dy with many rows).
 // Activations: 0 linear, 1 relu, 2 sigmoid, 3 tanh. Outputs are overwritten, never accumulated.
@@ -37,6 +43,9 @@ struct Params {
     has_bias: u32,
     bias_grad: u32,
     act_grad: u32,
+    // matmul_split_k: the k of one workgroup's chunk (a multiple of 16), and how many chunks.
+    chunk: u32,
+    chunks: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -51,6 +60,7 @@ struct Params {
 @group(0) @binding(9) var<storage, read_write> c4: array<vec4<f32>>;
 @group(0) @binding(10) var<storage, read> saved: array<f32>;
 @group(0) @binding(11) var<storage, read> saved4: array<vec4<f32>>;
+@group(0) @binding(13) var<storage, read_write> partial: array<f32>;
 
 fn sigmoid(v: f32) -> f32 {
     if v >= 0.0 {
@@ -911,5 +921,280 @@ fn ub_store(row0: u32, col0: u32, r0: vec4<f32>, r1: vec4<f32>, r2: vec4<f32>, r
     }
     if row0 + 3u < params.m {
         store4(row0 + 3u, col0, r3 + bias_v);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// matmul_tiled: a 128×128 tile of C per workgroup of 256 invocations, each computing 8×8 outputs
+// (rows ty·4 .. +4 and 64 + ty·4 .. +4, the same split of columns by tx, so that neighbours read
+// neighbouring vec4s). op(A) and op(B) pass through workgroup memory 16 steps of k at a time,
+// both stored k-major as vec4s along rows / columns; the next step's global loads are issued
+// before the current step's arithmetic so that their latency hides behind it. For GPUs, where
+// the 64×64 register-only kernels leave each invocation waiting on its own loads.
+const TL_BK: u32 = 16u;
+var<workgroup> tl_a: array<vec4<f32>, 512>; // [TL_BK][32]: op(A)[row, k], 4 rows per vec4
+var<workgroup> tl_b: array<vec4<f32>, 512>; // [TL_BK][32]: op(B)[k, col], 4 columns per vec4
+
+// This invocation's share (`i` of 2) of the A tile at k0: 512 vec4s, read as stored.
+fn tl_load_a(tile_row: u32, k0: u32, idx: u32) -> vec4<f32> {
+    let m4 = params.m / 4u;
+    let k4 = params.k / 4u;
+    if trans_a {
+        // Stored [k, m]: vec4 along rows. idx = kk · 32 + row / 4.
+        let gk = k0 + idx / 32u;
+        let gr4 = tile_row / 4u + idx % 32u;
+        if gk < params.k && gr4 < m4 {
+            return a4[gk * m4 + gr4];
+        }
+    } else {
+        // Stored [m, k]: vec4 along k. idx = row · 4 + kk / 4.
+        let gr = tile_row + idx / 4u;
+        let gk4 = k0 / 4u + idx % 4u;
+        if gr < params.m && gk4 < k4 {
+            return a4[gr * k4 + gk4];
+        }
+    }
+    return vec4<f32>(0.0);
+}
+
+fn tl_store_a(idx: u32, v: vec4<f32>) {
+    if trans_a {
+        tl_a[idx] = v;
+    } else {
+        // Transposed into k-major: v holds k .. k + 4 of one row.
+        let row = idx / 4u;
+        let kk = (idx % 4u) * 4u;
+        let at = kk * 32u + row / 4u;
+        let lane = row % 4u;
+        tl_a[at][lane] = v.x;
+        tl_a[at + 32u][lane] = v.y;
+        tl_a[at + 64u][lane] = v.z;
+        tl_a[at + 96u][lane] = v.w;
+    }
+}
+
+fn tl_load_b(tile_col: u32, k0: u32, idx: u32) -> vec4<f32> {
+    let n4 = params.n / 4u;
+    let k4 = params.k / 4u;
+    if trans_b {
+        // Stored [n, k]: vec4 along k. idx = col · 4 + kk / 4.
+        let gc = tile_col + idx / 4u;
+        let gk4 = k0 / 4u + idx % 4u;
+        if gc < params.n && gk4 < k4 {
+            return b4[gc * k4 + gk4];
+        }
+    } else {
+        // Stored [k, n]: vec4 along columns. idx = kk · 32 + col / 4.
+        let gk = k0 + idx / 32u;
+        let gc4 = tile_col / 4u + idx % 32u;
+        if gk < params.k && gc4 < n4 {
+            return b4[gk * n4 + gc4];
+        }
+    }
+    return vec4<f32>(0.0);
+}
+
+fn tl_store_b(idx: u32, v: vec4<f32>) {
+    if trans_b {
+        let col = idx / 4u;
+        let kk = (idx % 4u) * 4u;
+        let at = kk * 32u + col / 4u;
+        let lane = col % 4u;
+        tl_b[at][lane] = v.x;
+        tl_b[at + 32u][lane] = v.y;
+        tl_b[at + 64u][lane] = v.z;
+        tl_b[at + 96u][lane] = v.w;
+    } else {
+        tl_b[idx] = v;
+    }
+}
+
+@compute @workgroup_size(256)
+fn matmul_tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    let tx = t % 16u;
+    let ty = t / 16u;
+    let tile_row = wg.y * 128u;
+    let tile_col = wg.x * 128u;
+    // The first row of tiles also sums op(B)'s columns (bias_grad), from the shared tile.
+    let sums = params.bias_grad != 0u && wg.y == 0u && ty == 0u;
+    var acc: array<vec4<f32>, 16>; // acc[r * 2 + h]: row r of 8, column half h
+    for (var i = 0u; i < 16u; i++) {
+        acc[i] = vec4<f32>(0.0);
+    }
+    var colsum0 = vec4<f32>(0.0);
+    var colsum1 = vec4<f32>(0.0);
+    var next_a0 = tl_load_a(tile_row, 0u, t);
+    var next_a1 = tl_load_a(tile_row, 0u, t + 256u);
+    var next_b0 = tl_load_b(tile_col, 0u, t);
+    var next_b1 = tl_load_b(tile_col, 0u, t + 256u);
+    for (var k0 = 0u; k0 < params.k; k0 += TL_BK) {
+        workgroupBarrier();
+        tl_store_a(t, next_a0);
+        tl_store_a(t + 256u, next_a1);
+        tl_store_b(t, next_b0);
+        tl_store_b(t + 256u, next_b1);
+        workgroupBarrier();
+        if k0 + TL_BK < params.k {
+            next_a0 = tl_load_a(tile_row, k0 + TL_BK, t);
+            next_a1 = tl_load_a(tile_row, k0 + TL_BK, t + 256u);
+            next_b0 = tl_load_b(tile_col, k0 + TL_BK, t);
+            next_b1 = tl_load_b(tile_col, k0 + TL_BK, t + 256u);
+        }
+        for (var kk = 0u; kk < TL_BK; kk++) {
+            let a0 = tl_a[kk * 32u + ty];
+            let a1 = tl_a[kk * 32u + 16u + ty];
+            let b0 = tl_b[kk * 32u + tx];
+            let b1 = tl_b[kk * 32u + 16u + tx];
+            acc[0] += a0.x * b0;
+            acc[1] += a0.x * b1;
+            acc[2] += a0.y * b0;
+            acc[3] += a0.y * b1;
+            acc[4] += a0.z * b0;
+            acc[5] += a0.z * b1;
+            acc[6] += a0.w * b0;
+            acc[7] += a0.w * b1;
+            acc[8] += a1.x * b0;
+            acc[9] += a1.x * b1;
+            acc[10] += a1.y * b0;
+            acc[11] += a1.y * b1;
+            acc[12] += a1.z * b0;
+            acc[13] += a1.z * b1;
+            acc[14] += a1.w * b0;
+            acc[15] += a1.w * b1;
+            if sums {
+                colsum0 += b0;
+                colsum1 += b1;
+            }
+        }
+    }
+    let n4 = params.n / 4u;
+    for (var h = 0u; h < 2u; h++) {
+        let col = tile_col + h * 64u + tx * 4u;
+        if col >= params.n {
+            continue;
+        }
+        if sums {
+            db[col] = select(colsum0, colsum1, h == 1u).x;
+            db[col + 1u] = select(colsum0, colsum1, h == 1u).y;
+            db[col + 2u] = select(colsum0, colsum1, h == 1u).z;
+            db[col + 3u] = select(colsum0, colsum1, h == 1u).w;
+        }
+        var bias_v = vec4<f32>(0.0);
+        if params.has_bias != 0u {
+            bias_v = vec4<f32>(bias[col], bias[col + 1u], bias[col + 2u], bias[col + 3u]);
+        }
+        for (var r = 0u; r < 8u; r++) {
+            let row = tile_row + (r / 4u) * 64u + ty * 4u + r % 4u;
+            if row < params.m {
+                let at = row * n4 + col / 4u;
+                c4[at] = finish4(at, acc[r * 2u + h] + bias_v);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// matmul_split_k: a 16×16 tile of C per workgroup of 256 invocations: 16 blocks of 4×4 outputs,
+// each summed by 16 lanes over every 16th k of the workgroup's chunk, then the lanes' sums added
+// through workgroup memory in lane order. For products whose outputs are too few to occupy a
+// GPU with one invocation per block (a small batch's Dense layers, whose k is the input width):
+// there each invocation walks k/16 of one chunk instead of all of k.
+override split_direct: bool = true; // one chunk: finish C here; else write `partial`
+var<workgroup> sk_sums: array<vec4<f32>, 1024>; // [block 16][row 4][lane 16]: a row's 4 columns
+var<workgroup> sk_cols: array<vec4<f32>, 64>; // [block 4][lane 16]: op(B)'s column sums (bias_grad)
+
+@compute @workgroup_size(256)
+fn matmul_split_k(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    let lane = t % 16u;
+    let block = t / 16u;
+    let row0 = wg.y * 16u + (block / 4u) * 4u;
+    let col0 = wg.x * 16u + (block % 4u) * 4u;
+    let last_row = params.m - 1u;
+    let last_col = params.n - 1u;
+    let r = min(vec4<u32>(row0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(last_row));
+    let q = min(vec4<u32>(col0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(last_col));
+    let k_end = min((wg.z + 1u) * params.chunk, params.k);
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+    var colsum = vec4<f32>(0.0);
+    // The first row of blocks in the first row of tiles also sums op(B)'s columns (bias_grad).
+    let sums = params.bias_grad != 0u && wg.y == 0u && block < 4u;
+    for (var p = wg.z * params.chunk + lane; p < k_end; p += 16u) {
+        let av = vec4<f32>(load_a(r.x, p), load_a(r.y, p), load_a(r.z, p), load_a(r.w, p));
+        let bv = vec4<f32>(load_b(p, q.x), load_b(p, q.y), load_b(p, q.z), load_b(p, q.w));
+        acc0 += av.x * bv;
+        acc1 += av.y * bv;
+        acc2 += av.z * bv;
+        acc3 += av.w * bv;
+        if sums {
+            colsum += bv;
+        }
+    }
+    if sums {
+        sk_cols[block * 16u + lane] = colsum;
+    }
+    sk_sums[(block * 4u) * 16u + lane] = acc0;
+    sk_sums[(block * 4u + 1u) * 16u + lane] = acc1;
+    sk_sums[(block * 4u + 2u) * 16u + lane] = acc2;
+    sk_sums[(block * 4u + 3u) * 16u + lane] = acc3;
+    workgroupBarrier();
+    // Invocation t finishes output (i, j) of the tile.
+    let i = t / 16u;
+    let j = t % 16u;
+    let row = wg.y * 16u + i;
+    let col = wg.x * 16u + j;
+    if params.bias_grad != 0u && wg.y == 0u && i == 0u && col < params.n {
+        var db_sum = 0.0;
+        for (var l = 0u; l < 16u; l++) {
+            db_sum += sk_cols[(j / 4u) * 16u + l][j % 4u];
+        }
+        if split_direct {
+            db[col] = db_sum;
+        } else {
+            partial[params.chunks * params.m * params.n + wg.z * params.n + col] = db_sum;
+        }
+    }
+    if row >= params.m || col >= params.n {
+        return;
+    }
+    let first = (((i / 4u) * 4u + j / 4u) * 4u + i % 4u) * 16u;
+    var sum = 0.0;
+    for (var l = 0u; l < 16u; l++) {
+        sum += sk_sums[first + l][j % 4u];
+    }
+    let at = row * params.n + col;
+    if split_direct {
+        if params.has_bias != 0u {
+            sum += bias[col];
+        }
+        c[at] = finish(at, sum);
+    } else {
+        partial[wg.z * params.m * params.n + at] = sum;
+    }
+}
+
+@compute @workgroup_size(256)
+fn matmul_split_k_reduce(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let at = gid.x;
+    let count = params.m * params.n;
+    if at >= count {
+        return;
+    }
+    var sum = 0.0;
+    for (var s = 0u; s < params.chunks; s++) {
+        sum += partial[s * count + at];
+    }
+    if params.has_bias != 0u {
+        sum += bias[at % params.n];
+    }
+    c[at] = finish(at, sum);
+    if params.bias_grad != 0u && at < params.n {
+        var db_sum = 0.0;
+        for (var s = 0u; s < params.chunks; s++) {
+            db_sum += partial[params.chunks * count + s * params.n + at];
+        }
+        db[at] = db_sum;
     }
 }

@@ -90,6 +90,9 @@ pub struct Dispatch {
     /// Scratch tensors only dispatches refer to, kept as long as they are (so the device's
     /// memory accounting sees them).
     scratch: Vec<Arc<Tensor>>,
+    /// A dispatch that finishes this one's work, recorded right after it (a second pass over
+    /// partial results); together they are one operation in profiles.
+    then: Option<Box<Dispatch>>,
 }
 
 impl Dispatch {
@@ -104,10 +107,20 @@ impl Dispatch {
         self
     }
 
+    /// This dispatch, with `next` recorded after it whenever it is.
+    pub fn followed_by(mut self, next: Dispatch) -> Dispatch {
+        assert!(self.then.is_none(), "{}: already followed by a dispatch", self.entry);
+        self.then = Some(Box::new(next));
+        self
+    }
+
     pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
         pass.set_pipeline(&self.pipeline);
         pass.set_bind_group(0, &self.bind_group, &[]);
         pass.dispatch_workgroups(self.grid[0], self.grid[1], self.grid[2]);
+        if let Some(next) = &self.then {
+            next.record(pass);
+        }
     }
 }
 
@@ -192,6 +205,6 @@ impl Gpu {
             entries: &entries,
         });
         self.check()?;
-        Ok(Dispatch { pipeline, bind_group, grid, entry: kernel.entry, scratch: Vec::new() })
+        Ok(Dispatch { pipeline, bind_group, grid, entry: kernel.entry, scratch: Vec::new(), then: None })
     }
 }

@@ -1,5 +1,7 @@
 //! C = op(A)·op(B) (+ bias, + activation) and bias gradients: `shaders/matmul.wgsl`.
 
+use std::sync::Arc;
+
 use bytemuck::{Pod, Zeroable};
 
 use super::{Activation, grid_for};
@@ -43,12 +45,15 @@ struct Params {
     has_bias: u32,
     bias_grad: u32,
     act_grad: u32,
+    chunk: u32,
+    chunks: u32,
 }
 
 /// Rows and columns of C each workgroup computes, whatever the variant.
 const TILE: usize = 64;
 
-/// The matmul kernels: the same 64×64 tile per workgroup, split differently over invocations.
+/// The matmul kernels: most compute a 64×64 tile per workgroup, split differently over
+/// invocations; the GPU kernels (`Tiled`, `SplitK`) share work through workgroup memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Variant {
     /// 16×16 invocations of 4×4 outputs.
@@ -65,20 +70,38 @@ pub enum Variant {
     /// 64 invocations of 4×16 outputs, B read through a uniform window by every invocation;
     /// B must have at most `WINDOW` elements and a window (`Tensor::uniform_window`).
     UniformB,
+    /// 16×16 invocations of 8×8 outputs in a 128×128 tile, op(A) and op(B) staged through
+    /// workgroup memory; m, n and k must be multiples of 4. For large products on GPUs.
+    Tiled,
+    /// 16×16 tiles, k split over 16 lanes per output block and over chunks of `SPLIT_CHUNK`
+    /// (a second dispatch adds the chunks). For products with few outputs and a long k on GPUs.
+    SplitK,
 }
+
+/// The k a `SplitK` workgroup sums at most: 16 lanes of 16 steps.
+const SPLIT_CHUNK: usize = 256;
+/// `SplitK` reduces its chunks with one invocation per output, in one dimension of workgroups.
+const SPLIT_MAX_OUTPUTS: usize = 1 << 22;
+/// On GPUs, products of at least this many 128×128 tiles take `Tiled`; fewer leave the
+/// GPU's compute units idle, and a long k goes to `SplitK` instead.
+const TILED_MIN_TILES: usize = 64;
+/// On GPUs, products with a k at least this long and too few tiles for `Tiled` take `SplitK`.
+const SPLIT_MIN_K: usize = 64;
 
 /// Products with at most this many columns are narrow: an output layer's. The 64×64-tile
 /// kernels leave most of their invocations idle on them.
 pub const NARROW: usize = 16;
 
 impl Variant {
-    pub const ALL: [Variant; 6] = [
+    pub const ALL: [Variant; 8] = [
         Variant::Block4,
         Variant::Block8,
         Variant::Vec4,
         Variant::Vec4Block8,
         Variant::Vec4Block16x8,
         Variant::UniformB,
+        Variant::Tiled,
+        Variant::SplitK,
     ];
 
     /// The variant for shapes off multiples of 4: `$WGTRAIN_MATMUL` (`4x4` or `8x8`; `vec4`,
@@ -94,22 +117,26 @@ impl Variant {
         }
     }
 
-    /// The variant for a product: a vec4 one when every dimension allows it, else the adapter's.
-    /// On CPU adapters each load is a per-invocation gather, so the largest blocks win: 16×8
-    /// (a third more arithmetic per load than 8×8: 1.1–1.4× at the seed shapes and 1024 on
-    /// llvmpipe, BENCHMARKS.md); GPUs keep the 4×4 blocks, which occupy more invocations.
+    /// The variant for a product. On GPUs `Tiled` or `SplitK` where they keep more compute
+    /// units busy (`for_gpu_shape`); otherwise a vec4 one when every dimension allows it, else
+    /// the adapter's. On CPU adapters each load is a per-invocation gather, so the largest
+    /// blocks win: 16×8 (a third more arithmetic per load than 8×8: 1.1–1.4× at the seed shapes
+    /// and 1024 on llvmpipe, BENCHMARKS.md); GPUs keep the 4×4 blocks, which occupy more
+    /// invocations. `$WGTRAIN_MATMUL` names a variant to use wherever it applies.
     pub fn for_shape(gpu: &Gpu, shape: &MatmulShape) -> Variant {
+        let cpu = gpu.info.device_type == wgpu::DeviceType::Cpu;
         match std::env::var("WGTRAIN_MATMUL").as_deref() {
             Ok("vec4") if shape.allows_vec4() => Variant::Vec4,
             Ok("vec4-8x8") if shape.allows_vec4() => Variant::Vec4Block8,
             Ok("vec4-16x8") if shape.allows_vec4() => Variant::Vec4Block16x8,
-            Err(_) if shape.allows_vec4() => {
-                if gpu.info.device_type == wgpu::DeviceType::Cpu {
-                    Variant::Vec4Block16x8
-                } else {
-                    Variant::Vec4
-                }
-            }
+            Ok("tiled") if shape.allows_vec4() => Variant::Tiled,
+            Ok("split-k") if Variant::SplitK.takes(shape) => Variant::SplitK,
+            Err(_) => match Variant::for_gpu_shape(shape) {
+                Some(variant) if !cpu => variant,
+                _ if shape.allows_vec4() && cpu => Variant::Vec4Block16x8,
+                _ if shape.allows_vec4() => Variant::Vec4,
+                _ => Variant::for_gpu(gpu),
+            },
             _ => Variant::for_gpu(gpu),
         }
     }
@@ -122,6 +149,8 @@ impl Variant {
             Variant::Vec4Block8 => "vec4-8x8",
             Variant::Vec4Block16x8 => "vec4-16x8",
             Variant::UniformB => "uniform-b",
+            Variant::Tiled => "tiled",
+            Variant::SplitK => "split-k",
         }
     }
 
@@ -133,31 +162,50 @@ impl Variant {
             Variant::Vec4Block8 => "matmul_vec4_8x8",
             Variant::Vec4Block16x8 => "matmul_vec4_16x8",
             Variant::UniformB => "matmul_uniform_b",
+            Variant::Tiled => "matmul_tiled",
+            Variant::SplitK => "matmul_split_k",
         }
     }
 
     /// Whether the variant reads vec4s (and so needs m, n and k multiples of 4).
     pub fn is_vec4(self) -> bool {
-        matches!(self, Variant::Vec4 | Variant::Vec4Block8 | Variant::Vec4Block16x8)
+        matches!(self, Variant::Vec4 | Variant::Vec4Block8 | Variant::Vec4Block16x8 | Variant::Tiled)
     }
 
     /// Whether the variant can compute products of `shape` (given a windowed B for `UniformB`).
     pub fn takes(self, shape: &MatmulShape) -> bool {
         match self {
             Variant::UniformB => shape.k * shape.n <= WINDOW,
+            Variant::SplitK => shape.m * shape.n <= SPLIT_MAX_OUTPUTS,
             v if v.is_vec4() => shape.allows_vec4(),
             _ => true,
         }
     }
 
     /// The variants worth timing for `shape`: the vec4 ones where they apply, else the scalar
-    /// ones; and the uniform-B one wherever B fits a window.
+    /// ones; and the uniform-B and split-k ones wherever they apply.
     pub fn candidates(shape: &MatmulShape) -> Vec<Variant> {
         let vec4 = shape.allows_vec4();
         Variant::ALL
             .into_iter()
-            .filter(|v| v.takes(shape) && (*v == Variant::UniformB || v.is_vec4() == vec4))
+            .filter(|v| {
+                v.takes(shape) && (matches!(v, Variant::UniformB | Variant::SplitK) || v.is_vec4() == vec4)
+            })
             .collect()
+    }
+
+    /// On GPUs, the kernel that keeps the most compute units busy: `Tiled` for products of
+    /// many 128×128 tiles, `SplitK` for products with few outputs over a long k (a small
+    /// batch's Dense layers), else none (the 64×64 kernels serve).
+    fn for_gpu_shape(shape: &MatmulShape) -> Option<Variant> {
+        let tiles = shape.m.div_ceil(128) * shape.n.div_ceil(128);
+        if shape.allows_vec4() && tiles >= TILED_MIN_TILES {
+            Some(Variant::Tiled)
+        } else if shape.k >= SPLIT_MIN_K && Variant::SplitK.takes(shape) {
+            Some(Variant::SplitK)
+        } else {
+            None
+        }
     }
 
     /// The variant for a product of `shape` with `b`: on CPU adapters a narrow product whose B
@@ -310,6 +358,8 @@ fn product(
         }
         // 64 rows, or 128 for the 16×8 blocks.
         Variant::Vec4Block16x8 => [m.div_ceil(2 * TILE), n.div_ceil(TILE)],
+        Variant::Tiled => [m.div_ceil(2 * TILE), n.div_ceil(2 * TILE)],
+        Variant::SplitK => [m.div_ceil(16), n.div_ceil(16)],
         _ => [m.div_ceil(TILE), n.div_ceil(TILE)],
     };
     let max = gpu.limits.max_compute_workgroups_per_dimension as usize;
@@ -321,6 +371,9 @@ fn product(
             limit: max as u64,
         });
     }
+    // SplitK: chunks of k of a multiple of 16 (one per lane step), as even as they come.
+    let chunks = k.div_ceil(SPLIT_CHUNK);
+    let chunk = k.div_ceil(chunks).next_multiple_of(16);
     let params = Params {
         m: m as u32,
         n: n as u32,
@@ -329,6 +382,8 @@ fn product(
         has_bias: u32::from(bias.is_some()),
         bias_grad: u32::from(db.is_some()),
         act_grad: act_grad.map_or(0, |(a, _)| a.code()),
+        chunk: chunk as u32,
+        chunks: k.div_ceil(chunk) as u32,
     };
     // Unused bindings still need a buffer: `a` is read-only here already, `c` written.
     let bias = bias.unwrap_or(a);
@@ -338,6 +393,30 @@ fn product(
         Variant::UniformB => {
             let tensors = [(1, a), (7, a), (3, bias), (4, c), (6, db), (10, saved)];
             gpu.dispatch_with_window(&kernel, &params, &tensors, Some((12, b)), [grid[0] as u32, grid[1] as u32, 1])
+        }
+        Variant::SplitK => {
+            assert!(variant.takes(&shape), "matmul: {shape:?} has more outputs than split-k reduces");
+            let chunks = params.chunks as usize;
+            let direct = chunks == 1;
+            let kernel = kernel.constant("split_direct", f64::from(u8::from(direct)));
+            let grid = [grid[1] as u32, grid[0] as u32, params.chunks];
+            if direct {
+                let tensors = [(1, a), (2, b), (3, bias), (4, c), (6, db), (10, saved), (13, c)];
+                return gpu.dispatch(&kernel, &params, &tensors, grid);
+            }
+            // Each chunk's C, then each chunk's column sums of op(B) (bias_grad).
+            let partial = Arc::new(gpu.zeros("matmul_partial", chunks * (m * n + n))?);
+            let sums = [(1, a), (2, b), (3, bias), (4, c), (6, db), (10, saved), (13, &*partial)];
+            let reduce = [(3, bias), (4, c), (6, db), (10, saved), (13, &*partial)];
+            Ok(gpu
+                .dispatch(&kernel, &params, &sums, grid)?
+                .owning(partial.clone())
+                .followed_by(gpu.dispatch(
+                    &Kernel::new(Shader::Matmul, "matmul_split_k_reduce"),
+                    &params,
+                    &reduce,
+                    [(m * n).div_ceil(256) as u32, 1, 1],
+                )?))
         }
         v => {
             let tensors = if v.is_vec4() {
@@ -358,7 +437,7 @@ const TALL_ROWS: usize = 1024;
 pub fn bias_grad(gpu: &Gpu, rows: usize, cols: usize, dy: &Tensor, db: &Tensor) -> Result<Dispatch> {
     assert_eq!(dy.len(), rows * cols, "bias_grad: dy has {} elements for {rows}×{cols}", dy.len());
     assert_eq!(db.len(), cols, "bias_grad: db has {} elements for {cols} columns", db.len());
-    let params = Params { m: rows as u32, n: cols as u32, k: 0, act: 0, has_bias: 0, bias_grad: 0, act_grad: 0 };
+    let params = Params { m: rows as u32, n: cols as u32, ..Params::zeroed() };
     // Tall dy (a convolution's pixels) gets a workgroup per column; short dy an invocation.
     let (entry, grid) = if rows >= TALL_ROWS {
         ("matmul_bias_grad_tall", gpu.grid(cols as u64)?)

@@ -22,7 +22,8 @@ const SHAPES: [(usize, usize, usize); 12] = [
 ];
 
 /// Shapes the vec4 variant takes: every dimension a multiple of 4.
-const VEC4_SHAPES: [(usize, usize, usize); 10] = [
+const VEC4_SHAPES: [(usize, usize, usize); 11] = [
+    (260, 388, 36),
     (4, 4, 4),
     (24, 68, 20),
     (136, 12, 8),
@@ -80,6 +81,16 @@ fn matmul_vec4_16x8_matches_cpu() {
 #[test]
 fn matmul_uniform_b_matches_cpu() {
     check_matmul(Variant::UniformB, "matmul_uniform_b");
+}
+
+#[test]
+fn matmul_tiled_matches_cpu() {
+    check_matmul(Variant::Tiled, "matmul_tiled");
+}
+
+#[test]
+fn matmul_split_k_matches_cpu() {
+    check_matmul(Variant::SplitK, "matmul_split_k");
 }
 
 #[test]
