@@ -13,6 +13,8 @@ pub struct Timer {
 /// Each sample runs the dispatches enough times to last about this long.
 const TARGET_SAMPLE_SECONDS: f64 = 0.002;
 const MAX_REPS: usize = 256;
+/// GPU time spent running a kernel before its samples are taken.
+const WARM_UP_SECONDS: f64 = 0.05;
 
 impl Timer {
     pub fn new(gpu: &Gpu) -> Timer {
@@ -75,10 +77,19 @@ impl Timer {
         Ok(started.elapsed().as_secs_f64())
     }
 
-    /// Median seconds of one run of `dispatches`, over `samples` samples after a warm-up.
+    /// Median seconds of one run of `dispatches`, over `samples` samples after a warm-up of at
+    /// least `WARM_UP_SECONDS` (a GPU left idle, e.g. while the CPU twin ran, clocks down: on
+    /// an H100 a single warm-up run left 512×512 products 1.5–2× slower than 1024×1024 ones).
     pub fn median(&self, gpu: &Gpu, dispatches: &[&Dispatch], samples: usize) -> Result<f64> {
-        let warm = self.sample(gpu, dispatches, 1)?.max(1e-7);
-        let reps = ((TARGET_SAMPLE_SECONDS / warm).ceil() as usize).clamp(1, MAX_REPS);
+        let reps_for = |seconds: f64| ((TARGET_SAMPLE_SECONDS / seconds.max(1e-7)).ceil() as usize).clamp(1, MAX_REPS);
+        let mut one = self.sample(gpu, dispatches, 1)?;
+        let mut warmed = one;
+        while warmed < WARM_UP_SECONDS {
+            let reps = reps_for(one);
+            let seconds = self.sample(gpu, dispatches, reps)?;
+            (one, warmed) = (seconds / reps as f64, warmed + seconds);
+        }
+        let reps = reps_for(one);
         let mut times: Vec<f64> = (0..samples.max(1))
             .map(|_| Ok(self.sample(gpu, dispatches, reps)? / reps as f64))
             .collect::<Result<_>>()?;

@@ -82,6 +82,9 @@ pub enum Variant {
 const SPLIT_CHUNK: usize = 256;
 /// `SplitK` reduces its chunks with one invocation per output, in one dimension of workgroups.
 const SPLIT_MAX_OUTPUTS: usize = 1 << 22;
+/// The most partial sums (chunks × outputs) `SplitK` keeps: 64 MiB, within every adapter's
+/// storage binding limit.
+const SPLIT_MAX_PARTIALS: usize = 1 << 24;
 /// On GPUs, products of at least this many 128×128 tiles take `Tiled`; fewer leave the
 /// GPU's compute units idle, and a long k goes to `SplitK` instead.
 const TILED_MIN_TILES: usize = 64;
@@ -176,7 +179,10 @@ impl Variant {
     pub fn takes(self, shape: &MatmulShape) -> bool {
         match self {
             Variant::UniformB => shape.k * shape.n <= WINDOW,
-            Variant::SplitK => shape.m * shape.n <= SPLIT_MAX_OUTPUTS,
+            Variant::SplitK => {
+                let outputs = shape.m * shape.n;
+                outputs <= SPLIT_MAX_OUTPUTS && (outputs + shape.n) * shape.k.div_ceil(SPLIT_CHUNK) <= SPLIT_MAX_PARTIALS
+            }
             v if v.is_vec4() => shape.allows_vec4(),
             _ => true,
         }
