@@ -932,8 +932,8 @@ fn ub_store(row0: u32, col0: u32, r0: vec4<f32>, r1: vec4<f32>, r2: vec4<f32>, r
 // before the current step's arithmetic so that their latency hides behind it. For GPUs, where
 // the 64×64 register-only kernels leave each invocation waiting on its own loads.
 const TL_BK: u32 = 16u;
-var<workgroup> tl_a: array<vec4<f32>, 1024>; // [2][TL_BK][32]: op(A)[row, k], 4 rows per vec4
-var<workgroup> tl_b: array<vec4<f32>, 1024>; // [2][TL_BK][32]: op(B)[k, col], 4 columns per vec4
+var<workgroup> tl_a: array<vec4<f32>, 512>; // [TL_BK][32]: op(A)[row, k], 4 rows per vec4
+var<workgroup> tl_b: array<vec4<f32>, 512>; // [TL_BK][32]: op(B)[k, col], 4 columns per vec4
 
 // Element `idx` of the 512 vec4s of the A tile at k0, read as stored (zeros past A).
 fn tl_load_a(tile_row: u32, k0: u32, idx: u32) -> vec4<f32> {
@@ -957,15 +957,15 @@ fn tl_load_a(tile_row: u32, k0: u32, idx: u32) -> vec4<f32> {
     return vec4<f32>(0.0);
 }
 
-// Into half `base` (0 or 512) of the A tile, at `idx` as `tl_load_a` read it.
-fn tl_store_a(base: u32, idx: u32, v: vec4<f32>) {
+// Element `idx` of the A tile, as `tl_load_a` read it.
+fn tl_store_a(idx: u32, v: vec4<f32>) {
     if trans_a {
-        tl_a[base + idx] = v;
+        tl_a[idx] = v;
     } else {
         // Transposed into k-major: v holds k .. k + 4 of one row.
         let row = idx / 4u;
         let kk = (idx % 4u) * 4u;
-        let at = base + kk * 32u + row / 4u;
+        let at = kk * 32u + row / 4u;
         let lane = row % 4u;
         tl_a[at][lane] = v.x;
         tl_a[at + 32u][lane] = v.y;
@@ -995,18 +995,18 @@ fn tl_load_b(tile_col: u32, k0: u32, idx: u32) -> vec4<f32> {
     return vec4<f32>(0.0);
 }
 
-fn tl_store_b(base: u32, idx: u32, v: vec4<f32>) {
+fn tl_store_b(idx: u32, v: vec4<f32>) {
     if trans_b {
         let col = idx / 4u;
         let kk = (idx % 4u) * 4u;
-        let at = base + kk * 32u + col / 4u;
+        let at = kk * 32u + col / 4u;
         let lane = col % 4u;
         tl_b[at][lane] = v.x;
         tl_b[at + 32u][lane] = v.y;
         tl_b[at + 64u][lane] = v.z;
         tl_b[at + 96u][lane] = v.w;
     } else {
-        tl_b[base + idx] = v;
+        tl_b[idx] = v;
     }
 }
 
@@ -1031,33 +1031,28 @@ fn matmul_tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
     var acc = TiledAcc();
     var colsum_a = vec4<f32>(0.0);
     var colsum_b = vec4<f32>(0.0);
-    // Double-buffered: step s computes from half s % 2 while the next step's values, loaded
-    // from global memory before the arithmetic, are stored into the other half after it; one
-    // barrier per step.
-    tl_store_a(0u, t, tl_load_a(tile_row, 0u, t));
-    tl_store_a(0u, t + 256u, tl_load_a(tile_row, 0u, t + 256u));
-    tl_store_b(0u, t, tl_load_b(tile_col, 0u, t));
-    tl_store_b(0u, t + 256u, tl_load_b(tile_col, 0u, t + 256u));
-    workgroupBarrier();
-    var half = 0u;
+    var next_a0 = tl_load_a(tile_row, 0u, t);
+    var next_a1 = tl_load_a(tile_row, 0u, t + 256u);
+    var next_b0 = tl_load_b(tile_col, 0u, t);
+    var next_b1 = tl_load_b(tile_col, 0u, t + 256u);
     for (var k0 = 0u; k0 < params.k; k0 += TL_BK) {
-        let more = k0 + TL_BK < params.k;
-        var next_a0: vec4<f32>;
-        var next_a1: vec4<f32>;
-        var next_b0: vec4<f32>;
-        var next_b1: vec4<f32>;
-        if more {
+        workgroupBarrier();
+        tl_store_a(t, next_a0);
+        tl_store_a(t + 256u, next_a1);
+        tl_store_b(t, next_b0);
+        tl_store_b(t + 256u, next_b1);
+        workgroupBarrier();
+        if k0 + TL_BK < params.k {
             next_a0 = tl_load_a(tile_row, k0 + TL_BK, t);
             next_a1 = tl_load_a(tile_row, k0 + TL_BK, t + 256u);
             next_b0 = tl_load_b(tile_col, k0 + TL_BK, t);
             next_b1 = tl_load_b(tile_col, k0 + TL_BK, t + 256u);
         }
-        let base = half * 512u;
         for (var kk = 0u; kk < TL_BK; kk++) {
-            let a0 = tl_a[base + kk * 32u + ty];
-            let a1 = tl_a[base + kk * 32u + 16u + ty];
-            let b0 = tl_b[base + kk * 32u + tx];
-            let b1 = tl_b[base + kk * 32u + 16u + tx];
+            let a0 = tl_a[kk * 32u + ty];
+            let a1 = tl_a[kk * 32u + 16u + ty];
+            let b0 = tl_b[kk * 32u + tx];
+            let b1 = tl_b[kk * 32u + 16u + tx];
             acc.r0a += a0.x * b0;
             acc.r0b += a0.x * b1;
             acc.r1a += a0.y * b0;
@@ -1074,19 +1069,15 @@ fn matmul_tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
             acc.r6b += a1.z * b1;
             acc.r7a += a1.w * b0;
             acc.r7b += a1.w * b1;
-            if sums {
-                colsum_a += b0;
-                colsum_b += b1;
+        }
+        // Apart from the loop above: a branch in it would split the arithmetic that the
+        // compiler schedules as one block.
+        if sums {
+            for (var kk = 0u; kk < TL_BK; kk++) {
+                colsum_a += tl_b[kk * 32u + tx];
+                colsum_b += tl_b[kk * 32u + 16u + tx];
             }
         }
-        if more {
-            half ^= 1u;
-            tl_store_a(half * 512u, t, next_a0);
-            tl_store_a(half * 512u, t + 256u, next_a1);
-            tl_store_b(half * 512u, t, next_b0);
-            tl_store_b(half * 512u, t + 256u, next_b1);
-        }
-        workgroupBarrier();
     }
     let col_a = tile_col + tx * 4u;
     let col_b = col_a + 64u;

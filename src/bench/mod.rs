@@ -75,15 +75,26 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         }
     };
     std::fs::create_dir_all(&args.out).map_err(|source| Error::Io { path: args.out.clone(), source })?;
+    // An adapter that fails (e.g. a GL driver that cannot open a device) does not cost the
+    // others their reports; the run still ends with its error.
+    let mut failure = None;
     for a in adapters {
-        let gpu = Arc::new(Gpu::open(a)?);
-        println!("\n{}", gpu.describe());
-        let report = bench_adapter(&gpu, args)?;
-        print!("{}", report.table());
-        let path = args.out.join(report.file_name());
-        report.save(&path)?;
-        println!("written: {}", path.display());
+        if let Err(e) = bench_and_save(a, args) {
+            eprintln!("error: {e}");
+            failure = Some(e);
+        }
     }
+    failure.map_or(Ok(()), Err)
+}
+
+fn bench_and_save(adapter: wgpu::Adapter, args: &BenchArgs) -> Result<()> {
+    let gpu = Arc::new(Gpu::open(adapter)?);
+    println!("\n{}", gpu.describe());
+    let report = bench_adapter(&gpu, args)?;
+    print!("{}", report.table());
+    let path = args.out.join(report.file_name());
+    report.save(&path)?;
+    println!("written: {}", path.display());
     Ok(())
 }
 

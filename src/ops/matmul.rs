@@ -85,10 +85,14 @@ const SPLIT_MAX_OUTPUTS: usize = 1 << 22;
 /// The most partial sums (chunks × outputs) `SplitK` keeps: 64 MiB, within every adapter's
 /// storage binding limit.
 const SPLIT_MAX_PARTIALS: usize = 1 << 24;
-/// On GPUs, products of at least this many 128×128 tiles take `Tiled`; fewer leave the
-/// GPU's compute units idle, and a long k goes to `SplitK` instead.
-const TILED_MIN_TILES: usize = 64;
-/// On GPUs, products with a k at least this long and too few tiles for `Tiled` take `SplitK`.
+/// On GPUs, products of at least this many 128×128 tiles take `Tiled` (2048×2048 and up: on an
+/// H100 it beat every other kernel there, 31 TFLOP/s at 4096, and lost to `Vec4` at 1024).
+const TILED_MIN_TILES: usize = 256;
+/// On GPUs, products of fewer 64×64 tiles than this, over a k at least `SPLIT_MIN_K` long, take
+/// `SplitK`: the other kernels leave most compute units idle and walk all of k per invocation
+/// (H100: the seed MLP's 32×128×k784 product 0.012 ms against 0.12, 512×512×k512 0.26 ms against
+/// 0.05 for `Vec4`, BENCHMARKS.md).
+const SPLIT_MAX_TILES: usize = 32;
 const SPLIT_MIN_K: usize = 64;
 
 /// Products with at most this many columns are narrow: an output layer's. The 64×64-tile
@@ -204,10 +208,10 @@ impl Variant {
     /// many 128×128 tiles, `SplitK` for products with few outputs over a long k (a small
     /// batch's Dense layers), else none (the 64×64 kernels serve).
     fn for_gpu_shape(shape: &MatmulShape) -> Option<Variant> {
-        let tiles = shape.m.div_ceil(128) * shape.n.div_ceil(128);
-        if shape.allows_vec4() && tiles >= TILED_MIN_TILES {
+        let tiles = |side: usize| shape.m.div_ceil(side) * shape.n.div_ceil(side);
+        if shape.allows_vec4() && tiles(128) >= TILED_MIN_TILES {
             Some(Variant::Tiled)
-        } else if shape.k >= SPLIT_MIN_K && Variant::SplitK.takes(shape) {
+        } else if tiles(64) < SPLIT_MAX_TILES && shape.k >= SPLIT_MIN_K && Variant::SplitK.takes(shape) {
             Some(Variant::SplitK)
         } else {
             None
