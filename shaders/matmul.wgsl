@@ -1048,28 +1048,24 @@ fn matmul_tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
             next_b0 = tl_load_b(tile_col, k0 + TL_BK, t);
             next_b1 = tl_load_b(tile_col, k0 + TL_BK, t + 256u);
         }
-        for (var kk = 0u; kk < TL_BK; kk++) {
-            let a0 = tl_a[kk * 32u + ty];
-            let a1 = tl_a[kk * 32u + 16u + ty];
-            let b0 = tl_b[kk * 32u + tx];
-            let b1 = tl_b[kk * 32u + 16u + tx];
-            acc.r0a += a0.x * b0;
-            acc.r0b += a0.x * b1;
-            acc.r1a += a0.y * b0;
-            acc.r1b += a0.y * b1;
-            acc.r2a += a0.z * b0;
-            acc.r2b += a0.z * b1;
-            acc.r3a += a0.w * b0;
-            acc.r3b += a0.w * b1;
-            acc.r4a += a1.x * b0;
-            acc.r4b += a1.x * b1;
-            acc.r5a += a1.y * b0;
-            acc.r5b += a1.y * b1;
-            acc.r6a += a1.z * b0;
-            acc.r6b += a1.z * b1;
-            acc.r7a += a1.w * b0;
-            acc.r7b += a1.w * b1;
-        }
+        // Step by step, not in a loop: wgpu bounds every loop with a counter and a break,
+        // which keeps the driver from unrolling it.
+        tl_step(&acc, 0u, tx, ty);
+        tl_step(&acc, 1u, tx, ty);
+        tl_step(&acc, 2u, tx, ty);
+        tl_step(&acc, 3u, tx, ty);
+        tl_step(&acc, 4u, tx, ty);
+        tl_step(&acc, 5u, tx, ty);
+        tl_step(&acc, 6u, tx, ty);
+        tl_step(&acc, 7u, tx, ty);
+        tl_step(&acc, 8u, tx, ty);
+        tl_step(&acc, 9u, tx, ty);
+        tl_step(&acc, 10u, tx, ty);
+        tl_step(&acc, 11u, tx, ty);
+        tl_step(&acc, 12u, tx, ty);
+        tl_step(&acc, 13u, tx, ty);
+        tl_step(&acc, 14u, tx, ty);
+        tl_step(&acc, 15u, tx, ty);
         // Apart from the loop above: a branch in it would split the arithmetic that the
         // compiler schedules as one block.
         if sums {
@@ -1097,6 +1093,30 @@ fn matmul_tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
     tl_store(row_b + 1u, col_a, col_b, acc.r5a + bias_a, acc.r5b + bias_b);
     tl_store(row_b + 2u, col_a, col_b, acc.r6a + bias_a, acc.r6b + bias_b);
     tl_store(row_b + 3u, col_a, col_b, acc.r7a + bias_a, acc.r7b + bias_b);
+}
+
+// One step of k of a matmul_tiled invocation: its 8 rows times its 8 columns.
+fn tl_step(acc: ptr<function, TiledAcc>, kk: u32, tx: u32, ty: u32) {
+    let a0 = tl_a[kk * 32u + ty];
+    let a1 = tl_a[kk * 32u + 16u + ty];
+    let b0 = tl_b[kk * 32u + tx];
+    let b1 = tl_b[kk * 32u + 16u + tx];
+    (*acc).r0a += a0.x * b0;
+    (*acc).r0b += a0.x * b1;
+    (*acc).r1a += a0.y * b0;
+    (*acc).r1b += a0.y * b1;
+    (*acc).r2a += a0.z * b0;
+    (*acc).r2b += a0.z * b1;
+    (*acc).r3a += a0.w * b0;
+    (*acc).r3b += a0.w * b1;
+    (*acc).r4a += a1.x * b0;
+    (*acc).r4b += a1.x * b1;
+    (*acc).r5a += a1.y * b0;
+    (*acc).r5b += a1.y * b1;
+    (*acc).r6a += a1.z * b0;
+    (*acc).r6b += a1.z * b1;
+    (*acc).r7a += a1.w * b0;
+    (*acc).r7b += a1.w * b1;
 }
 
 // bias[col .. col + 4], or zeros without a bias or past n (n is a multiple of 4 here).
@@ -1139,8 +1159,9 @@ fn tl_store(row: u32, col_a: u32, col_b: u32, va: vec4<f32>, vb: vec4<f32>) {
 // GPU with one invocation per block (a small batch's Dense layers, whose k is the input width):
 // there each invocation walks k/16 of one chunk instead of all of k.
 override split_direct: bool = true; // one chunk: finish C here; else write `partial`
-var<workgroup> sk_sums: array<vec4<f32>, 1024>; // [block 16][row 4][lane 16]: a row's 4 columns
-var<workgroup> sk_cols: array<vec4<f32>, 64>; // [block 4][lane 16]: op(B)'s column sums (bias_grad)
+// [block 16][row 4][lane 16]: a row's 4 columns; then, for bias_grad, [block 4][lane 16] column
+// sums. 16 KiB: the portable limit of workgroup memory.
+var<workgroup> sk_sums: array<vec4<f32>, 1024>;
 
 @compute @workgroup_size(256)
 fn matmul_split_k(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
@@ -1159,7 +1180,8 @@ fn matmul_split_k(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocatio
     var acc3 = vec4<f32>(0.0);
     var colsum = vec4<f32>(0.0);
     // The first row of blocks in the first row of tiles also sums op(B)'s columns (bias_grad).
-    let sums = params.bias_grad != 0u && wg.y == 0u && block < 4u;
+    let col_sums = params.bias_grad != 0u && wg.y == 0u;
+    let sums = col_sums && block < 4u;
     for (var p = wg.z * params.chunk + lane; p < k_end; p += 16u) {
         let av = vec4<f32>(load_a(r.x, p), load_a(r.y, p), load_a(r.z, p), load_a(r.w, p));
         let bv = vec4<f32>(load_b(p, q.x), load_b(p, q.y), load_b(p, q.z), load_b(p, q.w));
@@ -1171,46 +1193,50 @@ fn matmul_split_k(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocatio
             colsum += bv;
         }
     }
-    if sums {
-        sk_cols[block * 16u + lane] = colsum;
-    }
     sk_sums[(block * 4u) * 16u + lane] = acc0;
     sk_sums[(block * 4u + 1u) * 16u + lane] = acc1;
     sk_sums[(block * 4u + 2u) * 16u + lane] = acc2;
     sk_sums[(block * 4u + 3u) * 16u + lane] = acc3;
     workgroupBarrier();
-    // Invocation t finishes output (i, j) of the tile.
+    // Invocation t finishes output (i, j) of the tile, adding the lanes in order.
     let i = t / 16u;
     let j = t % 16u;
     let row = wg.y * 16u + i;
     let col = wg.x * 16u + j;
-    if params.bias_grad != 0u && wg.y == 0u && i == 0u && col < params.n {
-        var db_sum = 0.0;
-        for (var l = 0u; l < 16u; l++) {
-            db_sum += sk_cols[(j / 4u) * 16u + l][j % 4u];
-        }
-        if split_direct {
-            db[col] = db_sum;
-        } else {
-            partial[params.chunks * params.m * params.n + wg.z * params.n + col] = db_sum;
-        }
-    }
-    if row >= params.m || col >= params.n {
-        return;
-    }
     let first = (((i / 4u) * 4u + j / 4u) * 4u + i % 4u) * 16u;
     var sum = 0.0;
     for (var l = 0u; l < 16u; l++) {
         sum += sk_sums[first + l][j % 4u];
     }
-    let at = row * params.n + col;
-    if split_direct {
-        if params.has_bias != 0u {
-            sum += bias[col];
+    if row < params.m && col < params.n {
+        let at = row * params.n + col;
+        if split_direct {
+            if params.has_bias != 0u {
+                sum += bias[col];
+            }
+            c[at] = finish(at, sum);
+        } else {
+            partial[wg.z * params.m * params.n + at] = sum;
         }
-        c[at] = finish(at, sum);
-    } else {
-        partial[wg.z * params.m * params.n + at] = sum;
+    }
+    if col_sums {
+        // Uniform in the workgroup, so its barriers are too.
+        workgroupBarrier();
+        if sums {
+            sk_sums[block * 16u + lane] = colsum;
+        }
+        workgroupBarrier();
+        if i == 0u && col < params.n {
+            var db_sum = 0.0;
+            for (var l = 0u; l < 16u; l++) {
+                db_sum += sk_sums[(j / 4u) * 16u + l][j % 4u];
+            }
+            if split_direct {
+                db[col] = db_sum;
+            } else {
+                partial[params.chunks * params.m * params.n + wg.z * params.n + col] = db_sum;
+            }
+        }
     }
 }
 

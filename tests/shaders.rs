@@ -77,3 +77,23 @@ fn every_shader_translates_to_msl_hlsl_and_spirv() {
             .unwrap_or_else(|e| panic!("{name}: SPIR-V: {e:?}"));
     }
 }
+
+/// Every entry point fits its workgroup memory in the portable limit the engine opens devices
+/// with (wgpu does not check it when it builds a pipeline; a driver may then fail or misbehave).
+#[test]
+fn every_entry_point_fits_the_workgroup_memory_limit() {
+    let limit = wgpu::Limits::default().max_compute_workgroup_storage_size as u64;
+    for path in shader_files() {
+        let (module, info) = validate(&path);
+        for (i, entry) in module.entry_points.iter().enumerate() {
+            let uses = info.get_entry_point(i);
+            let bytes: u64 = module
+                .global_variables
+                .iter()
+                .filter(|(handle, var)| var.space == naga::AddressSpace::WorkGroup && !uses[*handle].is_empty())
+                .map(|(_, var)| u64::from(module.types[var.ty].inner.size(module.to_ctx())))
+                .sum();
+            assert!(bytes <= limit, "{} {}: {bytes} bytes of workgroup memory, over {limit}", path.display(), entry.name);
+        }
+    }
+}

@@ -80,8 +80,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let mut failure = None;
     for a in adapters {
         if let Err(e) = bench_and_save(a, args) {
-            eprintln!("error: {e}");
-            failure = Some(e);
+            // The last failure is returned (and printed by the caller); earlier ones here.
+            if let Some(earlier) = failure.replace(e) {
+                eprintln!("error: {earlier}");
+            }
         }
     }
     failure.map_or(Ok(()), Err)

@@ -489,3 +489,42 @@ pub mod cpu {
         db
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{MatmulShape, Variant};
+
+    fn shape(m: usize, n: usize, k: usize, trans_a: bool, trans_b: bool) -> MatmulShape {
+        MatmulShape { m, n, k, trans_a, trans_b }
+    }
+
+    /// The GPU rule at the seed models' shapes and the square sizes the H100 measured.
+    #[test]
+    fn gpus_split_few_outputs_over_a_long_k_and_tile_large_products() {
+        let cases = [
+            (shape(32, 128, 784, false, false), Some(Variant::SplitK)), // seed MLP forward
+            (shape(32, 10, 128, false, false), Some(Variant::SplitK)),  // its output layer
+            (shape(32, 128, 5408, false, false), Some(Variant::SplitK)), // seed CNN's Dense
+            (shape(128, 512, 784, false, false), Some(Variant::SplitK)), // MLP-SGD, batch 128
+            (shape(32, 128, 10, false, true), None),                    // dx: k too short
+            (shape(784, 128, 32, true, false), None),                   // dW: k = the batch
+            (shape(512, 512, 512, false, false), None),                 // enough 64×64 tiles
+            (shape(1024, 1024, 1024, false, false), None),
+            (shape(2048, 2048, 2048, false, false), Some(Variant::Tiled)),
+            (shape(4096, 4096, 4096, false, false), Some(Variant::Tiled)),
+            (shape(4096, 4095, 4096, false, false), None), // not vec4: the 64×64 kernels
+        ];
+        for (s, want) in cases {
+            assert_eq!(Variant::for_gpu_shape(&s), want, "{s:?}");
+        }
+    }
+
+    /// Split-k's partial sums stay within 64 MiB, whatever k is.
+    #[test]
+    fn split_k_takes_only_what_its_partials_fit() {
+        assert!(Variant::SplitK.takes(&shape(1024, 1024, 1024, false, false)));
+        assert!(!Variant::SplitK.takes(&shape(2048, 2048, 2048, false, false)));
+        assert!(!Variant::SplitK.takes(&shape(64, 64, 1 << 20, false, false)));
+        assert!(Variant::SplitK.takes(&shape(32, 128, 1 << 16, false, false)));
+    }
+}
