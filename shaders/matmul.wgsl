@@ -26,8 +26,9 @@
 //   steps of 16; grid (ceil(n / 128), ceil(m / 128)).
 // matmul_split_k (GPUs; products with few outputs and a long k): k split over the 16 lanes of a
 //   workgroup and over workgroups; grid (ceil(n / 16), ceil(m / 16), chunks). With one chunk it
-//   writes C; with more, each chunk's sums go to 13 partial [chunks, m, n] and
-//   matmul_split_k_reduce (grid ceil(m·n / 256)) adds them in chunk order and writes C.
+//   writes C; with more, each chunk's sums go to 13 partial ([chunks, m, n], then the column sums
+//   [chunks, n]) and matmul_split_k_reduce (grid ceil(m·n / 256)) adds them in chunk order and
+//   writes C (and db).
 // matmul_bias_grad grid: ceil(n / 256); one invocation sums a column in fixed row order.
 // matmul_bias_grad_tall grid: n workgroups, one per column (for dy with many rows).
 // Activations: 0 linear, 1 relu, 2 sigmoid, 3 tanh. Outputs are overwritten, never accumulated.

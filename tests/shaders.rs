@@ -93,7 +93,12 @@ fn every_entry_point_fits_the_workgroup_memory_limit() {
                 .filter(|(handle, var)| var.space == naga::AddressSpace::WorkGroup && !uses[*handle].is_empty())
                 .map(|(_, var)| u64::from(module.types[var.ty].inner.size(module.to_ctx())))
                 .sum();
-            assert!(bytes <= limit, "{} {}: {bytes} bytes of workgroup memory, over {limit}", path.display(), entry.name);
+            assert!(
+                bytes <= limit,
+                "{} {}: {bytes} bytes of workgroup memory, over {limit}",
+                path.display(),
+                entry.name
+            );
         }
     }
 }

@@ -86,12 +86,13 @@ const SPLIT_MAX_OUTPUTS: usize = 1 << 22;
 /// storage binding limit.
 const SPLIT_MAX_PARTIALS: usize = 1 << 24;
 /// On GPUs, products of at least this many 128×128 tiles take `Tiled` (2048×2048 and up: on an
-/// H100 it beat every other kernel there, 31 TFLOP/s at 4096, and lost to `Vec4` at 1024).
+/// H100 it beat every other kernel there, 37.9 TFLOP/s at 4096 against 29.2 for `Vec4Block16x8`,
+/// and lost to `Vec4` at 1024, BENCHMARKS.md).
 const TILED_MIN_TILES: usize = 256;
 /// On GPUs, products of fewer 64×64 tiles than this, over a k at least `SPLIT_MIN_K` long, take
 /// `SplitK`: the other kernels leave most compute units idle and walk all of k per invocation
-/// (H100: the seed MLP's 32×128×k784 product 0.012 ms against 0.12, 512×512×k512 0.26 ms against
-/// 0.05 for `Vec4`, BENCHMARKS.md).
+/// (H100: the seed MLP's 32×128×k784 product 0.011 ms against 0.069 for `Vec4`; with enough
+/// tiles it loses: 512×512×k512 0.53 ms against 0.12, BENCHMARKS.md).
 const SPLIT_MAX_TILES: usize = 32;
 const SPLIT_MIN_K: usize = 64;
 
@@ -185,7 +186,8 @@ impl Variant {
             Variant::UniformB => shape.k * shape.n <= WINDOW,
             Variant::SplitK => {
                 let outputs = shape.m * shape.n;
-                outputs <= SPLIT_MAX_OUTPUTS && (outputs + shape.n) * shape.k.div_ceil(SPLIT_CHUNK) <= SPLIT_MAX_PARTIALS
+                outputs <= SPLIT_MAX_OUTPUTS
+                    && (outputs + shape.n) * shape.k.div_ceil(SPLIT_CHUNK) <= SPLIT_MAX_PARTIALS
             }
             v if v.is_vec4() => shape.allows_vec4(),
             _ => true,
@@ -198,9 +200,7 @@ impl Variant {
         let vec4 = shape.allows_vec4();
         Variant::ALL
             .into_iter()
-            .filter(|v| {
-                v.takes(shape) && (matches!(v, Variant::UniformB | Variant::SplitK) || v.is_vec4() == vec4)
-            })
+            .filter(|v| v.takes(shape) && (matches!(v, Variant::UniformB | Variant::SplitK) || v.is_vec4() == vec4))
             .collect()
     }
 
@@ -418,15 +418,12 @@ fn product(
             let partial = Arc::new(gpu.zeros("matmul_partial", chunks * (m * n + n))?);
             let sums = [(1, a), (2, b), (3, bias), (4, c), (6, db), (10, saved), (13, &*partial)];
             let reduce = [(3, bias), (4, c), (6, db), (10, saved), (13, &*partial)];
-            Ok(gpu
-                .dispatch(&kernel, &params, &sums, grid)?
-                .owning(partial.clone())
-                .followed_by(gpu.dispatch(
-                    &Kernel::new(Shader::Matmul, "matmul_split_k_reduce"),
-                    &params,
-                    &reduce,
-                    [(m * n).div_ceil(256) as u32, 1, 1],
-                )?))
+            Ok(gpu.dispatch(&kernel, &params, &sums, grid)?.owning(partial.clone()).followed_by(gpu.dispatch(
+                &Kernel::new(Shader::Matmul, "matmul_split_k_reduce"),
+                &params,
+                &reduce,
+                [(m * n).div_ceil(256) as u32, 1, 1],
+            )?))
         }
         v => {
             let tensors = if v.is_vec4() {
