@@ -975,6 +975,8 @@ fn tl_store_a(idx: u32, v: vec4<f32>) {
     }
 }
 
+// The B tile's counterpart of `tl_load_a` (B's plain layout is A's transposed one). The two
+// pairs stay separate: WGSL cannot pass a binding or a workgroup array to a function.
 fn tl_load_b(tile_col: u32, k0: u32, idx: u32) -> vec4<f32> {
     let n4 = params.n / 4u;
     let k4 = params.k / 4u;
@@ -996,6 +998,7 @@ fn tl_load_b(tile_col: u32, k0: u32, idx: u32) -> vec4<f32> {
     return vec4<f32>(0.0);
 }
 
+// Element `idx` of the B tile, as `tl_load_b` read it.
 fn tl_store_b(idx: u32, v: vec4<f32>) {
     if trans_b {
         let col = idx / 4u;
