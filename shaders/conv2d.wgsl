@@ -9,7 +9,7 @@
 //   conv2d_backward_weight (+ _reduce): dw [kh, kw, c_in, c_out] from dy (pre-activation) and x
 //   The bias gradient is a column sum of dy seen as [n·oh·ow, c_out]: matmul_bias_grad.
 // Bindings: 0 params; forward: 1 x, 2 weight, 3 bias, 4 y; backward_input: 2 weight, 5 dy,
-//   6 dx; backward_weight: 1 x, 5 dy, 8 dw_partial; backward_weight_reduce: 8 dw_partial, 7 dw.
+//   6 dx; backward_weight: 1 x, 5 dy, 8 dw_partial; backward_weight_reduce(_wide): 8 dw_partial, 7 dw.
 // Grid: conv2d_forward as below; the backward kernels one invocation per output element
 //   (gather form: deterministic, no atomics), 256 per workgroup, folded 2-D past 65 535
 //   workgroups. Outputs are overwritten.
@@ -218,16 +218,13 @@ fn conv2d_backward_weight(
     let split = i / (co_blocks * tap_blocks);
     let last_co = params.c_out - 1u;
     let q = vec4<u32>(co0, min(co0 + 1u, last_co), min(co0 + 2u, last_co), min(co0 + 3u, last_co));
-    // Each of the 4 taps as (ky, kx, ci), clamped rows repeating the last tap.
-    var ky: array<i32, 4>;
-    var kx: array<i32, 4>;
-    var ci: array<u32, 4>;
-    for (var r = 0u; r < 4u; r++) {
-        let k = min(k0 + r, taps - 1u);
-        ci[r] = k % params.c_in;
-        kx[r] = i32((k / params.c_in) % params.kw);
-        ky[r] = i32(k / (params.c_in * params.kw));
-    }
+    // The 4 taps as (ky, kx, ci), clamped ones repeating the last tap. Vectors and four written-
+    // out reads, not indexed arrays in a loop: wgpu bounds every loop, which keeps GPU drivers
+    // from unrolling it and so from keeping such arrays in registers.
+    let k = min(vec4<u32>(k0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(taps - 1u));
+    let ci = k % params.c_in;
+    let kx = vec4<i32>((k / params.c_in) % params.kw);
+    let ky = vec4<i32>(k / (params.c_in * params.kw));
     var acc0 = vec4<f32>(0.0);
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);
@@ -238,16 +235,14 @@ fn conv2d_backward_weight(
         let ox = m % params.ow;
         let oy = (m / params.ow) % params.oh;
         let b = m / (params.ow * params.oh);
-        let iy0 = i32(oy * params.stride_h) - i32(params.pad_top);
-        let ix0 = i32(ox * params.stride_w) - i32(params.pad_left);
-        var xv = vec4<f32>(0.0);
-        for (var r = 0u; r < 4u; r++) {
-            let iy = iy0 + ky[r];
-            let ix = ix0 + kx[r];
-            if iy >= 0 && iy < i32(params.h) && ix >= 0 && ix < i32(params.w) {
-                xv[r] = x[((b * params.h + u32(iy)) * params.w + u32(ix)) * params.c_in + ci[r]];
-            }
-        }
+        let iy = i32(oy * params.stride_h) - i32(params.pad_top) + ky;
+        let ix = i32(ox * params.stride_w) - i32(params.pad_left) + kx;
+        let xv = vec4<f32>(
+            tap_value(b, iy.x, ix.x, ci.x),
+            tap_value(b, iy.y, ix.y, ci.y),
+            tap_value(b, iy.z, ix.z, ci.z),
+            tap_value(b, iy.w, ix.w, ci.w),
+        );
         let d = m * params.c_out;
         let dv = vec4<f32>(dy[d + q.x], dy[d + q.y], dy[d + q.z], dy[d + q.w]);
         acc0 += xv.x * dv;
@@ -255,16 +250,37 @@ fn conv2d_backward_weight(
         acc2 += xv.z * dv;
         acc3 += xv.w * dv;
     }
-    var acc = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
-    for (var r = 0u; r < 4u; r++) {
-        if k0 + r >= taps {
-            break;
-        }
-        for (var j = 0u; j < 4u; j++) {
-            if co0 + j < params.c_out {
-                dw_partial[(split * taps + k0 + r) * params.c_out + co0 + j] = acc[r][j];
-            }
-        }
+    store_partial(split, k0, co0, acc0);
+    store_partial(split, k0 + 1u, co0, acc1);
+    store_partial(split, k0 + 2u, co0, acc2);
+    store_partial(split, k0 + 3u, co0, acc3);
+}
+
+// x at input row iy, column ix, channel ci of sample b; 0 in the padding.
+fn tap_value(b: u32, iy: i32, ix: i32, ci: u32) -> f32 {
+    if iy >= 0 && iy < i32(params.h) && ix >= 0 && ix < i32(params.w) {
+        return x[((b * params.h + u32(iy)) * params.w + u32(ix)) * params.c_in + ci];
+    }
+    return 0.0;
+}
+
+// dw_partial[split, tap, co0 .. co0 + 4] = v, past the taps and channels skipped.
+fn store_partial(split: u32, tap: u32, co0: u32, v: vec4<f32>) {
+    let taps = params.kh * params.kw * params.c_in;
+    if tap >= taps {
+        return;
+    }
+    let at = (split * taps + tap) * params.c_out + co0;
+    let left = params.c_out - co0;
+    dw_partial[at] = v.x;
+    if left > 1u {
+        dw_partial[at + 1u] = v.y;
+    }
+    if left > 2u {
+        dw_partial[at + 2u] = v.z;
+    }
+    if left > 3u {
+        dw_partial[at + 3u] = v.w;
     }
 }
 
@@ -284,4 +300,36 @@ fn conv2d_backward_weight_reduce(
         sum += dw_partial[s * len + i];
     }
     dw[i] = sum;
+}
+
+// The same sum for GPUs, where the chunks are many (short chunks keep more invocations busy):
+// a workgroup per weight, its 256 invocations each adding every 256th chunk, then a fixed-order
+// tree through workgroup memory. Grid: one workgroup per weight, folded 2-D.
+var<workgroup> reduce_sums: array<f32, 256>;
+
+@compute @workgroup_size(256)
+fn conv2d_backward_weight_reduce_wide(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = wg.x + wg.y * nwg.x;
+    let len = params.kh * params.kw * params.c_in * params.c_out;
+    if i >= len {
+        return;
+    }
+    var sum = 0.0;
+    for (var s = lid; s < params.splits; s += 256u) {
+        sum += dw_partial[s * len + i];
+    }
+    reduce_sums[lid] = sum;
+    for (var half = 128u; half > 0u; half /= 2u) {
+        workgroupBarrier();
+        if lid < half {
+            reduce_sums[lid] += reduce_sums[lid + half];
+        }
+    }
+    if lid == 0u {
+        dw[i] = reduce_sums[0];
+    }
 }

@@ -159,22 +159,63 @@ pub fn backward_input(gpu: &Gpu, shape: &Conv2dShape, dy: &Tensor, weight: &Tens
     gpu.dispatch(&kernel, &p, &[(2, weight), (5, dy), (6, dx)], grid_for(gpu, dx.len())?)
 }
 
-/// Invocations the weight gradient aims for, split over chunks of output pixels.
-const WEIGHT_GRAD_INVOCATIONS: usize = 4096;
-/// The fewest output pixels a chunk sums.
-const MIN_CHUNK: usize = 64;
+/// How the weight gradient spreads its sums over invocations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WeightGradPlan {
+    /// ~4 096 invocations over chunks of at least 64 pixels, then one invocation per weight
+    /// adding the chunks: few, long invocations, as CPU adapters want.
+    Long,
+    /// ~65 536 invocations over chunks of at least 16 pixels, then a workgroup per weight adding
+    /// them as a tree: what keeps a GPU busy (on an H100 the long plan was half the seed CNN's
+    /// step).
+    Wide,
+}
+
+impl WeightGradPlan {
+    pub const ALL: [WeightGradPlan; 2] = [WeightGradPlan::Long, WeightGradPlan::Wide];
+
+    /// `Long` on CPU adapters, `Wide` on the others.
+    pub fn for_gpu(gpu: &Gpu) -> WeightGradPlan {
+        if gpu.info.device_type == wgpu::DeviceType::Cpu { WeightGradPlan::Long } else { WeightGradPlan::Wide }
+    }
+
+    /// (invocations aimed for, fewest pixels per chunk)
+    fn split(self) -> (usize, usize) {
+        match self {
+            WeightGradPlan::Long => (4096, 64),
+            WeightGradPlan::Wide => (65_536, 16),
+        }
+    }
+}
 
 /// dw from dy (the gradient before any fused activation) and the input x: partial sums over
 /// chunks of pixels, then their fixed-order sum. The partials' scratch lives with the dispatches.
 pub fn backward_weight(gpu: &Gpu, shape: &Conv2dShape, x: &Tensor, dy: &Tensor, dw: &Tensor) -> Result<Vec<Dispatch>> {
+    backward_weight_planned(gpu, WeightGradPlan::for_gpu(gpu), shape, x, dy, dw)
+}
+
+/// `backward_weight` with a chosen plan.
+pub fn backward_weight_planned(
+    gpu: &Gpu,
+    plan: WeightGradPlan,
+    shape: &Conv2dShape,
+    x: &Tensor,
+    dy: &Tensor,
+    dw: &Tensor,
+) -> Result<Vec<Dispatch>> {
     check(shape, x.len(), dw.len(), dy.len())?;
+    let (invocations, min_chunk) = plan.split();
     let pixels = dy.len() / shape.c_out;
     let blocks = (shape.kh * shape.kw * shape.c_in).div_ceil(4) * shape.c_out.div_ceil(4);
-    let splits = WEIGHT_GRAD_INVOCATIONS.div_ceil(blocks).clamp(1, pixels.div_ceil(MIN_CHUNK));
+    let splits = invocations.div_ceil(blocks).clamp(1, pixels.div_ceil(min_chunk));
     let chunk = pixels.div_ceil(splits);
     let splits = pixels.div_ceil(chunk);
     let p = Params { splits: splits as u32, chunk: chunk as u32, ..params(shape, Activation::Linear, false)? };
     let partial = Arc::new(gpu.zeros("dw_partial", splits * dw.len())?);
+    let (reduce, grid) = match plan {
+        WeightGradPlan::Long => ("conv2d_backward_weight_reduce", grid_for(gpu, dw.len())?),
+        WeightGradPlan::Wide => ("conv2d_backward_weight_reduce_wide", gpu.grid(dw.len() as u64)?),
+    };
     Ok(vec![
         gpu.dispatch(
             &Kernel::new(Shader::Conv2d, "conv2d_backward_weight"),
@@ -183,12 +224,7 @@ pub fn backward_weight(gpu: &Gpu, shape: &Conv2dShape, x: &Tensor, dy: &Tensor, 
             grid_for(gpu, splits * blocks)?,
         )?
         .owning(partial.clone()),
-        gpu.dispatch(
-            &Kernel::new(Shader::Conv2d, "conv2d_backward_weight_reduce"),
-            &p,
-            &[(8, &partial), (7, dw)],
-            grid_for(gpu, dw.len())?,
-        )?,
+        gpu.dispatch(&Kernel::new(Shader::Conv2d, reduce), &p, &[(8, &partial), (7, dw)], grid)?,
     ])
 }
 

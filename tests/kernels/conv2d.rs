@@ -1,4 +1,4 @@
-use wgtrain::ops::conv2d::{self, Conv2dShape, cpu};
+use wgtrain::ops::conv2d::{self, Conv2dShape, WeightGradPlan, cpu};
 use wgtrain::ops::{Activation, Padding};
 
 use crate::common::*;
@@ -81,11 +81,14 @@ fn conv2d_backward_weight_matches_cpu() {
             let x = uniform(&mut rng, s.x_len(), -1.0, 1.0);
             let dy = uniform(&mut rng, s.y_len().unwrap(), -1.0, 1.0);
             let (tx, tdy) = (gpu.upload("x", &x).unwrap(), gpu.upload("dy", &dy).unwrap());
-            let dw = poisoned(gpu, s.weight_len());
-            let dispatches = conv2d::backward_weight(gpu, &s, &tx, &tdy, &dw).unwrap();
-            gpu.run(&dispatches.iter().collect::<Vec<_>>()).unwrap();
             let want = cpu::backward_weight(&s, &f64s(&x), &f64s(&dy));
-            worst.add(compare(&format!("conv2d_backward_weight {s:?}"), &read(gpu, &dw), &want));
+            // Both plans on every adapter: the wide one is what GPUs run.
+            for plan in WeightGradPlan::ALL {
+                let dw = poisoned(gpu, s.weight_len());
+                let dispatches = conv2d::backward_weight_planned(gpu, plan, &s, &tx, &tdy, &dw).unwrap();
+                gpu.run(&dispatches.iter().collect::<Vec<_>>()).unwrap();
+                worst.add(compare(&format!("conv2d_backward_weight {plan:?} {s:?}"), &read(gpu, &dw), &want));
+            }
         }
     }
 }
