@@ -407,6 +407,14 @@ fn product(
         Variant::SplitK => {
             assert!(variant.takes(&shape), "matmul: {shape:?} has more outputs than split-k reduces");
             let chunks = params.chunks as usize;
+            if chunks > max {
+                return Err(Error::LimitExceeded {
+                    what: format!("a {m}×{n} matmul over k = {k} ({chunks} chunks of k)"),
+                    requested: chunks as u64,
+                    limit_name: "max_compute_workgroups_per_dimension",
+                    limit: max as u64,
+                });
+            }
             let direct = chunks == 1;
             let kernel = kernel.constant("split_direct", f64::from(u8::from(direct)));
             let grid = [grid[1] as u32, grid[0] as u32, params.chunks];

@@ -190,3 +190,24 @@ fn matmul_bias_grad_matches_cpu() {
 fn activation_of(act: Activation, v: f32) -> f32 {
     activation::cpu::apply(act, f64::from(v)) as f32
 }
+
+/// Split-k's chunks of k are a grid dimension: a k too long for them is an error naming the
+/// limit, not a dispatch the device rejects.
+#[test]
+fn split_k_refuses_more_chunks_than_a_grid_dimension_holds() {
+    for gpu in gpus() {
+        let max = gpu.limits.max_compute_workgroups_per_dimension as usize;
+        let shape = MatmulShape::new(1, 1, (max + 1) * 256);
+        assert!(Variant::SplitK.takes(&shape));
+        let (a, b, c) = (gpu.zeros("a", shape.k).unwrap(), gpu.zeros("b", shape.k).unwrap(), poisoned(gpu, 1));
+        match matmul::matmul_variant(gpu, Variant::SplitK, shape, &a, &b, None, Activation::Linear, &c) {
+            Err(wgtrain::Error::LimitExceeded { limit_name, requested, .. }) => {
+                assert_eq!(limit_name, "max_compute_workgroups_per_dimension");
+                assert_eq!(requested, max as u64 + 1);
+            }
+            Err(e) => panic!("wrong error: {e}"),
+            Ok(_) => panic!("{} chunks of k were accepted past the limit of {max}", max + 1),
+        }
+        gpu.check().unwrap();
+    }
+}
