@@ -1,8 +1,9 @@
 """The reference for the real-GPU speed goals: the seed MLP (784-128-10) and the seed CNN
 (Conv2D 32 3x3 relu, MaxPool 2x2, Dense 128 relu, Dense 10), Adam, batch 32, trained in PyTorch
 eager mode on the GPU over full Fashion-MNIST (60 000 samples, shuffled every epoch), and
-FP32 SGEMM 4096 through cuBLAS with TF32 off. Epochs are timed as wgtrain's `--epoch-times`
-are: data resident on the device, a warm-up epoch, then the median of the timed ones.
+FP32 SGEMM 4096 through cuBLAS with TF32 off. Epochs are timed as `wgtrain train` reports them
+(wall clock from the epoch's start until its work is done), with the data resident on the
+device; the first epoch is a warm-up, the figure the median of the others.
 
     python3 benchmarks/torch_seed_models.py DIR   # DIR holds the four Fashion-MNIST .gz files
 """

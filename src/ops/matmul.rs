@@ -80,10 +80,9 @@ pub enum Variant {
 
 /// The k a `SplitK` workgroup sums at most: 16 lanes of 16 steps.
 const SPLIT_CHUNK: usize = 256;
-/// `SplitK` reduces its chunks with one invocation per output, in one dimension of workgroups.
-const SPLIT_MAX_OUTPUTS: usize = 1 << 22;
 /// The most partial sums (chunks × outputs) `SplitK` keeps: 64 MiB, within every adapter's
-/// storage binding limit.
+/// storage binding limit. It also bounds the reduce, one invocation per output in one
+/// dimension of workgroups: with two chunks or more, at most 2²³ outputs, 32 768 workgroups.
 const SPLIT_MAX_PARTIALS: usize = 1 << 24;
 /// On GPUs, products of at least this many 128×128 tiles take `Tiled` (2048×2048 and up: on an
 /// H100 it beat every other kernel there, 37.9 TFLOP/s at 4096 against 29.2 for `Vec4Block16x8`,
@@ -184,11 +183,7 @@ impl Variant {
     pub fn takes(self, shape: &MatmulShape) -> bool {
         match self {
             Variant::UniformB => shape.k * shape.n <= WINDOW,
-            Variant::SplitK => {
-                let outputs = shape.m * shape.n;
-                outputs <= SPLIT_MAX_OUTPUTS
-                    && (outputs + shape.n) * shape.k.div_ceil(SPLIT_CHUNK) <= SPLIT_MAX_PARTIALS
-            }
+            Variant::SplitK => (shape.m * shape.n + shape.n) * shape.k.div_ceil(SPLIT_CHUNK) <= SPLIT_MAX_PARTIALS,
             v if v.is_vec4() => shape.allows_vec4(),
             _ => true,
         }
@@ -405,7 +400,7 @@ fn product(
             gpu.dispatch_with_window(&kernel, &params, &tensors, Some((12, b)), [grid[0] as u32, grid[1] as u32, 1])
         }
         Variant::SplitK => {
-            assert!(variant.takes(&shape), "matmul: {shape:?} has more outputs than split-k reduces");
+            assert!(variant.takes(&shape), "matmul: {shape:?} has more partial sums than split-k keeps");
             let chunks = params.chunks as usize;
             if chunks > max {
                 return Err(Error::LimitExceeded {
