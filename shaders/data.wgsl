@@ -12,10 +12,14 @@
 //     images); y[b, :] = its one-hot class (u8 labels, `classes` wide) or its f32 targets
 //     (`classes` per row); batch_rows[0] = the rows that count. One dispatch for all of it:
 //     on adapters where each dispatch costs tens of microseconds, fewer is faster.
+//   data_gather_bytes (u8 features, a multiple of 4 per row): x_bytes[b, :] = the batch row's
+//     features as the dataset holds them, four bytes to a word, for a first layer that reads
+//     them as byte / 255 (matmul.wgsl's a_unorm8; the scale is 1/255); y and batch_rows as
+//     data_gather. A copy of a quarter of the words.
 //   data_advance: cursor += rows.
 // Layouts: features [total rows, features], labels [total rows] or [total rows, classes];
 //   x [rows, features], y [rows, classes].
-// Bindings: 0 params; 1 data, 2 indices, 3 cursor, 4 x, 5 labels, 6 y, 7 batch_rows.
+// Bindings: 0 params; 1 data, 2 indices, 3 cursor, 4 x, 5 labels, 6 y, 7 batch_rows, 8 x_bytes.
 // Grid: data_gather one workgroup of 64 per batch row (folded 2-D past 65 535), each
 //   invocation converting 4 consecutive features at a time (no integer division per value);
 //   data_advance a single invocation. x, y and batch_rows are overwritten.
@@ -39,6 +43,7 @@ struct Params {
 @group(0) @binding(5) var<storage, read> labels: array<u32>;
 @group(0) @binding(6) var<storage, read_write> y: array<f32>;
 @group(0) @binding(7) var<storage, read_write> batch_rows: array<u32>;
+@group(0) @binding(8) var<storage, read_write> x_bytes: array<u32>;
 
 // The dataset row of batch row b, or -1 past the end of the split.
 fn source_row(b: u32) -> i32 {
@@ -89,9 +94,7 @@ fn data_gather(
     if b >= params.rows {
         return;
     }
-    if b == 0u && lid == 0u {
-        batch_rows[0] = min(params.rows, params.total - min(cursor[0], params.total));
-    }
+    count_rows(b, lid);
     let row = source_row(b);
     let out = b * params.features;
     for (var f = lid * 4u; f < params.features; f += 256u) {
@@ -111,6 +114,41 @@ fn data_gather(
             x[out + f + 3u] = v.w;
         }
     }
+    gather_labels(b, row, lid);
+}
+
+@compute @workgroup_size(64)
+fn data_gather_bytes(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let b = wg.x + wg.y * nwg.x;
+    if b >= params.rows {
+        return;
+    }
+    count_rows(b, lid);
+    let row = source_row(b);
+    let words = params.features / 4u;
+    for (var w = lid; w < words; w += 64u) {
+        var v = 0u;
+        if row >= 0 {
+            v = data[u32(row) * words + w];
+        }
+        x_bytes[b * words + w] = v;
+    }
+    gather_labels(b, row, lid);
+}
+
+// batch_rows[0] = the rows of the batch that count (by the batch's first invocation).
+fn count_rows(b: u32, lid: u32) {
+    if b == 0u && lid == 0u {
+        batch_rows[0] = min(params.rows, params.total - min(cursor[0], params.total));
+    }
+}
+
+// y[b, :] from dataset row `row` (zeros past the split), by the batch row's 64 invocations.
+fn gather_labels(b: u32, row: i32, lid: u32) {
     for (var c = lid; c < params.classes; c += 64u) {
         var v = 0.0;
         if row >= 0 {

@@ -5,7 +5,9 @@
 //   A [m, k], or [k, m] when `trans_a` (C = Aᵀ·B: a Dense layer's dw = xᵀ·dy)
 //   B [k, n], or [n, k] when `trans_b` (C = A·Bᵀ: a Dense layer's dx = dy·wᵀ)
 //   bias [n], C [m, n]
-// Bindings: 0 params; matmul: 1 a, 2 b, 3 bias, 4 c, 6 db; matmul_bias_grad: 5 dy [m, n], 6 db [n];
+//   With `a_unorm8`, A's elements are bytes, four to a word, read as byte / 255 (`a_at`).
+// Bindings: 0 params; matmul: 1 a, 2 b, 3 bias, 4 c, 6 db, 14 a_u8 (A as bytes);
+//   matmul_bias_grad: 5 dy [m, n], 6 db [n];
 //   matmul_uniform_b reads B from 12 ub, a uniform window (see the kernel), and A from 1 and 7.
 // With `bias_grad` set, every product kernel also writes db[n] = the column sums of op(B) over k:
 //   for a Dense layer's dw = xᵀ·dz that is its bias gradient, from the loads dw makes anyway, so
@@ -35,6 +37,7 @@
 
 override trans_a: bool = false;
 override trans_b: bool = false;
+override a_unorm8: bool = false;
 
 struct Params {
     m: u32,
@@ -62,6 +65,7 @@ struct Params {
 @group(0) @binding(10) var<storage, read> saved: array<f32>;
 @group(0) @binding(11) var<storage, read> saved4: array<vec4<f32>>;
 @group(0) @binding(13) var<storage, read_write> partial: array<f32>;
+@group(0) @binding(14) var<storage, read> a_u8: array<u32>;
 
 fn sigmoid(v: f32) -> f32 {
     if v >= 0.0 {
@@ -113,9 +117,29 @@ fn finish4(at: u32, v: vec4<f32>) -> vec4<f32> {
 
 fn load_a(row: u32, p: u32) -> f32 {
     if trans_a {
-        return a[p * params.m + row];
+        return a_at(p * params.m + row);
     }
-    return a[row * params.k + p];
+    return a_at(row * params.k + p);
+}
+
+// A's element i, and its elements 4i .. 4i + 3: f32, or with `a_unorm8` bytes packed four to a
+// word (14 a_u8) read as byte / 255 — an input batch of u8 images, copied as it is: a quarter
+// of the words to load, which is what a product costs on CPU adapters (each load a gather).
+const UNORM8: f32 = 1.0 / 255.0;
+
+fn a_at(i: u32) -> f32 {
+    if a_unorm8 {
+        return f32((a_u8[i / 4u] >> (8u * (i % 4u))) & 0xffu) * UNORM8;
+    }
+    return a[i];
+}
+
+fn a4_at(i: u32) -> vec4<f32> {
+    if a_unorm8 {
+        let w = a_u8[i];
+        return vec4<f32>(vec4<u32>(w & 0xffu, (w >> 8u) & 0xffu, (w >> 16u) & 0xffu, w >> 24u)) * UNORM8;
+    }
+    return a4[i];
 }
 
 fn load_b(p: u32, col: u32) -> f32 {
@@ -302,10 +326,10 @@ fn matmul_vec4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
         var rows: mat4x4<f32>;
         if trans_a {
             let at = p * m4 + row0 / 4u;
-            rows = transpose(mat4x4<f32>(a4[at], a4[at + m4], a4[at + 2u * m4], a4[at + 3u * m4]));
+            rows = transpose(mat4x4<f32>(a4_at(at), a4_at(at + m4), a4_at(at + 2u * m4), a4_at(at + 3u * m4)));
         } else {
             let at = row0 * k4 + p / 4u;
-            rows = mat4x4<f32>(a4[at], a4[at + k4], a4[at + 2u * k4], a4[at + 3u * k4]);
+            rows = mat4x4<f32>(a4_at(at), a4_at(at + k4), a4_at(at + 2u * k4), a4_at(at + 3u * k4));
         }
         var cols: mat4x4<f32>;
         if trans_b {
@@ -380,14 +404,14 @@ fn matmul_vec4_8x8(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocati
         var rows1: mat4x4<f32>;
         if trans_a {
             let at0 = p * m4 + row0 / 4u;
-            rows0 = transpose(mat4x4<f32>(a4[at0], a4[at0 + m4], a4[at0 + 2u * m4], a4[at0 + 3u * m4]));
+            rows0 = transpose(mat4x4<f32>(a4_at(at0), a4_at(at0 + m4), a4_at(at0 + 2u * m4), a4_at(at0 + 3u * m4)));
             let at1 = p * m4 + row1 / 4u;
-            rows1 = transpose(mat4x4<f32>(a4[at1], a4[at1 + m4], a4[at1 + 2u * m4], a4[at1 + 3u * m4]));
+            rows1 = transpose(mat4x4<f32>(a4_at(at1), a4_at(at1 + m4), a4_at(at1 + 2u * m4), a4_at(at1 + 3u * m4)));
         } else {
             let at0 = row0 * k4 + p / 4u;
-            rows0 = mat4x4<f32>(a4[at0], a4[at0 + k4], a4[at0 + 2u * k4], a4[at0 + 3u * k4]);
+            rows0 = mat4x4<f32>(a4_at(at0), a4_at(at0 + k4), a4_at(at0 + 2u * k4), a4_at(at0 + 3u * k4));
             let at1 = row1 * k4 + p / 4u;
-            rows1 = mat4x4<f32>(a4[at1], a4[at1 + k4], a4[at1 + 2u * k4], a4[at1 + 3u * k4]);
+            rows1 = mat4x4<f32>(a4_at(at1), a4_at(at1 + k4), a4_at(at1 + 2u * k4), a4_at(at1 + 3u * k4));
         }
         var cols0: mat4x4<f32>;
         var cols1: mat4x4<f32>;
@@ -548,22 +572,22 @@ fn matmul_vec4_16x8(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocat
         var rows3: mat4x4<f32>;
         if trans_a {
             let at0 = p * m4 + rg0 / 4u;
-            rows0 = transpose(mat4x4<f32>(a4[at0], a4[at0 + m4], a4[at0 + 2u * m4], a4[at0 + 3u * m4]));
+            rows0 = transpose(mat4x4<f32>(a4_at(at0), a4_at(at0 + m4), a4_at(at0 + 2u * m4), a4_at(at0 + 3u * m4)));
             let at1 = p * m4 + rg1 / 4u;
-            rows1 = transpose(mat4x4<f32>(a4[at1], a4[at1 + m4], a4[at1 + 2u * m4], a4[at1 + 3u * m4]));
+            rows1 = transpose(mat4x4<f32>(a4_at(at1), a4_at(at1 + m4), a4_at(at1 + 2u * m4), a4_at(at1 + 3u * m4)));
             let at2 = p * m4 + rg2 / 4u;
-            rows2 = transpose(mat4x4<f32>(a4[at2], a4[at2 + m4], a4[at2 + 2u * m4], a4[at2 + 3u * m4]));
+            rows2 = transpose(mat4x4<f32>(a4_at(at2), a4_at(at2 + m4), a4_at(at2 + 2u * m4), a4_at(at2 + 3u * m4)));
             let at3 = p * m4 + rg3 / 4u;
-            rows3 = transpose(mat4x4<f32>(a4[at3], a4[at3 + m4], a4[at3 + 2u * m4], a4[at3 + 3u * m4]));
+            rows3 = transpose(mat4x4<f32>(a4_at(at3), a4_at(at3 + m4), a4_at(at3 + 2u * m4), a4_at(at3 + 3u * m4)));
         } else {
             let at0 = rg0 * k4 + p / 4u;
-            rows0 = mat4x4<f32>(a4[at0], a4[at0 + k4], a4[at0 + 2u * k4], a4[at0 + 3u * k4]);
+            rows0 = mat4x4<f32>(a4_at(at0), a4_at(at0 + k4), a4_at(at0 + 2u * k4), a4_at(at0 + 3u * k4));
             let at1 = rg1 * k4 + p / 4u;
-            rows1 = mat4x4<f32>(a4[at1], a4[at1 + k4], a4[at1 + 2u * k4], a4[at1 + 3u * k4]);
+            rows1 = mat4x4<f32>(a4_at(at1), a4_at(at1 + k4), a4_at(at1 + 2u * k4), a4_at(at1 + 3u * k4));
             let at2 = rg2 * k4 + p / 4u;
-            rows2 = mat4x4<f32>(a4[at2], a4[at2 + k4], a4[at2 + 2u * k4], a4[at2 + 3u * k4]);
+            rows2 = mat4x4<f32>(a4_at(at2), a4_at(at2 + k4), a4_at(at2 + 2u * k4), a4_at(at2 + 3u * k4));
             let at3 = rg3 * k4 + p / 4u;
-            rows3 = mat4x4<f32>(a4[at3], a4[at3 + k4], a4[at3 + 2u * k4], a4[at3 + 3u * k4]);
+            rows3 = mat4x4<f32>(a4_at(at3), a4_at(at3 + k4), a4_at(at3 + 2u * k4), a4_at(at3 + 3u * k4));
         }
         var cols0: mat4x4<f32>;
         var cols1: mat4x4<f32>;
@@ -866,10 +890,10 @@ fn matmul_uniform_b(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocat
         let last_row = params.m - 1u;
         for (var p = 0u; p < params.k; p += 4u) {
             let block = transpose(mat4x4<f32>(
-                a4[row0 * k4 + p / 4u],
-                a4[min(row0 + 1u, last_row) * k4 + p / 4u],
-                a4[min(row0 + 2u, last_row) * k4 + p / 4u],
-                a4[min(row0 + 3u, last_row) * k4 + p / 4u],
+                a4_at(row0 * k4 + p / 4u),
+                a4_at(min(row0 + 1u, last_row) * k4 + p / 4u),
+                a4_at(min(row0 + 2u, last_row) * k4 + p / 4u),
+                a4_at(min(row0 + 3u, last_row) * k4 + p / 4u),
             ));
             ub_step(&acc, block[0], p, col0, sums);
             ub_step(&acc, block[1], p + 1u, col0, sums);
@@ -879,7 +903,7 @@ fn matmul_uniform_b(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocat
     } else if a_vec4 {
         // Aᵀ: A's four rows at step p are one vec4 of its stored row p.
         for (var p = 0u; p < params.k; p++) {
-            ub_step(&acc, a4[(p * params.m + row0) / 4u], p, col0, sums);
+            ub_step(&acc, a4_at((p * params.m + row0) / 4u), p, col0, sums);
         }
     } else {
         for (var p = 0u; p < params.k; p++) {
@@ -945,14 +969,14 @@ fn tl_load_a(tile_row: u32, k0: u32, idx: u32) -> vec4<f32> {
         let gk = k0 + idx / 32u;
         let gr4 = tile_row / 4u + idx % 32u;
         if gk < params.k && gr4 < m4 {
-            return a4[gk * m4 + gr4];
+            return a4_at(gk * m4 + gr4);
         }
     } else {
         // Stored [m, k]: vec4 along k. idx = row · 4 + kk / 4.
         let gr = tile_row + idx / 4u;
         let gk4 = k0 / 4u + idx % 4u;
         if gr < params.m && gk4 < k4 {
-            return a4[gr * k4 + gk4];
+            return a4_at(gr * k4 + gk4);
         }
     }
     return vec4<f32>(0.0);

@@ -112,6 +112,36 @@ fn cnn_training_steps_match_the_cpu_twin() {
     parity("model parity cnn2 sgd", spec, Optimizer::Sgd(Sgd { momentum: 0.9, ..Sgd::default() }), &train, 16, 3);
 }
 
+/// A Dense-first model reads u8 images as bytes (copied, not converted, into its input), and
+/// trains to the same bits as on the f32 copy of the data that it used to convert them to.
+#[test]
+fn u8_images_train_through_a_byte_input_as_their_f32_copy_does() {
+    let (train, _) = fashion(160);
+    let Features::U8(pixels) = &train.features else { panic!("IDX images load as bytes") };
+    let as_f32 = Features::F32(pixels.iter().map(|&p| f32::from(p) * (1.0 / 255.0)).collect());
+    let copy = Dataset::new(train.sample_shape.clone(), as_f32, train.labels.clone()).unwrap();
+    let spec = Sequential::new(&[28, 28, 1])
+        .add(Layer::Flatten)
+        .add(Layer::dense(16, Act::Relu))
+        .add(Layer::dense(10, Act::Softmax));
+    for gpu in gpus() {
+        let compile =
+            Compile { optimizer: Optimizer::Adam(Adam::default()), loss: LossKind::CategoricalCrossentropy, seed: 5 };
+        let opts = FitOptions { batch_size: 32, epochs: 2, ..FitOptions::default() };
+        let mut first_dispatch = Vec::new();
+        let mut weights = Vec::new();
+        for data in [&train, &copy] {
+            let mut model = Model::new(gpu.clone(), spec.clone(), compile).unwrap();
+            model.fit(data, &opts).unwrap();
+            weights.push(model.weights().unwrap());
+            let profile = model.profile_step(data, 32, &mut |_| Ok(0.0)).unwrap();
+            first_dispatch.push(profile.kernels[0].0);
+        }
+        assert_eq!(first_dispatch, ["data_gather_bytes", "data_gather"], "{}", short(gpu));
+        assert!(weights[0] == weights[1], "u8 and f32 inputs trained to different weights on {}", short(gpu));
+    }
+}
+
 #[test]
 fn the_same_seed_gives_bit_identical_weights() {
     let (train, _) = fashion(300);

@@ -99,6 +99,7 @@ pub fn report(adapter: &wgpu::Adapter) -> String {
         "{}\n  backend {:?}, type {:?}\n  \
          max_storage_buffer_binding_size {} MiB, max_buffer_size {} MiB, \
          max_storage_buffers_per_shader_stage {}\n  \
+         max_uniform_buffer_binding_size {} KiB, max_uniform_buffers_per_shader_stage {}\n  \
          max_compute_workgroup_storage_size {} KiB, max_compute_invocations_per_workgroup {}, \
          max_compute_workgroups_per_dimension {}\n  \
          TIMESTAMP_QUERY {}, SUBGROUP {}, SHADER_F16 {}",
@@ -108,6 +109,8 @@ pub fn report(adapter: &wgpu::Adapter) -> String {
         l.max_storage_buffer_binding_size >> 20,
         l.max_buffer_size >> 20,
         l.max_storage_buffers_per_shader_stage,
+        l.max_uniform_buffer_binding_size >> 10,
+        l.max_uniform_buffers_per_shader_stage,
         l.max_compute_workgroup_storage_size >> 10,
         l.max_compute_invocations_per_workgroup,
         l.max_compute_workgroups_per_dimension,

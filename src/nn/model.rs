@@ -7,7 +7,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
 use super::layer::{Act, Layer};
-use super::network::Network;
+use super::network::{InputForm, Network};
 use super::sequential::Sequential;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Tensor, VIEW_ALIGN};
@@ -311,11 +311,12 @@ impl Model {
         }
     }
 
-    /// The batch-size-specific graph, built on first use and rebuilt when the batch size changes.
-    pub(crate) fn network(&mut self, batch: usize) -> Result<&Network> {
-        if self.net.as_ref().is_none_or(|n| n.batch != batch) {
+    /// The graph for a batch size and input form, built on first use and rebuilt when either
+    /// changes.
+    pub(crate) fn network(&mut self, batch: usize, input: InputForm) -> Result<&Network> {
+        if self.net.as_ref().is_none_or(|n| n.batch != batch || n.input != input) {
             self.net = None;
-            self.net = Some(Network::build(self, batch)?);
+            self.net = Some(Network::build(self, batch, input)?);
         }
         Ok(self.net.as_ref().unwrap())
     }

@@ -5,17 +5,42 @@ use std::sync::Arc;
 
 use super::layer::{Act, Layer};
 use super::model::{Model, Optimizer};
+use crate::data::{Dataset, Features};
 use crate::error::Result;
 use crate::gpu::{Dispatch, Gpu, Tensor};
 use crate::ops::conv2d::Conv2dShape;
 use crate::ops::loss::{self, Advance, Loss, LossBuffers};
-use crate::ops::matmul::MatmulShape;
+use crate::ops::matmul::{MatmulShape, Operand};
 use crate::ops::pool::{PoolKind, PoolShape};
 use crate::ops::{Activation, activation, conv2d, dropout, matmul, optim, pool};
 
+/// How a network holds its input batch: f32, or (`Unorm8`) a dataset's u8 features as they
+/// are, four bytes to a word, which the first layer — a Dense one — reads as byte / 255: the
+/// batch is copied instead of converted, and the first layer's products load a quarter of the
+/// words for their input (on CPU adapters, where every load is a gather, the largest part of
+/// what they cost).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum InputForm {
+    F32,
+    Unorm8,
+}
+
+impl InputForm {
+    /// `Unorm8` when every dataset the network will see holds u8 features, a sample is whole
+    /// words, and the first layer that computes (past views such as Flatten) is Dense.
+    pub fn for_data(model: &Model, data: &[&Dataset]) -> InputForm {
+        let first = (0..model.spec.layers.len()).map(|i| model.effective_layer(i)).find(|l| !is_view(l));
+        let bytes = data.iter().all(|d| matches!(d.features, Features::U8(_)));
+        let words = model.shapes[0].iter().product::<usize>().is_multiple_of(4);
+        if matches!(first, Some(Layer::Dense { .. })) && bytes && words { InputForm::Unorm8 } else { InputForm::F32 }
+    }
+}
+
 pub(crate) struct Network {
     pub batch: usize,
-    /// values[0] is the input batch, values[i + 1] layer i's output (shared where a layer is a view).
+    pub input: InputForm,
+    /// values[0] is the input batch (in words of bytes when `input` is `Unorm8`), values[i + 1]
+    /// layer i's output (shared where a layer is a view).
     pub values: Vec<Arc<Tensor>>,
     /// Gradients of the values (the last is the loss's output, dlogits).
     pub grads: Vec<Option<Arc<Tensor>>>,
@@ -59,7 +84,7 @@ impl Builder<'_> {
 }
 
 impl Network {
-    pub fn build(model: &Model, batch: usize) -> Result<Network> {
+    pub fn build(model: &Model, batch: usize, input: InputForm) -> Result<Network> {
         let gpu: &Gpu = &model.gpu;
         let bytes_before = gpu.usage.bytes();
         let b = Builder { gpu, batch };
@@ -67,7 +92,10 @@ impl Network {
         let n_layers = model.spec.layers.len();
         let layers: Vec<Layer> = (0..n_layers).map(|i| model.effective_layer(i)).collect();
 
-        let mut values = vec![b.tensor("input", &shapes[0])?];
+        let mut values = vec![match input {
+            InputForm::F32 => b.tensor("input", &shapes[0])?,
+            InputForm::Unorm8 => Arc::new(gpu.zeros("input_bytes", batch * shapes[0].iter().product::<usize>() / 4)?),
+        }];
         for (i, layer) in layers.iter().enumerate() {
             let next = if is_view(layer) { values[i].clone() } else { b.tensor("activation", &shapes[i + 1])? };
             values.push(next);
@@ -110,6 +138,7 @@ impl Network {
                 index: i,
                 input_shape: &shapes[i],
                 x: &values[i],
+                x_unorm8: input == InputForm::Unorm8 && Arc::ptr_eq(&values[i], &values[0]),
                 y: &values[i + 1],
                 dy: grads[i + 1].as_deref(),
                 dx: grads[i].as_deref(),
@@ -154,6 +183,7 @@ impl Network {
 
         Ok(Network {
             batch,
+            input,
             values,
             grads,
             targets,
@@ -192,6 +222,8 @@ struct LayerCtx<'a> {
     index: usize,
     input_shape: &'a [usize],
     x: &'a Tensor,
+    /// x is the input batch held as bytes (`InputForm::Unorm8`): only a Dense layer meets it.
+    x_unorm8: bool,
     y: &'a Tensor,
     /// The gradient of y: present whenever this layer or one before it has parameters.
     dy: Option<&'a Tensor>,
@@ -222,6 +254,11 @@ impl Built {
 }
 
 impl LayerCtx<'_> {
+    /// x as a product's A operand.
+    fn x_operand(&self) -> Operand<'_> {
+        if self.x_unorm8 { Operand::Unorm8(self.x) } else { Operand::F32(self.x) }
+    }
+
     fn dy(&self) -> &Tensor {
         self.dy.expect("a layer that passes a gradient back has one coming in")
     }
@@ -240,6 +277,8 @@ impl LayerCtx<'_> {
     }
 
     fn build(&self, layer: &Layer) -> Result<Built> {
+        let reads_bytes = matches!(layer, Layer::Dense { .. }) || is_view(layer);
+        assert!(!self.x_unorm8 || reads_bytes, "only a Dense layer reads a byte input");
         let gpu = self.gpu;
         let mut built = Built::default();
         match layer {
@@ -248,8 +287,9 @@ impl LayerCtx<'_> {
                 let k_in = self.input_shape[0];
                 let shape = MatmulShape::new(self.batch, *units, k_in);
                 match act.elementwise() {
-                    Some(a) => built
-                        .forward(|| matmul::matmul(gpu, shape, self.x, &kernel.value, Some(&bias.value), a, self.y))?,
+                    Some(a) => built.forward(|| {
+                        matmul::matmul(gpu, shape, self.x_operand(), &kernel.value, Some(&bias.value), a, self.y)
+                    })?,
                     None => {
                         let z = Arc::new(self.gpu.zeros("logits", self.y.len())?);
                         for list in [&mut built.forward_train, &mut built.forward_infer] {
@@ -257,7 +297,7 @@ impl LayerCtx<'_> {
                                 matmul::matmul(
                                     gpu,
                                     shape,
-                                    self.x,
+                                    self.x_operand(),
                                     &kernel.value,
                                     Some(&bias.value),
                                     Activation::Linear,
@@ -277,7 +317,14 @@ impl LayerCtx<'_> {
                     &dz_owned
                 };
                 let dw_shape = MatmulShape { m: k_in, n: *units, k: self.batch, trans_a: true, trans_b: false };
-                built.backward.push(matmul::weight_grad(gpu, dw_shape, self.x, dz, &kernel.grad, &bias.grad)?);
+                built.backward.push(matmul::weight_grad(
+                    gpu,
+                    dw_shape,
+                    self.x_operand(),
+                    dz,
+                    &kernel.grad,
+                    &bias.grad,
+                )?);
                 if let Some(dx) = self.dx {
                     let dx_shape = MatmulShape { m: self.batch, n: k_in, k: *units, trans_a: false, trans_b: true };
                     let input_act = self.input_act.map(|a| (a, self.x));

@@ -4,6 +4,7 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::error::Result;
 use crate::gpu::{Dispatch, Gpu, Kernel, Shader, Tensor};
+use crate::ops::matmul::Operand;
 
 /// A batch of `rows` drawn through an index list of `total` entries; each dataset row has
 /// `features` values and `classes` label columns (one-hot width, or targets per row).
@@ -53,23 +54,37 @@ pub struct Source<'a> {
     pub class_labels: bool,
 }
 
-/// x [rows, features] (u8 features scaled, or f32), y [rows, classes] (one-hot of u8 class
-/// labels, or f32 targets) and `batch_rows` (how many rows are valid), in one dispatch.
+/// x [rows, features], y [rows, classes] (one-hot of u8 class labels, or f32 targets) and
+/// `batch_rows` (how many rows are valid), in one dispatch. x is f32 (u8 features scaled, or
+/// f32 ones), or with `Operand::Unorm8` the u8 features copied as they are, four to a word
+/// (features a multiple of 4, scale 1/255), for a first layer that reads them so.
 pub fn gather(
     gpu: &Gpu,
     shape: &GatherShape,
     src: &Source,
-    x: &Tensor,
+    x: Operand,
     y: &Tensor,
     batch_rows: &Tensor,
 ) -> Result<Dispatch> {
     assert_eq!(src.indices.len(), shape.total, "gather: indices hold {} rows, not {}", src.indices.len(), shape.total);
-    assert_eq!(x.len(), shape.rows * shape.features, "gather: x length");
     assert_eq!(y.len(), shape.rows * shape.classes, "gather: y length");
-    let kernel = Kernel::new(Shader::Data, "data_gather")
+    let (entry, x, x_binding) = match x {
+        Operand::F32(x) => {
+            assert_eq!(x.len(), shape.rows * shape.features, "gather: x length");
+            ("data_gather", x, 4)
+        }
+        Operand::Unorm8(x) => {
+            assert!(src.u8_features && shape.features.is_multiple_of(4), "gather: bytes need u8 features in words");
+            assert_eq!(shape.scale, 1.0 / 255.0, "gather: bytes are read as byte / 255");
+            assert_eq!(x.len(), shape.rows * shape.features / 4, "gather: x length in words");
+            ("data_gather_bytes", x, 8)
+        }
+    };
+    let kernel = Kernel::new(Shader::Data, entry)
         .constant("u8_features", f64::from(u8::from(src.u8_features)))
         .constant("class_labels", f64::from(u8::from(src.class_labels)));
-    let tensors = [(1, src.data), (2, src.indices), (3, src.cursor), (4, x), (5, src.labels), (6, y), (7, batch_rows)];
+    let tensors =
+        [(1, src.data), (2, src.indices), (3, src.cursor), (x_binding, x), (5, src.labels), (6, y), (7, batch_rows)];
     gpu.dispatch(&kernel, &shape.params(), &tensors, gpu.grid(shape.rows as u64)?)
 }
 
@@ -96,6 +111,15 @@ pub mod cpu {
             .flat_map(|row| {
                 (0..f).map(move |j| row.map_or(0.0, |r| f64::from(data[r * f + j]) * f64::from(shape.scale)))
             })
+            .collect()
+    }
+
+    /// The batch's u8 features as they are (zeros past the split), as `gather` copies them for
+    /// a byte input.
+    pub fn gather_bytes(shape: &GatherShape, data: &[u8], indices: &[u32], cursor: usize) -> Vec<u8> {
+        let f = shape.features;
+        source_rows(shape, indices, cursor)
+            .flat_map(|row| (0..f).map(move |j| row.map_or(0, |r| data[r * f + j])))
             .collect()
     }
 

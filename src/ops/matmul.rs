@@ -35,6 +35,21 @@ impl MatmulShape {
     }
 }
 
+/// A product's A: f32 values, or bytes four to a word read as byte / 255 — an input batch of u8
+/// images as the dataset holds them, which the first Dense layer reads in a quarter of the
+/// loads (on CPU adapters, where each load is a gather, most of what its products cost).
+#[derive(Clone, Copy)]
+pub enum Operand<'a> {
+    F32(&'a Tensor),
+    Unorm8(&'a Tensor),
+}
+
+impl<'a> From<&'a Tensor> for Operand<'a> {
+    fn from(t: &'a Tensor) -> Self {
+        Operand::F32(t)
+    }
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct Params {
@@ -230,10 +245,10 @@ impl Variant {
 }
 
 /// c = act(op(a) · op(b) + bias), with the variant the shape and adapter call for.
-pub fn matmul(
+pub fn matmul<'a>(
     gpu: &Gpu,
     shape: MatmulShape,
-    a: &Tensor,
+    a: impl Into<Operand<'a>>,
     b: &Tensor,
     bias: Option<&Tensor>,
     act: Activation,
@@ -244,25 +259,25 @@ pub fn matmul(
 
 /// c = act(op(a) · op(b) + bias), with a chosen variant.
 #[allow(clippy::too_many_arguments)] // the product's operands, each a tensor or its description
-pub fn matmul_variant(
+pub fn matmul_variant<'a>(
     gpu: &Gpu,
     variant: Variant,
     shape: MatmulShape,
-    a: &Tensor,
+    a: impl Into<Operand<'a>>,
     b: &Tensor,
     bias: Option<&Tensor>,
     act: Activation,
     c: &Tensor,
 ) -> Result<Dispatch> {
-    product(gpu, variant, shape, a, b, c, Epilogue { bias, act, ..Epilogue::default() })
+    product(gpu, variant, shape, a.into(), b, c, Epilogue { bias, act, ..Epilogue::default() })
 }
 
 /// A Dense layer's gradients in one dispatch: dw = op(x)ᵀ-style product `shape` of `x` and `dz`
 /// (dw = xᵀ·dz: `shape` has trans_a), and db = the column sums of dz, from the same loads.
-pub fn weight_grad(
+pub fn weight_grad<'a>(
     gpu: &Gpu,
     shape: MatmulShape,
-    x: &Tensor,
+    x: impl Into<Operand<'a>>,
     dz: &Tensor,
     dw: &Tensor,
     db: &Tensor,
@@ -271,17 +286,17 @@ pub fn weight_grad(
 }
 
 /// `weight_grad` with a chosen variant.
-pub fn weight_grad_variant(
+pub fn weight_grad_variant<'a>(
     gpu: &Gpu,
     variant: Variant,
     shape: MatmulShape,
-    x: &Tensor,
+    x: impl Into<Operand<'a>>,
     dz: &Tensor,
     dw: &Tensor,
     db: &Tensor,
 ) -> Result<Dispatch> {
     assert_eq!(db.len(), shape.n, "weight_grad: db has {} elements, n is {}", db.len(), shape.n);
-    product(gpu, variant, shape, x, dz, dw, Epilogue { db: Some(db), ..Epilogue::default() })
+    product(gpu, variant, shape, x.into(), dz, dw, Epilogue { db: Some(db), ..Epilogue::default() })
 }
 
 /// A Dense layer's input gradient dx = dz·wᵀ (`shape` has trans_b), and when the input is the
@@ -311,7 +326,7 @@ pub fn input_grad_variant(
     if let Some((_, y)) = act_of_input {
         assert_eq!(y.len(), dx.len(), "input_grad: the activation output has {} elements, dx {}", y.len(), dx.len());
     }
-    product(gpu, variant, shape, dz, w, dx, Epilogue { act_grad: act_of_input, ..Epilogue::default() })
+    product(gpu, variant, shape, dz.into(), w, dx, Epilogue { act_grad: act_of_input, ..Epilogue::default() })
 }
 
 /// What a product does besides C = op(A)·op(B): add a bias and activate, or multiply by an
@@ -334,7 +349,7 @@ fn product(
     gpu: &Gpu,
     variant: Variant,
     shape: MatmulShape,
-    a: &Tensor,
+    a: Operand,
     b: &Tensor,
     c: &Tensor,
     epilogue: Epilogue,
@@ -342,7 +357,11 @@ fn product(
     let Epilogue { bias, act, db, act_grad } = epilogue;
     let MatmulShape { m, n, k, trans_a, trans_b } = shape;
     assert!(m > 0 && n > 0 && k > 0, "matmul: empty shape {shape:?}");
-    assert_eq!(a.len(), m * k, "matmul: a has {} elements for {shape:?}", a.len());
+    let (a, a_words, unorm8) = match a {
+        Operand::F32(a) => (a, m * k, false),
+        Operand::Unorm8(a) => (a, (m * k).div_ceil(4), true),
+    };
+    assert_eq!(a.len(), a_words, "matmul: a has {} words for {shape:?}", a.len());
     assert_eq!(b.len(), k * n, "matmul: b has {} elements for {shape:?}", b.len());
     assert_eq!(c.len(), m * n, "matmul: c has {} elements for {shape:?}", c.len());
     if let Some(bias) = bias {
@@ -351,6 +370,9 @@ fn product(
     let mut kernel = Kernel::new(Shader::Matmul, variant.entry())
         .constant("trans_a", f64::from(u8::from(trans_a)))
         .constant("trans_b", f64::from(u8::from(trans_b)));
+    if unorm8 {
+        kernel = kernel.constant("a_unorm8", 1.0);
+    }
     // Workgroups along C's rows and columns.
     let grid = match variant {
         Variant::UniformB => {
@@ -390,13 +412,14 @@ fn product(
         chunk: chunk as u32,
         chunks: k.div_ceil(chunk) as u32,
     };
-    // Unused bindings still need a buffer: `a` is read-only here already, `c` written.
+    // Unused bindings still need a buffer: `a` is read-only here already, `c` written. A is
+    // bound both as f32 (1, 7) and as bytes (14); the kernel reads the one `a_unorm8` names.
     let bias = bias.unwrap_or(a);
     let db = db.unwrap_or(c);
     let saved = act_grad.map_or(a, |(_, y)| y);
     match variant {
         Variant::UniformB => {
-            let tensors = [(1, a), (7, a), (3, bias), (4, c), (6, db), (10, saved)];
+            let tensors = [(1, a), (7, a), (14, a), (3, bias), (4, c), (6, db), (10, saved)];
             gpu.dispatch_with_window(&kernel, &params, &tensors, Some((12, b)), [grid[0] as u32, grid[1] as u32, 1])
         }
         Variant::SplitK => {
@@ -414,12 +437,12 @@ fn product(
             let kernel = kernel.constant("split_direct", f64::from(u8::from(direct)));
             let grid = [grid[1] as u32, grid[0] as u32, params.chunks];
             if direct {
-                let tensors = [(1, a), (2, b), (3, bias), (4, c), (6, db), (10, saved), (13, c)];
+                let tensors = [(1, a), (14, a), (2, b), (3, bias), (4, c), (6, db), (10, saved), (13, c)];
                 return gpu.dispatch(&kernel, &params, &tensors, grid);
             }
             // Each chunk's C, then each chunk's column sums of op(B) (bias_grad).
             let partial = Arc::new(gpu.zeros("matmul_partial", chunks * (m * n + n))?);
-            let sums = [(1, a), (2, b), (3, bias), (4, c), (6, db), (10, saved), (13, &*partial)];
+            let sums = [(1, a), (14, a), (2, b), (3, bias), (4, c), (6, db), (10, saved), (13, &*partial)];
             let reduce = [(3, bias), (4, c), (6, db), (10, saved), (13, &*partial)];
             Ok(gpu.dispatch(&kernel, &params, &sums, grid)?.owning(partial.clone()).followed_by(gpu.dispatch(
                 &Kernel::new(Shader::Matmul, "matmul_split_k_reduce"),
@@ -431,9 +454,9 @@ fn product(
         v => {
             let tensors = if v.is_vec4() {
                 assert!(shape.allows_vec4(), "matmul: the vec4 variant needs m, n, k multiples of 4: {shape:?}");
-                [(7, a), (8, b), (3, bias), (9, c), (6, db), (11, saved)]
+                [(7, a), (14, a), (8, b), (3, bias), (9, c), (6, db), (11, saved)]
             } else {
-                [(1, a), (2, b), (3, bias), (4, c), (6, db), (10, saved)]
+                [(1, a), (14, a), (2, b), (3, bias), (4, c), (6, db), (10, saved)]
             };
             gpu.dispatch(&kernel, &params, &tensors, [grid[1] as u32, grid[0] as u32, 1])
         }

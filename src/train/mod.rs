@@ -17,6 +17,7 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::Dispatch;
 use crate::nn::Model;
+use crate::nn::network::InputForm;
 use crate::nn::network::Network;
 use feed::{DeviceData, Feed};
 use progress::Progress;
@@ -430,7 +431,11 @@ impl Model {
         if let Validation::Data(v) = opts.validation {
             feed::check(self, v)?;
         }
-        self.network(opts.batch_size)?;
+        let mut seen = vec![data];
+        if let Validation::Data(v) = opts.validation {
+            seen.push(v);
+        }
+        self.network(opts.batch_size, InputForm::for_data(self, &seen))?;
         let budget = opts.max_resident_bytes.unwrap_or_else(|| self.gpu.largest_binding());
         let train = Rows::new(self, data, &train_rows, budget)?;
         let (val, val_bytes) = match opts.validation {
@@ -513,7 +518,7 @@ impl Model {
     ) -> Result<StepProfile> {
         check_batch(batch_size)?;
         feed::check(self, data)?;
-        self.network(batch_size)?;
+        self.network(batch_size, InputForm::for_data(self, &[data]))?;
         let rows: Vec<u32> = (0..data.len() as u32).collect();
         let Rows::Resident(feed) = Rows::new(self, data, &rows, self.gpu.largest_binding())? else {
             return Err(Error::Invalid("profiling needs a dataset that fits on the device".into()));
@@ -534,7 +539,7 @@ impl Model {
     pub fn evaluate(&mut self, data: &Dataset, batch_size: usize) -> Result<Metrics> {
         check_batch(batch_size)?;
         feed::check(self, data)?;
-        self.network(batch_size)?;
+        self.network(batch_size, InputForm::for_data(self, &[data]))?;
         let order: Vec<u32> = (0..data.len() as u32).collect();
         let rows = Rows::new(self, data, &order, self.gpu.largest_binding())?;
         self.pass(&rows, &order, false, &mut |_, _| Ok(()))
@@ -545,7 +550,7 @@ impl Model {
     pub fn predict(&mut self, data: &Dataset, batch_size: usize) -> Result<Vec<f32>> {
         check_batch(batch_size)?;
         feed::check(self, data)?;
-        self.network(batch_size)?;
+        self.network(batch_size, InputForm::for_data(self, &[data]))?;
         let gpu = self.gpu.clone();
         let device_data = Arc::new(DeviceData::upload(&gpu, data)?);
         let feed = Feed::new(&gpu, self, device_data, &(0..data.len() as u32).collect::<Vec<_>>())?;

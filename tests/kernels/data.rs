@@ -1,5 +1,6 @@
 use rand::RngExt;
 use wgtrain::ops::data::{self, GatherShape, Source, cpu};
+use wgtrain::ops::matmul::Operand;
 
 use crate::common::*;
 
@@ -46,7 +47,7 @@ fn data_gather_matches_cpu() {
                 };
                 let (x, y) = (poisoned(gpu, rows * features), poisoned(gpu, rows * classes));
                 let batch_rows = gpu.zeros("batch_rows", 1).unwrap();
-                gpu.run(&[&data::gather(gpu, &shape, &src, &x, &y, &batch_rows).unwrap()]).unwrap();
+                gpu.run(&[&data::gather(gpu, &shape, &src, Operand::F32(&x), &y, &batch_rows).unwrap()]).unwrap();
                 let what = format!("{what} u8 features {u8_features} class labels {class_labels}");
                 let want_x = if u8_features {
                     cpu::gather_u8(&shape, &pixels, &order, cursor)
@@ -61,6 +62,18 @@ fn data_gather_matches_cpu() {
                 worst.add(compare(&format!("{what} x"), &read(gpu, &x), &want_x));
                 worst.add(compare(&format!("{what} y"), &read(gpu, &y), &want_y));
                 assert_eq!(gpu.read::<u32>(&batch_rows).unwrap(), [valid], "{what}: batch_rows");
+
+                // u8 features in whole words may also be copied as bytes, for a Dense first layer.
+                if u8_features && features.is_multiple_of(4) {
+                    let (x, y) = (poisoned(gpu, rows * features / 4), poisoned(gpu, rows * classes));
+                    let batch_rows = gpu.zeros("batch_rows", 1).unwrap();
+                    let bytes = data::gather(gpu, &shape, &src, Operand::Unorm8(&x), &y, &batch_rows).unwrap();
+                    gpu.run(&[&bytes]).unwrap();
+                    let got: Vec<u8> = gpu.read::<u32>(&x).unwrap().iter().flat_map(|w| w.to_le_bytes()).collect();
+                    assert!(got == cpu::gather_bytes(&shape, &pixels, &order, cursor), "{what}: x as bytes");
+                    worst.add(compare(&format!("{what} y (bytes)"), &read(gpu, &y), &want_y));
+                    assert_eq!(gpu.read::<u32>(&batch_rows).unwrap(), [valid], "{what}: batch_rows (bytes)");
+                }
             }
             gpu.run(&[&data::advance(gpu, &shape, &cursor_t).unwrap()]).unwrap();
             assert_eq!(gpu.read::<u32>(&cursor_t).unwrap(), [(cursor + rows) as u32], "{what}: cursor advanced");

@@ -1,4 +1,5 @@
-use wgtrain::ops::matmul::{self, MatmulShape, Variant, cpu};
+use rand::RngExt;
+use wgtrain::ops::matmul::{self, MatmulShape, Operand, Variant, cpu};
 use wgtrain::ops::{Activation, activation};
 
 use crate::common::*;
@@ -144,6 +145,21 @@ fn check_matmul(variant: Variant, name: &'static str) {
                 run(gpu, matmul::matmul_variant(gpu, variant, shape, &ta, &tb, with_bias.then_some(&tbias), act, &c));
                 let want = cpu::matmul(shape, &f64s(&a), &f64s(&b), with_bias.then_some(&f64s(&bias)[..]), act);
                 worst.add(compare(&format!("matmul {shape:?} {act:?} bias {with_bias}"), &read(gpu, &c), &want));
+
+                // A as bytes read as byte / 255 (an input batch of u8 images), as the first
+                // Dense layer's forward product and weight gradient read it.
+                let bytes: Vec<u8> = (0..m * k).map(|_| rng.random()).collect();
+                let a8 = gpu.upload_bytes("a_u8", &bytes).unwrap();
+                let a8_values: Vec<f64> = bytes.iter().map(|&v| f64::from(v) / 255.0).collect();
+                let c = poisoned(gpu, m * n);
+                let bias8 = with_bias.then_some(&tbias);
+                run(gpu, matmul::matmul_variant(gpu, variant, shape, Operand::Unorm8(&a8), &tb, bias8, act, &c));
+                let want = cpu::matmul(shape, &a8_values, &f64s(&b), with_bias.then_some(&f64s(&bias)[..]), act);
+                worst.add(compare(&format!("matmul unorm8 A {shape:?} {act:?}"), &read(gpu, &c), &want));
+                let (c, db) = (poisoned(gpu, m * n), poisoned(gpu, n));
+                run(gpu, matmul::weight_grad_variant(gpu, variant, shape, Operand::Unorm8(&a8), &tb, &c, &db));
+                let want = cpu::matmul(shape, &a8_values, &f64s(&b), None, Activation::Linear);
+                worst.add(compare(&format!("weight_grad unorm8 A {shape:?} dw"), &read(gpu, &c), &want));
 
                 // The same product as a weight gradient: c plus the column sums of op(b) in db.
                 let (c, db) = (poisoned(gpu, m * n), poisoned(gpu, n));
