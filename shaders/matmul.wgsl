@@ -8,8 +8,7 @@
 //   With `a_unorm8`, A's elements are bytes, four to a word, read as byte / 255 (`a_at`).
 // Bindings: 0 params; matmul: 1 a, 2 b, 3 bias, 4 c, 6 db, 14 a_u8 (A as bytes);
 //   matmul_bias_grad: 5 dy [m, n], 6 db [n];
-//   matmul_uniform_b reads B from 12 ub, a uniform window (see the kernel), and A from 1 and 7;
-//   the vec4 kernels read B from it too with `b_window` (b4_at), else bind it unread.
+//   matmul_uniform_b reads B from 12 ub, a uniform window (see the kernel), and A from 1 and 7.
 // With `bias_grad` set, every product kernel also writes db[n] = the column sums of op(B) over k:
 //   for a Dense layer's dw = xᵀ·dz that is its bias gradient, from the loads dw makes anyway, so
 //   the bias needs no dispatch of its own. The invocations of the first row block sum; others
@@ -39,7 +38,6 @@
 override trans_a: bool = false;
 override trans_b: bool = false;
 override a_unorm8: bool = false;
-override b_window: bool = false;
 
 struct Params {
     m: u32,
@@ -134,17 +132,6 @@ fn a_at(i: u32) -> f32 {
         return f32((a_u8[i / 4u] >> (8u * (i % 4u))) & 0xffu) * UNORM8;
     }
     return a[i];
-}
-
-// B's elements 4i .. 4i + 3: from storage, or with `b_window` from its uniform window `ub`
-// (12; see matmul_uniform_b). On CPU adapters a uniform load at a varying address is a gather
-// of its own, about twice as fast as a storage load, which is made lane by lane with a bounds
-// check each (llvmpipe: 0.32 against 0.75 ms for 2²⁰ vec4 loads).
-fn b4_at(i: u32) -> vec4<f32> {
-    if b_window {
-        return ub[i];
-    }
-    return b4[i];
 }
 
 fn a4_at(i: u32) -> vec4<f32> {
@@ -347,10 +334,10 @@ fn matmul_vec4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
         var cols: mat4x4<f32>;
         if trans_b {
             let at = col0 * k4 + p / 4u;
-            cols = mat4x4<f32>(b4_at(at), b4_at(at + k4), b4_at(at + 2u * k4), b4_at(at + 3u * k4));
+            cols = mat4x4<f32>(b4[at], b4[at + k4], b4[at + 2u * k4], b4[at + 3u * k4]);
         } else {
             let at = p * n4 + col0 / 4u;
-            cols = transpose(mat4x4<f32>(b4_at(at), b4_at(at + n4), b4_at(at + 2u * n4), b4_at(at + 3u * n4)));
+            cols = transpose(mat4x4<f32>(b4[at], b4[at + n4], b4[at + 2u * n4], b4[at + 3u * n4]));
         }
         acc0 += rows[0] * cols;
         acc1 += rows[1] * cols;
@@ -430,14 +417,14 @@ fn matmul_vec4_8x8(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocati
         var cols1: mat4x4<f32>;
         if trans_b {
             let bt0 = col0 * k4 + p / 4u;
-            cols0 = mat4x4<f32>(b4_at(bt0), b4_at(bt0 + k4), b4_at(bt0 + 2u * k4), b4_at(bt0 + 3u * k4));
+            cols0 = mat4x4<f32>(b4[bt0], b4[bt0 + k4], b4[bt0 + 2u * k4], b4[bt0 + 3u * k4]);
             let bt1 = col1 * k4 + p / 4u;
-            cols1 = mat4x4<f32>(b4_at(bt1), b4_at(bt1 + k4), b4_at(bt1 + 2u * k4), b4_at(bt1 + 3u * k4));
+            cols1 = mat4x4<f32>(b4[bt1], b4[bt1 + k4], b4[bt1 + 2u * k4], b4[bt1 + 3u * k4]);
         } else {
             let bt0 = p * n4 + col0 / 4u;
-            cols0 = transpose(mat4x4<f32>(b4_at(bt0), b4_at(bt0 + n4), b4_at(bt0 + 2u * n4), b4_at(bt0 + 3u * n4)));
+            cols0 = transpose(mat4x4<f32>(b4[bt0], b4[bt0 + n4], b4[bt0 + 2u * n4], b4[bt0 + 3u * n4]));
             let bt1 = p * n4 + col1 / 4u;
-            cols1 = transpose(mat4x4<f32>(b4_at(bt1), b4_at(bt1 + n4), b4_at(bt1 + 2u * n4), b4_at(bt1 + 3u * n4)));
+            cols1 = transpose(mat4x4<f32>(b4[bt1], b4[bt1 + n4], b4[bt1 + 2u * n4], b4[bt1 + 3u * n4]));
         }
         acc00 += rows0[0] * cols0;
         acc01 += rows0[0] * cols1;
@@ -606,14 +593,14 @@ fn matmul_vec4_16x8(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocat
         var cols1: mat4x4<f32>;
         if trans_b {
             let bt0 = cg0 * k4 + p / 4u;
-            cols0 = mat4x4<f32>(b4_at(bt0), b4_at(bt0 + k4), b4_at(bt0 + 2u * k4), b4_at(bt0 + 3u * k4));
+            cols0 = mat4x4<f32>(b4[bt0], b4[bt0 + k4], b4[bt0 + 2u * k4], b4[bt0 + 3u * k4]);
             let bt1 = cg1 * k4 + p / 4u;
-            cols1 = mat4x4<f32>(b4_at(bt1), b4_at(bt1 + k4), b4_at(bt1 + 2u * k4), b4_at(bt1 + 3u * k4));
+            cols1 = mat4x4<f32>(b4[bt1], b4[bt1 + k4], b4[bt1 + 2u * k4], b4[bt1 + 3u * k4]);
         } else {
             let bt0 = p * n4 + cg0 / 4u;
-            cols0 = transpose(mat4x4<f32>(b4_at(bt0), b4_at(bt0 + n4), b4_at(bt0 + 2u * n4), b4_at(bt0 + 3u * n4)));
+            cols0 = transpose(mat4x4<f32>(b4[bt0], b4[bt0 + n4], b4[bt0 + 2u * n4], b4[bt0 + 3u * n4]));
             let bt1 = p * n4 + cg1 / 4u;
-            cols1 = transpose(mat4x4<f32>(b4_at(bt1), b4_at(bt1 + n4), b4_at(bt1 + 2u * n4), b4_at(bt1 + 3u * n4)));
+            cols1 = transpose(mat4x4<f32>(b4[bt1], b4[bt1 + n4], b4[bt1 + 2u * n4], b4[bt1 + 3u * n4]));
         }
         acc00_0 += rows0[0] * cols0;
         acc00_1 += rows0[0] * cols1;
@@ -1022,14 +1009,14 @@ fn tl_load_b(tile_col: u32, k0: u32, idx: u32) -> vec4<f32> {
         let gc = tile_col + idx / 4u;
         let gk4 = k0 / 4u + idx % 4u;
         if gc < params.n && gk4 < k4 {
-            return b4_at(gc * k4 + gk4);
+            return b4[gc * k4 + gk4];
         }
     } else {
         // Stored [k, n]: vec4 along columns. idx = kk · 32 + col / 4.
         let gk = k0 + idx / 32u;
         let gc4 = tile_col / 4u + idx % 32u;
         if gk < params.k && gc4 < n4 {
-            return b4_at(gk * n4 + gc4);
+            return b4[gk * n4 + gc4];
         }
     }
     return vec4<f32>(0.0);

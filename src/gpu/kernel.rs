@@ -81,15 +81,6 @@ impl Kernel {
 
 pub(super) type PipelineKey = (Shader, &'static str, Vec<(&'static str, u64)>);
 
-/// What a kernel's uniform-window binding holds.
-pub enum Window<'a> {
-    /// A tensor's window (`Tensor::uniform_window`).
-    Of(&'a Tensor),
-    /// `WINDOW` zeros, for a kernel that declares a window it does not read (WGSL bindings
-    /// cannot be conditional).
-    Unread,
-}
-
 /// A kernel bound to its params and tensors: recording it is all a step does.
 pub struct Dispatch {
     pipeline: wgpu::ComputePipeline,
@@ -181,13 +172,13 @@ impl Gpu {
         self.dispatch_with_window(kernel, params, tensors, None, grid)
     }
 
-    /// `dispatch`, with one more binding: a uniform window.
+    /// `dispatch`, with one more tensor bound as a uniform window (`Tensor::uniform_window`).
     pub fn dispatch_with_window<P: bytemuck::Pod>(
         &self,
         kernel: &Kernel,
         params: &P,
         tensors: &[(u32, &Tensor)],
-        window: Option<(u32, Window)>,
+        window: Option<(u32, &Tensor)>,
         grid: [u32; 3],
     ) -> Result<Dispatch> {
         let pipeline = self.pipeline(kernel)?;
@@ -202,17 +193,11 @@ impl Gpu {
         entries.extend(
             tensors.iter().map(|(binding, t)| wgpu::BindGroupEntry { binding: *binding, resource: t.binding() }),
         );
-        match window {
-            Some((binding, Window::Of(t))) => {
-                let resource = t.uniform_window().ok_or_else(|| {
-                    Error::Gpu(format!("{}: a tensor of {} elements has no uniform window", kernel.entry, t.len()))
-                })?;
-                entries.push(wgpu::BindGroupEntry { binding, resource });
-            }
-            Some((binding, Window::Unread)) => {
-                entries.push(wgpu::BindGroupEntry { binding, resource: self.unread_window.as_entire_binding() });
-            }
-            None => {}
+        if let Some((binding, t)) = window {
+            let resource = t.uniform_window().ok_or_else(|| {
+                Error::Gpu(format!("{}: a tensor of {} elements has no uniform window", kernel.entry, t.len()))
+            })?;
+            entries.push(wgpu::BindGroupEntry { binding, resource });
         }
         let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some(kernel.entry),

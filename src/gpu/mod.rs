@@ -5,7 +5,7 @@ pub mod adapter;
 mod kernel;
 mod tensor;
 
-pub use kernel::{Dispatch, Kernel, Shader, Window};
+pub use kernel::{Dispatch, Kernel, Shader};
 pub use tensor::{Tensor, Usage, VIEW_ALIGN, WINDOW};
 
 use std::collections::HashMap;
@@ -23,8 +23,6 @@ pub struct Gpu {
     modules: Mutex<HashMap<Shader, wgpu::ShaderModule>>,
     pipelines: Mutex<HashMap<kernel::PipelineKey, wgpu::ComputePipeline>>,
     errors: Arc<Mutex<Vec<String>>>,
-    /// Bound where a kernel declares a uniform window it does not read (`Window::Unread`).
-    unread_window: wgpu::Buffer,
     /// Live tensors and their bytes.
     pub usage: Arc<Usage>,
 }
@@ -54,14 +52,7 @@ impl Gpu {
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
             sink.lock().unwrap().push(one_line(&e));
         }));
-        let unread_window = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("unread_window"),
-            size: (WINDOW * 4) as u64,
-            usage: wgpu::BufferUsages::UNIFORM,
-            mapped_at_creation: false,
-        });
         Ok(Gpu {
-            unread_window,
             limits: device.limits(),
             device,
             queue,

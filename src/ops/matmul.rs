@@ -6,7 +6,7 @@ use bytemuck::{Pod, Zeroable};
 
 use super::{Activation, grid_for};
 use crate::error::{Error, Result};
-use crate::gpu::{Dispatch, Gpu, Kernel, Shader, Tensor, WINDOW, Window};
+use crate::gpu::{Dispatch, Gpu, Kernel, Shader, Tensor, WINDOW};
 
 /// C [m, n] = op(A) · op(B) with a shared dimension k. A is stored [m, k], or [k, m]
 /// when `trans_a`; B is stored [k, n], or [n, k] when `trans_b`.
@@ -420,8 +420,7 @@ fn product(
     match variant {
         Variant::UniformB => {
             let tensors = [(1, a), (7, a), (14, a), (3, bias), (4, c), (6, db), (10, saved)];
-            let window = Some((12, Window::Of(b)));
-            gpu.dispatch_with_window(&kernel, &params, &tensors, window, [grid[0] as u32, grid[1] as u32, 1])
+            gpu.dispatch_with_window(&kernel, &params, &tensors, Some((12, b)), [grid[0] as u32, grid[1] as u32, 1])
         }
         Variant::SplitK => {
             assert!(variant.takes(&shape), "matmul: {shape:?} has more partial sums than split-k keeps");
@@ -453,21 +452,13 @@ fn product(
             )?))
         }
         v => {
-            let grid = [grid[1] as u32, grid[0] as u32, 1];
-            if v.is_vec4() {
+            let tensors = if v.is_vec4() {
                 assert!(shape.allows_vec4(), "matmul: the vec4 variant needs m, n, k multiples of 4: {shape:?}");
-                let tensors = [(7, a), (14, a), (8, b), (3, bias), (9, c), (6, db), (11, saved)];
-                // On CPU adapters B is read through its uniform window when it has one (a Dense
-                // layer's dz in its weight gradient): a cheaper load there (matmul.wgsl, b4_at).
-                let windowed = gpu.info.device_type == wgpu::DeviceType::Cpu
-                    && Variant::UniformB.takes(&shape)
-                    && b.uniform_window().is_some();
-                let (kernel, window) =
-                    if windowed { (kernel.constant("b_window", 1.0), Window::Of(b)) } else { (kernel, Window::Unread) };
-                return gpu.dispatch_with_window(&kernel, &params, &tensors, Some((12, window)), grid);
-            }
-            let tensors = [(1, a), (14, a), (2, b), (3, bias), (4, c), (6, db), (10, saved)];
-            gpu.dispatch(&kernel, &params, &tensors, grid)
+                [(7, a), (14, a), (8, b), (3, bias), (9, c), (6, db), (11, saved)]
+            } else {
+                [(1, a), (14, a), (2, b), (3, bias), (4, c), (6, db), (10, saved)]
+            };
+            gpu.dispatch(&kernel, &params, &tensors, [grid[1] as u32, grid[0] as u32, 1])
         }
     }
 }
