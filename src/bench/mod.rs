@@ -21,7 +21,7 @@ use crate::nn::Model;
 use crate::nn::reference::Reference;
 use crate::ops::conv2d::{self, Conv2dShape};
 use crate::ops::loss::{self, Loss, LossBuffers};
-use crate::ops::matmul::{self, MatmulShape, Variant};
+use crate::ops::matmul::{self, MatmulShape, Operand, Variant};
 use crate::ops::optim::{self, Adam};
 use crate::ops::pool::{self, PoolKind, PoolShape};
 use crate::ops::{Activation, Padding};
@@ -168,19 +168,28 @@ impl Bench<'_> {
         shape: MatmulShape,
         act: Activation,
         cpu: bool,
+        u8_a: bool,
     ) -> Result<()> {
         if !self.wanted(name) {
             return Ok(());
         }
         let gpu = self.gpu;
         let MatmulShape { m, n, k, .. } = shape;
-        let (a, b, bias) = (random(rng, m * k), random(rng, k * n), random(rng, n));
-        let (ta, tb, tbias, tc) =
-            (gpu.upload("a", &a)?, gpu.upload_windowed("b", &b)?, gpu.upload("bias", &bias)?, gpu.zeros("c", m * n)?);
-        let d = matmul::matmul_variant(gpu, variant, shape, &ta, &tb, Some(&tbias), act, &tc)?;
+        let (b, bias) = (random(rng, k * n), random(rng, n));
+        let (tb, tbias, tc) = (gpu.upload_windowed("b", &b)?, gpu.upload("bias", &bias)?, gpu.zeros("c", m * n)?);
+        // A as f32, or as bytes read as byte / 255 (a first Dense layer's input of u8 images).
+        let (ta, a64, a_bytes) = if u8_a {
+            let bytes: Vec<u8> = (0..m * k).map(|_| rng.random()).collect();
+            (gpu.upload_bytes("a", &bytes)?, bytes.iter().map(|&v| f64::from(v) / 255.0).collect(), m * k)
+        } else {
+            let a = random(rng, m * k);
+            (gpu.upload("a", &a)?, f64s(&a), 4 * m * k)
+        };
+        let a_op = if u8_a { Operand::Unorm8(&ta) } else { Operand::F32(&ta) };
+        let d = matmul::matmul_variant(gpu, variant, shape, a_op, &tb, Some(&tbias), act, &tc)?;
         gpu.run(&[&d])?;
         let got: Vec<f32> = gpu.read(&tc)?;
-        let (a64, b64, bias64) = (f64s(&a), f64s(&b), f64s(&bias));
+        let (b64, bias64) = (f64s(&b), f64s(&bias));
         let check = if cpu {
             let mut want = Vec::new();
             let seconds = cpu_median(3, || want = matmul::cpu::matmul(shape, &a64, &b64, Some(&bias64), act));
@@ -200,7 +209,7 @@ impl Bench<'_> {
             }
             (max_error(&got_s, &want_s)?, None)
         };
-        let bytes = 4.0 * (m * k + k * n + m * n) as f64;
+        let bytes = (a_bytes + 4 * (k * n + m * n)) as f64;
         let label =
             format!("{m}×{n}×k{k}{}{}", if shape.trans_a { " Aᵀ" } else { "" }, if shape.trans_b { " Bᵀ" } else { "" });
         self.row(&format!("{name} {}", variant.name()), label, (shape.flops(), bytes), &[&d], check)
@@ -378,13 +387,21 @@ fn bench_adapter(gpu: &Arc<Gpu>, args: &BenchArgs) -> Result<Report> {
     println!("matmul variant for shapes off multiples of 4 on this adapter: {}", Variant::for_gpu(gpu).name());
     for n in [128, 256, 512, 1024, 2048, 4096].into_iter().filter(|&n| n <= max_matmul) {
         for variant in Variant::ALL.into_iter().filter(|v| v.takes(&MatmulShape::new(n, n, n))) {
-            b.matmul(&mut rng, "matmul", variant, MatmulShape::new(n, n, n), Activation::Linear, n <= 512)?;
+            b.matmul(&mut rng, "matmul", variant, MatmulShape::new(n, n, n), Activation::Linear, n <= 512, false)?;
         }
     }
     // The seed models' Dense shapes at their batch sizes: forward, dw = xᵀ·dz, dx = dz·wᵀ.
     let dense = |m, n, k| MatmulShape::new(m, n, k);
     let dw = |m, n, k| MatmulShape { m, n, k, trans_a: true, trans_b: false };
     let dx = |m, n, k| MatmulShape { m, n, k, trans_a: false, trans_b: true };
+    // The seed MLP's first layer reads its input batch of u8 images as bytes (`InputForm`).
+    for (name, shape, u8_a) in
+        [("matmul mlp forward u8 A", dense(32, 128, 784), true), ("matmul mlp dw u8 A", dw(784, 128, 32), true)]
+    {
+        for variant in Variant::candidates(&shape) {
+            b.matmul(&mut rng, name, variant, shape, Activation::Relu, true, u8_a)?;
+        }
+    }
     for (name, shape, act) in [
         ("matmul mlp forward", dense(32, 128, 784), Activation::Relu),
         ("matmul mlp dw", dw(784, 128, 32), Activation::Linear),
@@ -398,7 +415,7 @@ fn bench_adapter(gpu: &Arc<Gpu>, args: &BenchArgs) -> Result<Report> {
         ("matmul cnn dense dw", dw(5408, 128, 32), Activation::Linear),
     ] {
         for variant in Variant::candidates(&shape) {
-            b.matmul(&mut rng, name, variant, shape, act, true)?;
+            b.matmul(&mut rng, name, variant, shape, act, true, false)?;
         }
     }
     let seed_conv = Conv2dShape {
