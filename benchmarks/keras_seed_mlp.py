@@ -5,6 +5,11 @@ of 5 epochs. Run it next to the benchmark, alternating, to compare the two on on
 
     python3 -m venv /tmp/tf && /tmp/tf/bin/pip install "tensorflow-cpu==2.21.*"
     /tmp/tf/bin/python benchmarks/keras_seed_mlp.py
+
+or let the benchmark alternate the two, run by run, and report the ratio of each pair:
+
+    cargo run --release --example benchmark -- --adapter vulkan --repeat 5 \
+        --reference "mlp=/tmp/tf/bin/python benchmarks/keras_seed_mlp.py"
 """
 
 import gzip

@@ -33,6 +33,9 @@ pub enum Error {
     #[error("{0}")]
     Invalid(String),
 
+    #[error("reference `{command}`: {reason}")]
+    Reference { command: String, reason: String },
+
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

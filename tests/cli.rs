@@ -155,6 +155,51 @@ fn bench_training_rows_say_how_many_runs_they_pool() {
 }
 
 #[test]
+fn bench_trains_a_reference_beside_a_seed_model_run_by_run() {
+    let dir = std::env::temp_dir().join(format!("wgtrain-bench-ref-{}", std::process::id()));
+    let dir_s = dir.to_str().unwrap();
+    // The last `N samples/s` the command prints counts.
+    let reference = "mlp=echo warm-up 1 samples/s; echo keras 2000 samples/s; echo done";
+    // One adapter: the option's plumbing is the same on each (every kernel row runs on all in
+    // the test above).
+    let backend = format!("{:?}", wgtrain::gpu::adapter::all()[0].get_info().backend).to_lowercase();
+    let args = ["bench", "--adapter", &backend, "--filter", "none", "--repeat", "2", "--reference", reference];
+    let out = wgtrain(&[&args[..], &["--out", dir_s]].concat(), &[]);
+    let stdout = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}
+{}",
+        text(&out.stderr)
+    );
+    for path in std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()) {
+        let report = wgtrain::bench::Report::load(&path).unwrap();
+        let mlp = report.training.iter().find(|r| r.model == "mlp").unwrap();
+        let beside = mlp.reference.as_ref().expect("the MLP row has its reference");
+        assert_eq!(beside.samples_per_second, [2000.0, 2000.0]);
+        assert_eq!(beside.wgtrain_samples_per_second.len(), 2);
+        let want: Vec<f64> = beside.wgtrain_samples_per_second.iter().map(|w| w / 2000.0).collect();
+        assert_eq!(beside.ratios(), want);
+        assert!(report.training.iter().find(|r| r.model == "cnn").unwrap().reference.is_none());
+    }
+    assert!(stdout.contains("wgtrain / reference") && stdout.contains("(median "), "{stdout}");
+    std::fs::remove_dir_all(&dir).ok();
+
+    // A reference that fails, prints no figure, or names no trained model: one error line.
+    for (reference, says) in [
+        ("mlp=echo oops >&2; exit 3", "oops"),
+        ("mlp=echo fast", "printed no line with `N samples/s`"),
+        ("rnn=echo 1 samples/s", "MODEL one of mlp, cnn"),
+    ] {
+        let out = wgtrain(&["bench", "--filter", "none", "--reference", reference, "--out", dir_s], &[]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{reference}: {stderr}");
+        assert!(stderr.contains(says) && stderr.trim().lines().count() == 1, "{reference}: {stderr}");
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
 fn checkpoint_dir_saves_last_and_best_and_resume_continues() {
     let dir = std::env::temp_dir().join(format!("wgtrain-cli-ckpt-{}", std::process::id()));
     let run = |epochs: &str, resume: bool| {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
-pub use report::{KernelRow, Report, TrainingRow};
+pub use report::{KernelRow, ReferenceRuns, Report, TrainingRow};
 use timer::{Timer, cpu_median};
 
 use crate::data::Dataset;
@@ -52,6 +52,13 @@ pub struct BenchArgs {
     /// Directory for the JSON reports, one per adapter.
     #[arg(long, default_value = "bench-results")]
     pub out: PathBuf,
+    /// Train a reference beside a seed model, alternating with it run by run (`--repeat` runs,
+    /// each the reference's, then a fresh wgtrain model's): MODEL=COMMAND, e.g.
+    /// `mlp=python3 benchmarks/keras_seed_mlp.py`. The command runs in `sh -c` and must print a
+    /// line with `N samples/s` (the last such line counts); the row reports both, run by run,
+    /// and the median ratio of the pairs.
+    #[arg(long, value_name = "MODEL=COMMAND")]
+    pub reference: Vec<String>,
     /// Print two JSON reports side by side instead of measuring.
     #[arg(long, num_args = 2, value_names = ["A", "B"])]
     pub compare: Option<Vec<PathBuf>>,
@@ -64,6 +71,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         print!("{}", report::compare(&a, &b));
         return Ok(());
     }
+    references(args)?;
     let adapters = match &args.adapter {
         Some(wanted) => vec![adapter::select(Some(wanted))?],
         None => {
@@ -80,6 +88,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let mut failure = None;
     for a in adapters {
         if let Err(e) = bench_and_save(a, args) {
+            // A reference command that fails would fail beside every adapter.
+            if matches!(e, Error::Reference { .. }) {
+                return Err(e);
+            }
             // The last failure is returned (and printed by the caller); earlier ones here.
             if let Some(earlier) = failure.replace(e) {
                 eprintln!("error: {earlier}");
@@ -87,6 +99,55 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         }
     }
     failure.map_or(Ok(()), Err)
+}
+
+/// The seed models with a training row.
+const TRAINED: [&str; 2] = ["mlp", "cnn"];
+
+/// `--reference` as (model, command) pairs, checked.
+fn references(args: &BenchArgs) -> Result<Vec<(&str, &str)>> {
+    let pairs = args
+        .reference
+        .iter()
+        .map(|r| match r.split_once('=') {
+            Some((model, command)) if TRAINED.contains(&model) && !command.trim().is_empty() => Ok((model, command)),
+            _ => Err(Error::Invalid(format!(
+                "--reference {r:?}: expected MODEL=COMMAND with MODEL one of {}",
+                TRAINED.join(", ")
+            ))),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if args.kernels_only && !pairs.is_empty() {
+        return Err(Error::Invalid("--reference needs the training rows, which --kernels-only skips".into()));
+    }
+    Ok(pairs)
+}
+
+/// Runs a reference command and returns the samples/s it printed last.
+fn run_reference(command: &str) -> Result<f64> {
+    let fail = |reason: String| Error::Reference { command: command.into(), reason };
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .output()
+        .map_err(|e| fail(format!("could not start: {e}")))?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no output on stderr");
+        return Err(fail(format!("{} ({})", out.status, last.trim())));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    stdout
+        .lines()
+        .rev()
+        .find_map(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            words
+                .windows(2)
+                .rev()
+                .find_map(|w| w[1].starts_with("samples/s").then(|| w[0].parse::<f64>().ok()).flatten())
+        })
+        .ok_or_else(|| fail("printed no line with `N samples/s`".into()))
 }
 
 fn bench_and_save(adapter: wgpu::Adapter, args: &BenchArgs) -> Result<()> {
@@ -460,8 +521,13 @@ fn bench_adapter(gpu: &Arc<Gpu>, args: &BenchArgs) -> Result<Report> {
             (crate::presets::cnn([28, 28, 1]), if cpu_adapter { 2_000 } else { 10_000 }),
         ] {
             let runs = usize::from(args.repeat);
-            let row = bench_training(gpu, &b.timer, args.samples, runs, &preset, &data.train.take(samples))?;
+            let reference = references(args)?.into_iter().find(|(model, _)| *model == preset.name).map(|r| r.1);
+            let data = data.train.take(samples);
+            let row = bench_training(gpu, &b.timer, args.samples, runs, &preset, &data, reference)?;
             println!("  {}", row.line());
+            if let Some(reference) = &row.reference {
+                println!("  {}", reference.line());
+            }
             print!("{}", row.profile());
             training.push(row);
         }
@@ -481,20 +547,31 @@ fn bench_training(
     runs: usize,
     preset: &crate::presets::Preset,
     data: &Dataset,
+    reference: Option<&str>,
 ) -> Result<TrainingRow> {
     let opts = FitOptions { batch_size: preset.batch_size, epochs: 1 + TIMED_EPOCHS, ..FitOptions::default() };
     let mut epoch_sps = Vec::new();
+    let mut beside = reference.map(|command| ReferenceRuns {
+        command: command.into(),
+        samples_per_second: Vec::new(),
+        wgtrain_samples_per_second: Vec::new(),
+    });
     let mut model = Model::new(gpu.clone(), preset.model.clone(), preset.compile)?;
     for run in 0..runs {
+        if let Some(b) = &mut beside {
+            b.samples_per_second.push(run_reference(&b.command)?);
+        }
         if run > 0 {
             model = Model::new(gpu.clone(), preset.model.clone(), preset.compile)?;
         }
         let history = model.fit(data, &opts)?;
-        epoch_sps.extend(history.epochs[1..].iter().map(|e| e.samples_per_second));
+        let timed: Vec<f64> = history.epochs[1..].iter().map(|e| e.samples_per_second).collect();
+        if let Some(b) = &mut beside {
+            b.wgtrain_samples_per_second.push(median(&timed));
+        }
+        epoch_sps.extend(timed);
     }
-    let mut sorted = epoch_sps.clone();
-    sorted.sort_by(f64::total_cmp);
-    let sps = sorted[sorted.len() / 2];
+    let sps = median(&epoch_sps);
     let profile = model.profile_step(data, preset.batch_size, &mut |d| timer.median(gpu, d, samples))?;
     let mut reference = Reference::new(&model)?;
     let batch = preset.batch_size;
@@ -520,5 +597,13 @@ fn bench_training(
         cpu_samples_per_second: (steps * batch) as f64 / cpu_seconds,
         step_kernels_ms: profile.kernels.iter().map(|&(e, s)| (e.to_string(), s * 1e3)).collect(),
         step_ms: profile.step * 1e3,
+        reference: beside,
     })
+}
+
+/// The middle value (the upper middle one of an even count, as the timed rows always took).
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[sorted.len() / 2]
 }

@@ -43,6 +43,48 @@ pub struct TrainingRow {
     pub step_kernels_ms: Vec<(String, f64)>,
     #[serde(default)]
     pub step_ms: f64,
+    /// A reference trained beside this model, alternating run by run (`--reference`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<ReferenceRuns>,
+}
+
+/// A reference command's samples/s and wgtrain's (the median of each run's timed epochs), run
+/// by run, alternating: reference, then wgtrain.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ReferenceRuns {
+    pub command: String,
+    pub samples_per_second: Vec<f64>,
+    pub wgtrain_samples_per_second: Vec<f64>,
+}
+
+impl ReferenceRuns {
+    /// wgtrain / reference, pair by pair.
+    pub fn ratios(&self) -> Vec<f64> {
+        self.wgtrain_samples_per_second.iter().zip(&self.samples_per_second).map(|(w, r)| w / r).collect()
+    }
+
+    /// The median of the pairs' ratios (the mean of the middle two for an even count).
+    pub fn median_ratio(&self) -> f64 {
+        let mut r = self.ratios();
+        r.sort_by(f64::total_cmp);
+        let n = r.len();
+        if n == 0 {
+            return f64::NAN;
+        }
+        if n % 2 == 1 { r[n / 2] } else { (r[n / 2 - 1] + r[n / 2]) / 2.0 }
+    }
+
+    pub fn line(&self) -> String {
+        let list = |v: &[f64], digits: usize| v.iter().map(|x| format!("{x:.digits$}")).collect::<Vec<_>>().join(", ");
+        format!(
+            "beside `{}`, alternating: reference {} samples/s, wgtrain {}; wgtrain / reference {} (median {:.2})",
+            self.command,
+            list(&self.samples_per_second, 0),
+            list(&self.wgtrain_samples_per_second, 0),
+            list(&self.ratios(), 2),
+            self.median_ratio()
+        )
+    }
 }
 
 impl TrainingRow {
@@ -183,6 +225,9 @@ impl Report {
         }
         for r in &self.training {
             let _ = writeln!(out, "{}", r.line());
+            if let Some(reference) = &r.reference {
+                let _ = writeln!(out, "  {}", reference.line());
+            }
         }
         out
     }
