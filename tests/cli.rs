@@ -166,12 +166,7 @@ fn bench_trains_a_reference_beside_a_seed_model_run_by_run() {
     let args = ["bench", "--adapter", &backend, "--filter", "none", "--repeat", "2", "--reference", reference];
     let out = wgtrain(&[&args[..], &["--out", dir_s]].concat(), &[]);
     let stdout = text(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}
-{}",
-        text(&out.stderr)
-    );
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
     for path in std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()) {
         let report = wgtrain::bench::Report::load(&path).unwrap();
         let mlp = report.training.iter().find(|r| r.model == "mlp").unwrap();

@@ -457,11 +457,9 @@ fn bench_adapter(gpu: &Arc<Gpu>, args: &BenchArgs) -> Result<Report> {
     let dw = |m, n, k| MatmulShape { m, n, k, trans_a: true, trans_b: false };
     let dx = |m, n, k| MatmulShape { m, n, k, trans_a: false, trans_b: true };
     // The seed MLP's first layer reads its input batch of u8 images as bytes (`InputForm`).
-    for (name, shape, u8_a) in
-        [("matmul mlp forward u8 A", dense(32, 128, 784), true), ("matmul mlp dw u8 A", dw(784, 128, 32), true)]
-    {
+    for (name, shape) in [("matmul mlp forward u8 A", dense(32, 128, 784)), ("matmul mlp dw u8 A", dw(784, 128, 32))] {
         for variant in Variant::candidates(&shape) {
-            b.matmul(&mut rng, name, variant, shape, Activation::Relu, true, u8_a)?;
+            b.matmul(&mut rng, name, variant, shape, Activation::Relu, true, true)?;
         }
     }
     for (name, shape, act) in [

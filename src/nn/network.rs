@@ -34,6 +34,14 @@ impl InputForm {
         let words = model.shapes[0].iter().product::<usize>().is_multiple_of(4);
         if matches!(first, Some(Layer::Dense { .. })) && bytes && words { InputForm::Unorm8 } else { InputForm::F32 }
     }
+
+    /// A tensor held in this form, as a product's A operand.
+    pub fn operand(self, t: &Tensor) -> Operand<'_> {
+        match self {
+            InputForm::F32 => Operand::F32(t),
+            InputForm::Unorm8 => Operand::Unorm8(t),
+        }
+    }
 }
 
 pub(crate) struct Network {
@@ -138,7 +146,7 @@ impl Network {
                 index: i,
                 input_shape: &shapes[i],
                 x: &values[i],
-                x_unorm8: input == InputForm::Unorm8 && Arc::ptr_eq(&values[i], &values[0]),
+                x_form: if Arc::ptr_eq(&values[i], &values[0]) { input } else { InputForm::F32 },
                 y: &values[i + 1],
                 dy: grads[i + 1].as_deref(),
                 dx: grads[i].as_deref(),
@@ -222,8 +230,9 @@ struct LayerCtx<'a> {
     index: usize,
     input_shape: &'a [usize],
     x: &'a Tensor,
-    /// x is the input batch held as bytes (`InputForm::Unorm8`): only a Dense layer meets it.
-    x_unorm8: bool,
+    /// How x is held: only the input batch may be bytes (`InputForm::Unorm8`), and only a
+    /// Dense layer meets it so.
+    x_form: InputForm,
     y: &'a Tensor,
     /// The gradient of y: present whenever this layer or one before it has parameters.
     dy: Option<&'a Tensor>,
@@ -256,7 +265,7 @@ impl Built {
 impl LayerCtx<'_> {
     /// x as a product's A operand.
     fn x_operand(&self) -> Operand<'_> {
-        if self.x_unorm8 { Operand::Unorm8(self.x) } else { Operand::F32(self.x) }
+        self.x_form.operand(self.x)
     }
 
     fn dy(&self) -> &Tensor {
@@ -278,7 +287,7 @@ impl LayerCtx<'_> {
 
     fn build(&self, layer: &Layer) -> Result<Built> {
         let reads_bytes = matches!(layer, Layer::Dense { .. }) || is_view(layer);
-        assert!(!self.x_unorm8 || reads_bytes, "only a Dense layer reads a byte input");
+        assert!(self.x_form == InputForm::F32 || reads_bytes, "only a Dense layer reads a byte input");
         let gpu = self.gpu;
         let mut built = Built::default();
         match layer {

@@ -6,10 +6,8 @@ use crate::data::{Dataset, Features, Labels};
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu, Tensor};
 use crate::nn::model::{LossKind, Model};
-use crate::nn::network::InputForm;
 use crate::ops::data::{self, GatherShape, Source};
 use crate::ops::loss::Advance;
-use crate::ops::matmul::Operand;
 
 /// A dataset as it lives on the GPU.
 pub(crate) struct DeviceData {
@@ -155,10 +153,7 @@ impl Feed {
             u8_features: data.u8_features,
             class_labels: data.class_labels,
         };
-        let x = match net.input {
-            InputForm::F32 => Operand::F32(&net.values[0]),
-            InputForm::Unorm8 => Operand::Unorm8(&net.values[0]),
-        };
+        let x = net.input.operand(&net.values[0]);
         let gather = data::gather(gpu, &shape, &src, x, &net.targets, &net.loss.batch_rows)?;
         let loss = model.head.loss;
         let loss_train = net.loss_step(gpu, loss, Advance { cursor: &cursor, step: Some(&model.step) })?;
