@@ -19,15 +19,19 @@
 //   ends the batch: with `advance_cursor` it moves data.wgsl's cursor past it (cursor += rows),
 //   with `count_step` it counts the training step (step += 1, before the optimizer's update reads
 //   it), so a step needs no dispatch of its own for either.
-// Grid: losses one invocation per row, 256 per workgroup, folded 2-D past 65 535 workgroups;
-//   loss_accumulate one workgroup of 256 summing in a fixed order (no float atomics). A batch of
-//   at most 256 rows is one workgroup, so with the `accumulate` constant a loss entry adds its
-//   own totals (the same sums in the same order as loss_accumulate): one dispatch, not two.
+// Grid: losses one invocation per row, `group` per workgroup, folded 2-D past 65 535
+//   workgroups; loss_accumulate one workgroup summing in a fixed order (no float atomics). A
+//   batch of at most 256 rows is one workgroup, so with the `accumulate` constant a loss entry
+//   adds its own totals (the same sums in the same order as loss_accumulate): one dispatch, not
+//   two. Such a workgroup is sized to the batch (the next power of two): on CPU adapters every
+//   invocation of a workgroup runs through each barrier of the sum, rows or not.
 // dx and row_results are overwritten; totals are added to.
 
 override accumulate: bool = false;
 override advance_cursor: bool = false;
 override count_step: bool = false;
+// Invocations per workgroup: a power of two, at most 256.
+override group: u32 = 256u;
 
 struct Params {
     rows: u32,
@@ -48,7 +52,7 @@ var<workgroup> loss_part: array<f32, 256>;
 var<workgroup> correct_part: array<f32, 256>;
 
 fn row_index(wg: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-    return (wg.x + wg.y * nwg.x) * 256u + lid;
+    return (wg.x + wg.y * nwg.x) * group + lid;
 }
 
 fn valid_rows() -> u32 {
@@ -80,7 +84,7 @@ fn argmax(base: u32, of_targets: bool) -> u32 {
     return best;
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(group)
 fn loss_softmax_cross_entropy(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -124,7 +128,7 @@ fn softmax_cross_entropy_row(row: u32) -> vec2<f32> {
     return vec2<f32>(loss, select(0.0, 1.0, argmax(base, false) == argmax(base, true)));
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(group)
 fn loss_sigmoid_bce(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -162,7 +166,7 @@ fn sigmoid_bce_row(row: u32) -> vec2<f32> {
     return vec2<f32>(loss, correct) / f32(cols);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(group)
 fn loss_mse(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -211,7 +215,7 @@ fn finish(row: u32, lid: u32, result: vec2<f32>) {
 fn add_to_totals(lid: u32, part: vec2<f32>) {
     loss_part[lid] = part.x;
     correct_part[lid] = part.y;
-    for (var stride = 128u; stride > 0u; stride >>= 1u) {
+    for (var stride = group / 2u; stride > 0u; stride >>= 1u) {
         workgroupBarrier();
         if lid < stride {
             loss_part[lid] += loss_part[lid + stride];
@@ -231,10 +235,10 @@ fn add_to_totals(lid: u32, part: vec2<f32>) {
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(group)
 fn loss_accumulate(@builtin(local_invocation_index) lid: u32) {
     var part = vec2<f32>(0.0);
-    for (var row = lid; row < params.rows; row += 256u) {
+    for (var row = lid; row < params.rows; row += group) {
         part += row_results[row];
     }
     add_to_totals(lid, part);

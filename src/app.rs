@@ -82,9 +82,16 @@ impl TrainArgs {
     }
 }
 
-/// Process set-up for a command, called first thing in `main`: Vulkan loaders complain on
-/// stderr when `XDG_RUNTIME_DIR` is unset, so point it at a private directory then.
+/// Process set-up for a command, called first thing in `main` (before any other thread exists:
+/// it sets environment variables).
 pub fn init() {
+    private_runtime_dir();
+    oversubscribe_llvmpipe();
+}
+
+/// Vulkan loaders complain on stderr when `XDG_RUNTIME_DIR` is unset: point it at a private
+/// directory then.
+fn private_runtime_dir() {
     if std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|d| std::path::Path::new(&d).is_dir()) {
         return;
     }
@@ -92,6 +99,22 @@ pub fn init() {
     if std::fs::create_dir_all(&dir).is_ok() {
         // SAFETY: called at the start of `main`, before any other thread exists.
         unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
+    }
+}
+
+/// llvmpipe (Mesa's CPU driver, behind lavapipe and the GL adapter) splits a dispatch's
+/// workgroups into one equal share per thread of its pool, a thread per core by default, and a
+/// share whose thread starts late (behind the host's own threads or another process) holds up
+/// the whole dispatch. With two threads per core the shares are half as large and a thread that
+/// is done takes the next waiting one, so a late thread costs less: the seed MLP trains about
+/// 1.25× faster on a 2-core machine (BENCHMARKS.md). A `LP_NUM_THREADS` the user set is kept.
+fn oversubscribe_llvmpipe() {
+    if std::env::var_os("LP_NUM_THREADS").is_some() {
+        return;
+    }
+    if let Ok(cores) = std::thread::available_parallelism() {
+        // SAFETY: called at the start of `main`, before any other thread exists.
+        unsafe { std::env::set_var("LP_NUM_THREADS", (2 * cores.get()).to_string()) };
     }
 }
 

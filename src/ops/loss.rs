@@ -101,7 +101,14 @@ pub fn step(
     // Without them, the cursor and step bindings get the totals (bound writable already), unused.
     let cursor = advance.map_or(&bufs.totals, |a| a.cursor);
     let counter = advance.and_then(|a| a.step).unwrap_or(&bufs.totals);
-    let kernel = with_advance(Kernel::new(Shader::Loss, loss.entry()).constant("accumulate", flag(fused)));
+    // One workgroup sized to the batch, or full ones folded over the grid.
+    let (group, grid) = match fused {
+        true => (bufs.rows.next_power_of_two(), [1, 1, 1]),
+        false => (WORKGROUP_ROWS, grid_for(gpu, bufs.rows)?),
+    };
+    let kernel = with_advance(Kernel::new(Shader::Loss, loss.entry()))
+        .constant("accumulate", flag(fused))
+        .constant("group", group as f64);
     let tensors = [
         (1, logits),
         (2, targets),
@@ -112,7 +119,7 @@ pub fn step(
         (8, cursor),
         (9, counter),
     ];
-    let forward = gpu.dispatch(&kernel, &params, &tensors, grid_for(gpu, bufs.rows)?)?;
+    let forward = gpu.dispatch(&kernel, &params, &tensors, grid)?;
     if fused {
         return Ok(vec![forward]);
     }

@@ -29,9 +29,11 @@ fn targets(kind: Loss, rng: &mut rand::rngs::StdRng, rows: usize, cols: usize, c
     }
 }
 
-const CASES: [(usize, usize, usize, f32); 6] = [
-    // (rows, cols, valid rows, logit range)
+const CASES: [(usize, usize, usize, f32); 7] = [
+    // (rows, cols, valid rows, logit range); a batch of up to 256 rows is one workgroup of the
+    // next power of two, with invocations past the rows (100 in 128).
     (1, 1, 1, 3.0),
+    (100, 7, 93, 8.0),
     (32, 10, 32, 5.0),
     (32, 10, 7, 5.0),
     (257, 3, 257, 300.0),
