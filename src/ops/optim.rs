@@ -73,8 +73,8 @@ pub fn sgd(gpu: &Gpu, cfg: &Sgd, p: &Tensor, g: &Tensor, velocity: &Tensor) -> R
         nesterov: u32::from(cfg.nesterov),
         ..Params::default()
     };
-    let kernel = Kernel::new(Shader::Optim, "optim_sgd");
-    gpu.dispatch(&kernel, &params, &[(1, p), (2, g), (3, velocity)], grid_for(gpu, p.len().div_ceil(4))?)
+    let (kernel, grid) = per_invocation(gpu, "optim_sgd", p.len())?;
+    gpu.dispatch(&kernel, &params, &[(1, p), (2, g), (3, velocity)], grid)
 }
 
 /// One Adam update of `p` in place at the step held in `step` (u32, one element: this update's
@@ -92,8 +92,16 @@ pub fn adam(gpu: &Gpu, cfg: &Adam, p: &Tensor, g: &Tensor, m: &Tensor, v: &Tenso
         log2_beta2: cfg.beta2.log2(),
         ..Params::default()
     };
-    let kernel = Kernel::new(Shader::Optim, "optim_adam");
-    gpu.dispatch(&kernel, &params, &[(1, p), (2, g), (4, m), (5, v), (6, step)], grid_for(gpu, p.len().div_ceil(4))?)
+    let (kernel, grid) = per_invocation(gpu, "optim_adam", p.len())?;
+    gpu.dispatch(&kernel, &params, &[(1, p), (2, g), (4, m), (5, v), (6, step)], grid)
+}
+
+/// An update kernel for `len` parameters and its grid: one vec4 of them per invocation on GPUs,
+/// 8 consecutive ones on CPU adapters (optim.wgsl says why).
+fn per_invocation(gpu: &Gpu, entry: &'static str, len: usize) -> Result<(Kernel, [u32; 3])> {
+    let vecs = if gpu.info.device_type == wgpu::DeviceType::Cpu { 8 } else { 1 };
+    let kernel = Kernel::new(Shader::Optim, entry).constant("vecs", vecs as f64);
+    Ok((kernel, grid_for(gpu, len.div_ceil(4 * vecs))?))
 }
 
 pub mod cpu {
