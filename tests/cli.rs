@@ -26,6 +26,26 @@ fn adapters_lists_every_adapter_with_limits_and_features() {
 }
 
 #[test]
+fn llvmpipe_workers_are_two_per_core_unless_lp_num_threads_is_set() {
+    let cores = std::thread::available_parallelism().unwrap().get();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wgtrain"));
+    let out = cmd.arg("adapters").env_remove("LP_NUM_THREADS").output().unwrap();
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let llvmpipe = wgtrain::gpu::adapter::all().iter().filter(|a| a.get_info().name.contains("llvmpipe")).count();
+    let default = format!("worker threads: LP_NUM_THREADS={}", 2 * cores);
+    assert_eq!(stdout.matches(&default).count(), llvmpipe, "{stdout}");
+    assert_eq!(stdout.matches("worker threads:").count(), llvmpipe, "{stdout}");
+    let out = wgtrain(&["adapters"], &[("LP_NUM_THREADS", "3")]);
+    assert_eq!(
+        text(&out.stdout).matches("worker threads: LP_NUM_THREADS=3").count(),
+        llvmpipe,
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
 fn no_adapter_is_one_clear_error_line_and_a_failure_exit() {
     // No Metal on the machines the tests run on: the search finds nothing.
     let out = wgtrain(&["adapters"], &[("WGPU_BACKEND", "metal")]);

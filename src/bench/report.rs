@@ -116,6 +116,9 @@ pub struct AdapterInfo {
     pub max_compute_workgroup_storage_size: u32,
     pub max_compute_invocations_per_workgroup: u32,
     pub timestamp_query: bool,
+    /// A CPU adapter's worker pool (llvmpipe's `LP_NUM_THREADS`), which moves its timings.
+    #[serde(default)]
+    pub worker_threads: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -135,7 +138,7 @@ impl KernelRow {
     pub fn line(&self) -> String {
         let ratio = self.cpu_ms.map_or("-".into(), |c| format!("{:.1}×", c / self.gpu_ms));
         format!(
-            "{:<28} {:<26} {:>10} ms {:>8.2} GFLOP/s {:>7.2} GB/s  cpu {:>10} ms  gpu/cpu speed {:>8}  err {:.1e}",
+            "{:<36} {:<26} {:>10} ms {:>8.2} GFLOP/s {:>7.2} GB/s  cpu {:>10} ms  gpu/cpu speed {:>8}  err {:.1e}",
             self.kernel,
             self.shape,
             format!("{:.3}", self.gpu_ms),
@@ -194,6 +197,7 @@ impl Report {
                 max_compute_workgroup_storage_size: gpu.limits.max_compute_workgroup_storage_size,
                 max_compute_invocations_per_workgroup: gpu.limits.max_compute_invocations_per_workgroup,
                 timestamp_query: gpu.features.contains(wgpu::Features::TIMESTAMP_QUERY),
+                worker_threads: crate::gpu::adapter::worker_threads(info),
             },
             timing: timing.into(),
             kernels,
@@ -211,14 +215,15 @@ impl Report {
 
     pub fn table(&self) -> String {
         let mut out = format!(
-            "\n{} ({}, {}, driver {} {}), wgtrain {}, timing: {}\n",
+            "\n{} ({}, {}, driver {} {}), wgtrain {}, timing: {}{}\n",
             self.adapter.name,
             self.adapter.backend,
             self.adapter.device_type,
             self.adapter.driver,
             self.adapter.driver_info,
             self.wgtrain_version,
-            self.timing
+            self.timing,
+            self.adapter.worker_threads.as_ref().map_or(String::new(), |w| format!(", worker threads: {w}"))
         );
         for r in &self.kernels {
             let _ = writeln!(out, "{}", r.line());

@@ -89,6 +89,18 @@ fn rank(info: &wgpu::AdapterInfo) -> (u8, u8) {
     (kind, backend)
 }
 
+/// llvmpipe's worker pool, which wgtrain's programs size (`app::init`) and which moves its
+/// timings: `LP_NUM_THREADS` as set, or the driver's default. `None` for other adapters.
+pub fn worker_threads(info: &wgpu::AdapterInfo) -> Option<String> {
+    if !info.name.contains("llvmpipe") {
+        return None;
+    }
+    Some(match std::env::var("LP_NUM_THREADS") {
+        Ok(n) => format!("LP_NUM_THREADS={n}"),
+        Err(_) => "one per core (LP_NUM_THREADS unset)".into(),
+    })
+}
+
 /// A multi-line report of an adapter: identity, the limits that matter here, and features.
 pub fn report(adapter: &wgpu::Adapter) -> String {
     let info = adapter.get_info();
@@ -117,5 +129,5 @@ pub fn report(adapter: &wgpu::Adapter) -> String {
         has(wgpu::Features::TIMESTAMP_QUERY),
         has(wgpu::Features::SUBGROUP),
         has(wgpu::Features::SHADER_F16),
-    )
+    ) + &worker_threads(&info).map_or(String::new(), |w| format!("\n  worker threads: {w}"))
 }
