@@ -107,7 +107,8 @@ fn private_runtime_dir() {
 /// share whose thread starts late (behind the host's own threads or another process) holds up
 /// the whole dispatch. With two threads per core the shares are half as large and a thread that
 /// is done takes the next waiting one, so a late thread costs less: the seed MLP trains about
-/// 1.2× faster on a 2-core machine (BENCHMARKS.md). A `LP_NUM_THREADS` the user set is kept.
+/// 1.2× faster on a 2-core machine (BENCHMARKS.md). Mesa caps the count at its own maximum; a
+/// `LP_NUM_THREADS` the user set is kept.
 fn oversubscribe_llvmpipe() {
     if std::env::var_os("LP_NUM_THREADS").is_some() {
         return;
