@@ -514,12 +514,13 @@ fn bench_adapter(gpu: &Arc<Gpu>, args: &BenchArgs) -> Result<Report> {
     if !args.kernels_only {
         println!("training (seed models on the bundled Fashion-MNIST subset; cpu = the f64 CPU twin of a step):");
         let data = crate::data::find::idx_data(Some(std::path::Path::new(crate::data::find::BUNDLED)))?;
+        let references = references(args)?;
         for (preset, samples) in [
             (crate::presets::mlp(), 10_000),
             (crate::presets::cnn([28, 28, 1]), if cpu_adapter { 2_000 } else { 10_000 }),
         ] {
             let runs = usize::from(args.repeat);
-            let reference = references(args)?.into_iter().find(|(model, _)| *model == preset.name).map(|r| r.1);
+            let reference = references.iter().find(|(model, _)| *model == preset.name).map(|r| r.1);
             let data = data.train.take(samples);
             let row = bench_training(gpu, &b.timer, args.samples, runs, &preset, &data, reference)?;
             println!("  {}", row.line());

@@ -428,11 +428,9 @@ impl Model {
                 train_rows.len()
             )));
         }
-        if let Validation::Data(v) = opts.validation {
-            feed::check(self, v)?;
-        }
         let mut seen = vec![data];
         if let Validation::Data(v) = opts.validation {
+            feed::check(self, v)?;
             seen.push(v);
         }
         self.network(opts.batch_size, InputForm::for_data(self, &seen))?;
