@@ -43,10 +43,10 @@ fn named_tensors(model: &Model) -> Vec<(String, &Tensor, Vec<usize>)> {
     };
     let mut out = Vec::new();
     for (params, layer) in model.params.iter().zip(model.spec.layer_names()) {
-        for (p, role) in params.iter().zip(["kernel", "bias"]) {
-            out.push((format!("{layer}/{role}"), &p.value, p.shape.clone()));
+        for p in params {
+            out.push((format!("{layer}/{}", p.name), &p.value, p.shape.clone()));
             for (t, slot) in p.state.iter().zip(slots) {
-                out.push((format!("optimizer/{layer}/{role}/{slot}"), t, p.shape.clone()));
+                out.push((format!("optimizer/{layer}/{}/{slot}", p.name), t, p.shape.clone()));
             }
         }
     }
@@ -60,7 +60,7 @@ fn first_mismatch(model: &Sequential, saved: &Sequential) -> Option<String> {
     }
     for (i, (a, b)) in model.layers.iter().zip(&saved.layers).enumerate() {
         if a != b {
-            return Some(format!("layer {i} is {a:?} here, {b:?} in the checkpoint"));
+            return Some(format!("layer {i} is {} here, {} in the checkpoint", to_json(a), to_json(b)));
         }
     }
     (model.layers.len() != saved.layers.len())

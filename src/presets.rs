@@ -181,14 +181,14 @@ impl Preset {
         let model = &mut self.model;
         if model.input_shape != data.sample_shape {
             model.input_shape = data.sample_shape.clone();
-            if data.sample_shape.len() > 1 && matches!(model.layers.first(), Some(Layer::Dense { .. })) {
+            if data.sample_shape.len() > 1 && matches!(model.layers.first(), Some(Layer::Dense(_))) {
                 model.layers.insert(0, Layer::Flatten);
             }
         }
-        if let (Labels::Classes { classes, .. }, Some(Layer::Dense { units, activation: Act::Softmax })) =
-            (&data.labels, model.layers.last_mut())
+        if let (Labels::Classes { classes, .. }, Some(Layer::Dense(dense))) = (&data.labels, model.layers.last_mut())
+            && dense.activation == Act::Softmax
         {
-            *units = *classes;
+            dense.units = *classes;
         }
         self
     }

@@ -20,7 +20,7 @@ fn spec() -> Sequential {
         .add(Layer::conv2d(4, (3, 3), Act::Relu))
         .add(Layer::max_pool((2, 2)))
         .add(Layer::Flatten)
-        .add(Layer::Dropout { rate: 0.25 })
+        .add(Layer::dropout(0.25))
         .add(Layer::dense(10, Act::Softmax))
 }
 
@@ -89,12 +89,12 @@ fn another_architecture_or_a_truncated_file_is_refused_and_changes_nothing() {
         .add(Layer::conv2d(8, (3, 3), Act::Relu))
         .add(Layer::max_pool((2, 2)))
         .add(Layer::Flatten)
-        .add(Layer::Dropout { rate: 0.25 })
+        .add(Layer::dropout(0.25))
         .add(Layer::dense(10, Act::Softmax));
     let mut model = Model::new(gpu.clone(), other, Compile { seed: 1, ..compile() }).unwrap();
     let before = model.weights().unwrap();
     let err = model.load(&path).unwrap_err().to_string();
-    assert!(err.contains("another architecture: layer 0 is Conv2D { filters: 8"), "{err}");
+    assert!(err.contains(r#"another architecture: layer 0 is {"Conv2D":{"filters":8,"#), "{err}");
     assert!(model.weights().unwrap() == before, "a refused load changed the weights");
 
     let bytes = std::fs::read(&path).unwrap();

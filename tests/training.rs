@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use wgtrain::data::npy::{self, LabelKind};
 use wgtrain::data::{Dataset, Features, Labels};
+use wgtrain::nn::layers::{Conv2D, GlobalAveragePooling2D, GlobalMaxPooling2D};
 use wgtrain::nn::reference::Reference;
 use wgtrain::nn::{Act, Compile, Layer, LossKind, Model, Optimizer, Sequential};
 use wgtrain::ops::optim::{Adam, Sgd};
@@ -86,7 +87,7 @@ fn mlp_with_dropout_tanh_and_sigmoid_matches_the_cpu_twin() {
     let spec = Sequential::new(&[28, 28, 1])
         .add(Layer::Flatten)
         .add(Layer::dense(48, Act::Tanh))
-        .add(Layer::Dropout { rate: 0.3 })
+        .add(Layer::dropout(0.3))
         .add(Layer::dense(24, Act::Sigmoid))
         .add(Layer::dense(10, Act::Linear))
         .add(Layer::Activation(Act::Softmax));
@@ -98,18 +99,47 @@ fn cnn_training_steps_match_the_cpu_twin() {
     let (train, _) = fashion(64);
     parity("model parity cnn adam", cnn(), Optimizer::Adam(Adam::default()), &train, 16, 3);
     let spec = Sequential::new(&[28, 28, 1])
-        .add(Layer::Conv2D {
+        .add(Layer::Conv2D(Conv2D {
             filters: 4,
             kernel: (5, 5),
             strides: (2, 2),
             padding: wgtrain::ops::Padding::Same,
             activation: Act::Tanh,
-        })
+        }))
         .add(Layer::avg_pool((2, 2)))
         .add(Layer::conv2d(6, (3, 3), Act::Relu))
         .add(Layer::Flatten)
         .add(Layer::dense(10, Act::Softmax));
     parity("model parity cnn2 sgd", spec, Optimizer::Sgd(Sgd { momentum: 0.9, ..Sgd::default() }), &train, 16, 3);
+}
+
+#[test]
+fn global_pooling_training_steps_match_the_cpu_twin() {
+    let (train, _) = fashion(64);
+    let same = |filters, activation| {
+        Layer::Conv2D(Conv2D {
+            filters,
+            kernel: (3, 3),
+            strides: (2, 2),
+            padding: wgtrain::ops::Padding::Same,
+            activation,
+        })
+    };
+    let gap = Sequential::new(&[28, 28, 1])
+        .add(same(8, Act::Relu))
+        .add(Layer::GlobalAveragePooling2D(GlobalAveragePooling2D::default()))
+        .add(Layer::dense(10, Act::Softmax));
+    assert_eq!(gap.shapes().unwrap()[2], [8]);
+    parity("model parity gap adam", gap, Optimizer::Adam(Adam::default()), &train, 16, 3);
+    // keepdims: [1, 1, c], flattened before the Dense layer.
+    let gmp = Sequential::new(&[28, 28, 1])
+        .add(same(5, Act::Tanh))
+        .add(Layer::conv2d(7, (3, 3), Act::Relu))
+        .add(Layer::GlobalMaxPooling2D(GlobalMaxPooling2D { keepdims: true }))
+        .add(Layer::Flatten)
+        .add(Layer::dense(10, Act::Softmax));
+    assert_eq!(gmp.shapes().unwrap()[3], [1, 1, 7]);
+    parity("model parity gmp sgd", gmp, Optimizer::Sgd(Sgd { momentum: 0.9, ..Sgd::default() }), &train, 16, 3);
 }
 
 /// A Dense-first model reads u8 images as bytes (copied, not converted, into its input), and
@@ -150,7 +180,7 @@ fn the_same_seed_gives_bit_identical_weights() {
             .add(Layer::conv2d(4, (3, 3), Act::Relu))
             .add(Layer::max_pool((2, 2)))
             .add(Layer::Flatten)
-            .add(Layer::Dropout { rate: 0.2 })
+            .add(Layer::dropout(0.2))
             .add(Layer::dense(10, Act::Softmax));
         let compile =
             Compile { optimizer: Optimizer::Adam(Adam::default()), loss: LossKind::CategoricalCrossentropy, seed: 11 };

@@ -440,8 +440,7 @@ impl Bench<'_> {
 }
 
 fn bench_adapter(gpu: &Arc<Gpu>, args: &BenchArgs) -> Result<Report> {
-    let cpu_adapter = gpu.info.device_type == wgpu::DeviceType::Cpu;
-    let max_matmul = args.max_matmul.unwrap_or(if cpu_adapter { 1024 } else { 4096 });
+    let max_matmul = args.max_matmul.unwrap_or(if gpu.tuning.cpu_adapter { 1024 } else { 4096 });
     let mut b =
         Bench { gpu, timer: Timer::new(gpu), samples: args.samples, filter: args.filter.as_deref(), rows: Vec::new() };
     let mut rng = StdRng::seed_from_u64(1);
@@ -517,7 +516,7 @@ fn bench_adapter(gpu: &Arc<Gpu>, args: &BenchArgs) -> Result<Report> {
         let references = references(args)?;
         for (preset, samples) in [
             (crate::presets::mlp(), 10_000),
-            (crate::presets::cnn([28, 28, 1]), if cpu_adapter { 2_000 } else { 10_000 }),
+            (crate::presets::cnn([28, 28, 1]), if gpu.tuning.cpu_adapter { 2_000 } else { 10_000 }),
         ] {
             let runs = usize::from(args.repeat);
             let reference = references.iter().find(|(model, _)| *model == preset.name).map(|r| r.1);

@@ -4,9 +4,11 @@
 pub mod adapter;
 mod kernel;
 mod tensor;
+mod tuning;
 
 pub use kernel::{Dispatch, Kernel, Shader};
 pub use tensor::{Tensor, Usage, VIEW_ALIGN, WINDOW};
+pub use tuning::Tuning;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -20,6 +22,8 @@ pub struct Gpu {
     pub info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
     pub features: wgpu::Features,
+    /// Which kernel variants run here.
+    pub tuning: Tuning,
     modules: Mutex<HashMap<Shader, wgpu::ShaderModule>>,
     pipelines: Mutex<HashMap<kernel::PipelineKey, wgpu::ComputePipeline>>,
     errors: Arc<Mutex<Vec<String>>>,
@@ -54,6 +58,7 @@ impl Gpu {
         }));
         Ok(Gpu {
             limits: device.limits(),
+            tuning: Tuning::for_adapter(&info),
             device,
             queue,
             info,

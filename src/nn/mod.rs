@@ -2,8 +2,8 @@
 //! and the recorded forward / backward / update dispatches.
 
 pub mod layer;
+pub mod layers;
 pub mod model;
-pub(crate) mod network;
 pub mod reference;
 pub mod sequential;
 

@@ -7,7 +7,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
 use super::layer::{Act, Layer};
-use super::network::{InputForm, Network};
+use super::layers::{Init, Param, ParamSpec};
 use super::sequential::Sequential;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Tensor, VIEW_ALIGN};
@@ -55,14 +55,6 @@ pub struct Compile {
     pub seed: u64,
 }
 
-/// One trainable tensor with its gradient and optimizer state: views into an `Arena`.
-pub(crate) struct Param {
-    pub shape: Vec<usize>,
-    pub value: Tensor,
-    pub grad: Tensor,
-    pub state: Vec<Tensor>,
-}
-
 /// Parameters, their gradients and optimizer state, each kind in one buffer, so that one
 /// optimizer dispatch updates every parameter in it (on adapters where a dispatch costs tens of
 /// microseconds, a dispatch per bias is dear). Views start at `VIEW_ALIGN` elements; the gaps
@@ -93,10 +85,6 @@ pub struct Model {
     pub(crate) arenas: Vec<Arena>,
     /// Optimizer updates made so far (u32): Adam's bias correction and dropout's RNG read it.
     pub(crate) step: Tensor,
-    pub(crate) net: Option<Network>,
-    /// Two buffers the loss totals are copied into, alternately, so one can be read while the
-    /// next chunk of steps runs.
-    pub(crate) readbacks: [wgpu::Buffer; 2],
     /// The name of each output class (kept in checkpoints), or empty.
     pub(crate) class_names: Vec<String>,
 }
@@ -145,27 +133,20 @@ impl Model {
     /// Checks the model, initialises its parameters from the seed and uploads them.
     pub fn new(gpu: Arc<Gpu>, spec: Sequential, compile: Compile) -> Result<Model> {
         let shapes = spec.shapes()?;
-        for (i, layer) in spec.layers.iter().enumerate() {
-            if matches!(layer, Layer::Conv2D { activation: Act::Softmax, .. }) {
-                return Err(Error::Invalid(format!("layer {i}: Conv2D with a softmax activation is not supported")));
-            }
-        }
         let head = head(&spec, compile.loss)?;
         let mut rng = StdRng::seed_from_u64(compile.seed);
         // Initial values of every parameter in layer order, and where each goes: (arena, start).
-        let mut initial: Vec<Vec<(Vec<usize>, Vec<f32>)>> = Vec::new();
+        let mut initial: Vec<Vec<(ParamSpec, Vec<f32>)>> = Vec::new();
         for (layer, input) in spec.layers.iter().zip(&shapes) {
-            let (fan_in, fan_out) = layer.fans(input);
-            let layer_params = layer.param_shapes(input).into_iter().enumerate().map(|(j, shape)| {
-                let len: usize = shape.iter().product();
-                // Glorot uniform kernels, zero biases: Keras's defaults.
-                let values: Vec<f32> = if j == 0 {
-                    let limit = (6.0 / (fan_in + fan_out) as f64).sqrt() as f32;
-                    (0..len).map(|_| rng.random_range(-limit..limit)).collect()
-                } else {
-                    vec![0.0; len]
+            let layer_params = layer.params(input).into_iter().map(|p| {
+                let values: Vec<f32> = match p.init {
+                    Init::GlorotUniform { fan_in, fan_out } => {
+                        let limit = (6.0 / (fan_in + fan_out) as f64).sqrt() as f32;
+                        (0..p.len()).map(|_| rng.random_range(-limit..limit)).collect()
+                    }
+                    Init::Zeros => vec![0.0; p.len()],
                 };
-                (shape, values)
+                (p, values)
             });
             initial.push(layer_params.collect());
         }
@@ -197,28 +178,20 @@ impl Model {
             .map(|layer_params| {
                 layer_params
                     .into_iter()
-                    .map(|(shape, values)| {
+                    .map(|(spec, values)| {
                         let (a, start) = places.next().expect("a place for every parameter");
                         let (arena, len) = (&arenas[a], values.len());
                         Param {
+                            name: spec.name,
                             value: arena.values.view(start, len),
                             grad: arena.grads.view(start, len),
                             state: arena.state.iter().map(|t| t.view(start, len)).collect(),
-                            shape,
+                            shape: spec.shape,
                         }
                     })
                     .collect()
             })
             .collect();
-        let readback = || {
-            gpu.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("totals_readback"),
-                size: 16,
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            })
-        };
-        let readbacks = [readback(), readback()];
         Ok(Model {
             step: gpu.upload("step", &[0u32])?,
             gpu,
@@ -228,8 +201,6 @@ impl Model {
             head,
             params,
             arenas,
-            net: None,
-            readbacks,
             class_names: Vec::new(),
         })
     }
@@ -265,6 +236,12 @@ impl Model {
         self.params.iter().flatten().map(|p| self.gpu.read(&p.value)).collect()
     }
 
+    /// Every optimizer slot of every parameter tensor, in the order of `weights` (Adam's m then
+    /// v, SGD's velocity), copied to the host.
+    pub fn optimizer_state(&self) -> Result<Vec<Vec<f32>>> {
+        self.params.iter().flatten().flat_map(|p| &p.state).map(|t| self.gpu.read(t)).collect()
+    }
+
     /// Shapes of the tensors `weights` returns.
     pub fn weight_shapes(&self) -> Vec<Vec<usize>> {
         self.params.iter().flatten().map(|p| p.shape.clone()).collect()
@@ -298,27 +275,11 @@ impl Model {
 
     /// Layer `i` as the graph runs it: the last layer's activation is left out when the loss fuses it.
     pub(crate) fn effective_layer(&self, i: usize) -> Layer {
-        let layer = self.spec.layers[i].clone();
+        let layer = &self.spec.layers[i];
         if i + 1 < self.spec.layers.len() || self.head.fused.is_none() {
-            return layer;
+            return layer.clone();
         }
-        match layer {
-            Layer::Dense { units, .. } => Layer::Dense { units, activation: Act::Linear },
-            Layer::Conv2D { filters, kernel, strides, padding, .. } => {
-                Layer::Conv2D { filters, kernel, strides, padding, activation: Act::Linear }
-            }
-            _ => Layer::Activation(Act::Linear),
-        }
-    }
-
-    /// The graph for a batch size and input form, built on first use and rebuilt when either
-    /// changes.
-    pub(crate) fn network(&mut self, batch: usize, input: InputForm) -> Result<&Network> {
-        if self.net.as_ref().is_none_or(|n| n.batch != batch || n.input != input) {
-            self.net = None;
-            self.net = Some(Network::build(self, batch, input)?);
-        }
-        Ok(self.net.as_ref().unwrap())
+        layer.kind_impl().without_activation()
     }
 }
 

@@ -52,16 +52,11 @@ impl Sequential {
 
     pub fn param_count(&self) -> Result<usize> {
         let shapes = self.shapes()?;
-        Ok(self
-            .layers
-            .iter()
-            .zip(&shapes)
-            .map(|(l, s)| l.param_shapes(s).iter().map(|p| p.iter().product::<usize>()).sum::<usize>())
-            .sum())
+        Ok(self.layers.iter().zip(&shapes).map(|(l, s)| l.params(s).iter().map(|p| p.len()).sum::<usize>()).sum())
     }
 
-    /// Keras-style layer names: the kind in lower case, numbered from the second of a kind
-    /// (dense, dense_1, conv2d, ...).
+    /// Keras's layer names: the class name in snake case, numbered from the second of a kind
+    /// (dense, dense_1, conv2d, max_pooling2d, ...).
     pub fn layer_names(&self) -> Vec<String> {
         let mut counts = std::collections::HashMap::new();
         self.layers
@@ -69,8 +64,8 @@ impl Sequential {
             .map(|layer| {
                 let n = counts.entry(layer.kind()).or_insert(0usize);
                 let name = match *n {
-                    0 => layer.kind().to_lowercase(),
-                    k => format!("{}_{k}", layer.kind().to_lowercase()),
+                    0 => snake_case(layer.kind()),
+                    k => format!("{}_{k}", snake_case(layer.kind())),
                 };
                 *n += 1;
                 name
@@ -86,10 +81,47 @@ impl Sequential {
         for ((layer, input), name) in self.layers.iter().zip(&shapes).zip(self.layer_names()) {
             let output = layer.output_shape(input)?;
             let shape = format!("(None, {})", output.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "));
-            let params: usize = layer.param_shapes(input).iter().map(|p| p.iter().product::<usize>()).sum();
+            let params: usize = layer.params(input).iter().map(|p| p.len()).sum();
             out += &format!("{:<30}{:<24}{:>12}\n", format!("{name} ({})", layer.kind()), shape, params);
         }
         out += &format!("{rule}\nTotal params: {}\n", self.param_count()?);
         Ok(out)
+    }
+}
+
+/// A class name in snake case as Keras's `to_snake_case` makes it: an underscore before each
+/// capital that starts a lower-case run, and between a lower-case letter and a capital
+/// (`MaxPooling2D` → `max_pooling2d`, `Conv2D` → `conv2d`).
+fn snake_case(class: &str) -> String {
+    let chars: Vec<char> = class.chars().collect();
+    let mut out = String::new();
+    for (i, &c) in chars.iter().enumerate() {
+        let starts_word = chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
+        let after_lower = i > 0 && chars[i - 1].is_ascii_lowercase();
+        if c.is_ascii_uppercase() && i > 0 && (starts_word || after_lower) {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::snake_case;
+
+    #[test]
+    fn layer_names_are_keras_snake_case() {
+        for (class, name) in [
+            ("Dense", "dense"),
+            ("Conv2D", "conv2d"),
+            ("MaxPooling2D", "max_pooling2d"),
+            ("AveragePooling2D", "average_pooling2d"),
+            ("GlobalAveragePooling2D", "global_average_pooling2d"),
+            ("BatchNormalization", "batch_normalization"),
+            ("LeakyReLU", "leaky_re_lu"),
+        ] {
+            assert_eq!(snake_case(class), name);
+        }
     }
 }

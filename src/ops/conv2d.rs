@@ -176,7 +176,7 @@ impl WeightGradPlan {
 
     /// `Long` on CPU adapters, `Wide` on the others.
     pub fn for_gpu(gpu: &Gpu) -> WeightGradPlan {
-        if gpu.info.device_type == wgpu::DeviceType::Cpu { WeightGradPlan::Long } else { WeightGradPlan::Wide }
+        if gpu.tuning.cpu_adapter { WeightGradPlan::Long } else { WeightGradPlan::Wide }
     }
 
     /// (invocations aimed for, fewest pixels per chunk)

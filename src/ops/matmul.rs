@@ -131,10 +131,10 @@ impl Variant {
     /// on CPU adapters, where an invocation costs most (measured on llvmpipe: see BENCHMARKS.md),
     /// and 4×4 elsewhere, where more invocations keep more of the GPU busy.
     pub fn for_gpu(gpu: &Gpu) -> Variant {
-        match std::env::var("WGTRAIN_MATMUL").as_deref() {
-            Ok("4x4") => Variant::Block4,
-            Ok("8x8") => Variant::Block8,
-            _ if gpu.info.device_type == wgpu::DeviceType::Cpu => Variant::Block8,
+        match gpu.tuning.matmul() {
+            Some("4x4") => Variant::Block4,
+            Some("8x8") => Variant::Block8,
+            _ if gpu.tuning.cpu_adapter => Variant::Block8,
             _ => Variant::Block4,
         }
     }
@@ -146,14 +146,14 @@ impl Variant {
     /// and 1024 on llvmpipe, BENCHMARKS.md); GPUs keep the 4×4 blocks, which occupy more
     /// invocations. `$WGTRAIN_MATMUL` names a variant to use wherever it applies.
     pub fn for_shape(gpu: &Gpu, shape: &MatmulShape) -> Variant {
-        let cpu = gpu.info.device_type == wgpu::DeviceType::Cpu;
-        match std::env::var("WGTRAIN_MATMUL").as_deref() {
-            Ok("vec4") if shape.allows_vec4() => Variant::Vec4,
-            Ok("vec4-8x8") if shape.allows_vec4() => Variant::Vec4Block8,
-            Ok("vec4-16x8") if shape.allows_vec4() => Variant::Vec4Block16x8,
-            Ok("tiled") if shape.allows_vec4() => Variant::Tiled,
-            Ok("split-k") if Variant::SplitK.takes(shape) => Variant::SplitK,
-            Err(_) => match Variant::for_gpu_shape(shape) {
+        let cpu = gpu.tuning.cpu_adapter;
+        match gpu.tuning.matmul() {
+            Some("vec4") if shape.allows_vec4() => Variant::Vec4,
+            Some("vec4-8x8") if shape.allows_vec4() => Variant::Vec4Block8,
+            Some("vec4-16x8") if shape.allows_vec4() => Variant::Vec4Block16x8,
+            Some("tiled") if shape.allows_vec4() => Variant::Tiled,
+            Some("split-k") if Variant::SplitK.takes(shape) => Variant::SplitK,
+            None => match Variant::for_gpu_shape(shape) {
                 Some(variant) if !cpu => variant,
                 _ if shape.allows_vec4() && cpu => Variant::Vec4Block16x8,
                 _ if shape.allows_vec4() => Variant::Vec4,
@@ -234,11 +234,9 @@ impl Variant {
     /// forces it wherever it applies.
     pub fn choose(gpu: &Gpu, shape: &MatmulShape, b: &Tensor) -> Variant {
         let windowed = Variant::UniformB.takes(shape) && b.uniform_window().is_some();
-        match std::env::var("WGTRAIN_MATMUL").as_deref() {
-            Ok("uniform-b") if windowed => Variant::UniformB,
-            Err(_) if windowed && shape.n <= NARROW && gpu.info.device_type == wgpu::DeviceType::Cpu => {
-                Variant::UniformB
-            }
+        match gpu.tuning.matmul() {
+            Some("uniform-b") if windowed => Variant::UniformB,
+            None if windowed && shape.n <= NARROW && gpu.tuning.cpu_adapter => Variant::UniformB,
             _ => Variant::for_shape(gpu, shape),
         }
     }

@@ -99,7 +99,7 @@ pub fn adam(gpu: &Gpu, cfg: &Adam, p: &Tensor, g: &Tensor, m: &Tensor, v: &Tenso
 /// An update kernel for `len` parameters and its grid: one vec4 of them per invocation on GPUs,
 /// 8 consecutive ones on CPU adapters (optim.wgsl says why).
 fn per_invocation(gpu: &Gpu, entry: &'static str, len: usize) -> Result<(Kernel, [u32; 3])> {
-    let vecs = if gpu.info.device_type == wgpu::DeviceType::Cpu { 8 } else { 1 };
+    let vecs = gpu.tuning.update_vecs;
     let kernel = Kernel::new(Shader::Optim, entry).constant("vecs", vecs as f64);
     Ok((kernel, grid_for(gpu, len.div_ceil(4 * vecs))?))
 }

@@ -1,4 +1,4 @@
-//! A dataset uploaded once, and the gathers that fill the network's input and targets from it.
+//! A dataset uploaded once, and the gathers that fill the graph's input and targets from it.
 
 use std::sync::Arc;
 
@@ -8,6 +8,8 @@ use crate::gpu::{Dispatch, Gpu, Tensor};
 use crate::nn::model::{LossKind, Model};
 use crate::ops::data::{self, GatherShape, Source};
 use crate::ops::loss::Advance;
+
+use super::graph::Graph;
 
 /// A dataset as it lives on the GPU.
 pub(crate) struct DeviceData {
@@ -115,13 +117,13 @@ impl DeviceData {
     }
 }
 
-/// The gathers of one split (an ordered list of rows) into a network's input and targets.
+/// The gathers of one split (an ordered list of rows) into a graph's input and targets.
 pub(crate) struct Feed {
     pub data: Arc<DeviceData>,
     pub indices: Tensor,
     pub cursor: Tensor,
     pub total: usize,
-    /// Gathers the batch at the cursor into the network's input and targets.
+    /// Gathers the batch at the cursor into the graph's input and targets.
     pub gather: Dispatch,
     /// The loss of a training step, which also moves the cursor past the batch and counts the
     /// step.
@@ -133,8 +135,8 @@ pub(crate) struct Feed {
 }
 
 impl Feed {
-    pub fn new(gpu: &Gpu, model: &Model, data: Arc<DeviceData>, rows: &[u32]) -> Result<Feed> {
-        let net = model.net.as_ref().expect("network built before feeding it");
+    pub fn new(model: &Model, net: &Graph, data: Arc<DeviceData>, rows: &[u32]) -> Result<Feed> {
+        let gpu: &Gpu = &model.gpu;
         let out = *model.shapes.last().unwrap().first().unwrap();
         let indices = gpu.upload("indices", rows)?;
         let cursor = gpu.zeros("cursor", 1)?;

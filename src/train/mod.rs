@@ -3,6 +3,7 @@
 //! and the loss totals are read back once per chunk for the progress display.
 
 mod feed;
+mod graph;
 mod progress;
 
 use std::fmt;
@@ -17,9 +18,8 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::Dispatch;
 use crate::nn::Model;
-use crate::nn::network::InputForm;
-use crate::nn::network::Network;
 use feed::{DeviceData, Feed};
+use graph::{Graph, input_form};
 use progress::Progress;
 
 /// Where validation data comes from.
@@ -212,7 +212,7 @@ pub fn check_counts(batch_size: usize, epochs: usize) -> Result<()> {
 }
 
 /// The dispatch lists of one step on `feed`: a training step, or an inference one.
-fn step_lists<'s>(net: &'s Network, feed: &'s Feed, train: bool) -> Vec<&'s [Dispatch]> {
+fn step_lists<'s>(net: &'s Graph, feed: &'s Feed, train: bool) -> Vec<&'s [Dispatch]> {
     use std::slice::from_ref;
     if train {
         vec![from_ref(&feed.gather), &net.forward_train, &feed.loss_train, &net.backward, &net.update]
@@ -239,30 +239,30 @@ enum Rows<'a> {
 impl<'a> Rows<'a> {
     /// `rows` of `data`, resident when the data fits `budget` bytes per buffer, else streamed
     /// through a window of whole batches.
-    fn new(model: &Model, data: &'a Dataset, rows: &[u32], budget: u64) -> Result<Rows<'a>> {
-        let batch = model.net.as_ref().expect("network built").batch;
+    fn new(trainer: &Trainer, data: &'a Dataset, rows: &[u32], budget: u64) -> Result<Rows<'a>> {
+        let (gpu, batch) = (&trainer.model.gpu, trainer.graph.batch);
         let row_bytes = DeviceData::row_bytes(data);
         if row_bytes * data.len() as u64 <= budget {
-            let device = Arc::new(DeviceData::upload(&model.gpu, data)?);
-            return Ok(Rows::Resident(Feed::new(&model.gpu, model, device, rows)?));
+            let device = Arc::new(DeviceData::upload(gpu, data)?);
+            return Ok(Rows::Resident(trainer.feed(device, rows)?));
         }
         let window_rows = ((budget / row_bytes) as usize / batch * batch).max(batch);
-        Rows::streamed(model, data, Arc::new(DeviceData::window(&model.gpu, data, window_rows)?))
+        Rows::streamed(trainer, data, Arc::new(DeviceData::window(gpu, data, window_rows)?))
     }
 
-    fn streamed(model: &Model, data: &'a Dataset, window: Arc<DeviceData>) -> Result<Rows<'a>> {
+    fn streamed(trainer: &Trainer, data: &'a Dataset, window: Arc<DeviceData>) -> Result<Rows<'a>> {
         let window_rows = window.rows;
-        let full = Feed::new(&model.gpu, model, window.clone(), &identity(window_rows))?;
+        let full = trainer.feed(window.clone(), &identity(window_rows))?;
         Ok(Rows::Streamed { data, window, window_rows, full })
     }
 
     /// A second split of the same dataset (validation rows of the training data), sharing its
     /// device copy or window: passes run one after the other, and queue order keeps a window's
     /// refill behind the pass before.
-    fn share(&self, model: &Model, rows: &[u32]) -> Result<Rows<'a>> {
+    fn share(&self, trainer: &Trainer, rows: &[u32]) -> Result<Rows<'a>> {
         Ok(match self {
-            Rows::Resident(feed) => Rows::Resident(Feed::new(&model.gpu, model, feed.data.clone(), rows)?),
-            Rows::Streamed { data, window, .. } => Rows::streamed(model, data, window.clone())?,
+            Rows::Resident(feed) => Rows::Resident(trainer.feed(feed.data.clone(), rows)?),
+            Rows::Streamed { data, window, .. } => Rows::streamed(trainer, data, window.clone())?,
         })
     }
 
@@ -280,7 +280,35 @@ impl<'a> Rows<'a> {
     }
 }
 
-impl Model {
+/// One run of fit, evaluate or predict: the model, its graph for the run's batch size and
+/// input form, and two buffers the loss totals are copied into, alternately, so one can be
+/// read while the next chunk of steps runs.
+struct Trainer<'m> {
+    model: &'m Model,
+    graph: Graph,
+    readbacks: [wgpu::Buffer; 2],
+}
+
+impl<'m> Trainer<'m> {
+    /// The graph of `model` for `batch` rows, in the input form `data` allows.
+    fn new(model: &'m Model, batch: usize, data: &[&Dataset]) -> Result<Trainer<'m>> {
+        let graph = Graph::build(model, batch, input_form(model, data))?;
+        let readback = || {
+            model.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("totals_readback"),
+                size: 16,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        };
+        Ok(Trainer { model, graph, readbacks: [readback(), readback()] })
+    }
+
+    /// A feed of `rows` of `data` into this graph.
+    fn feed(&self, data: Arc<DeviceData>, rows: &[u32]) -> Result<Feed> {
+        Feed::new(self.model, &self.graph, data, rows)
+    }
+
     /// Records `steps` repetitions of `lists` in order into one compute pass.
     fn record(&self, encoder: &mut wgpu::CommandEncoder, lists: &[&[Dispatch]], steps: usize) {
         let mut pass = encoder.begin_compute_pass(&Default::default());
@@ -293,20 +321,19 @@ impl Model {
 
     /// Submits `encoder` with a copy of the loss totals into readback buffer `slot`.
     fn submit_with_totals(&self, mut encoder: wgpu::CommandEncoder, slot: usize) -> wgpu::SubmissionIndex {
-        let net = self.net.as_ref().expect("network built");
-        encoder.copy_buffer_to_buffer(net.loss.totals.buffer(), 0, &self.readbacks[slot], 0, 12);
-        self.gpu.queue.submit([encoder.finish()])
+        encoder.copy_buffer_to_buffer(self.graph.loss.totals.buffer(), 0, &self.readbacks[slot], 0, 12);
+        self.model.gpu.queue.submit([encoder.finish()])
     }
 
     /// Waits for `submission` and returns the mean loss and accuracy it left in `slot`.
     fn read_totals(&self, slot: usize, submission: wgpu::SubmissionIndex) -> Result<Metrics> {
-        let t: Vec<f32> = self.gpu.read_mapped_after(&self.readbacks[slot], Some(submission))?;
+        let t: Vec<f32> = self.model.gpu.read_mapped_after(&self.readbacks[slot], Some(submission))?;
         let rows = f64::from(t[2]).max(1.0);
         Ok(Metrics { loss: f64::from(t[0]) / rows, accuracy: f64::from(t[1]) / rows })
     }
 
     fn new_encoder(&self) -> wgpu::CommandEncoder {
-        self.gpu.device.create_command_encoder(&Default::default())
+        self.model.gpu.device.create_command_encoder(&Default::default())
     }
 
     /// One pass over `order` (rows of the dataset behind `rows`): training steps when `train`,
@@ -319,7 +346,7 @@ impl Model {
         train: bool,
         on_update: &mut dyn FnMut(usize, Metrics) -> Result<()>,
     ) -> Result<Metrics> {
-        let net = self.net.as_ref().expect("network built");
+        let (gpu, net) = (&self.model.gpu, &self.graph);
         let chunk = order.len().div_ceil(net.batch).div_ceil(UPDATES_PER_EPOCH).clamp(1, MAX_CHUNK);
         let segment_rows = match rows {
             Rows::Resident(_) => order.len(),
@@ -337,15 +364,15 @@ impl Model {
             let streamed_feed;
             let feed = match rows {
                 Rows::Resident(feed) => {
-                    self.gpu.write(&feed.indices, segment);
+                    gpu.write(&feed.indices, segment);
                     feed
                 }
                 Rows::Streamed { data, window, window_rows, full } => {
-                    window.fill(&self.gpu, &data.select(segment));
+                    window.fill(gpu, &data.select(segment));
                     if segment.len() == *window_rows {
                         full
                     } else {
-                        streamed_feed = Feed::new(&self.gpu, self, window.clone(), &identity(segment.len()))?;
+                        streamed_feed = self.feed(window.clone(), &identity(segment.len()))?;
                         &streamed_feed
                     }
                 }
@@ -374,18 +401,21 @@ impl Model {
         Ok(metrics)
     }
 
-    /// The storage the model's parameters, gradients and optimizer state take.
-    fn memory_of_params(&self) -> MemoryReport {
+    /// The storage the model's parameters, gradients and optimizer state take, and the graph's.
+    fn memory(&self) -> MemoryReport {
         let size = |t: &crate::gpu::Tensor| t.buffer().size();
+        let arenas = &self.model.arenas;
         MemoryReport {
-            parameters: self.arenas.iter().map(|a| size(&a.values)).sum::<u64>() + size(&self.step),
-            gradients: self.arenas.iter().map(|a| size(&a.grads)).sum(),
-            optimizer_state: self.arenas.iter().flat_map(|a| a.state.iter().map(size)).sum(),
-            activations: self.net.as_ref().map_or(0, |n| n.bytes),
+            parameters: arenas.iter().map(|a| size(&a.values)).sum::<u64>() + size(&self.model.step),
+            gradients: arenas.iter().map(|a| size(&a.grads)).sum(),
+            optimizer_state: arenas.iter().flat_map(|a| a.state.iter().map(size)).sum(),
+            activations: self.graph.bytes,
             dataset: 0,
         }
     }
+}
 
+impl Model {
     /// Trains on `data`, as Keras's `fit`.
     pub fn fit(&mut self, data: &Dataset, opts: &FitOptions) -> Result<History> {
         self.fit_with(data, opts, &mut |_, _| Ok(()))
@@ -433,24 +463,24 @@ impl Model {
             feed::check(self, v)?;
             seen.push(v);
         }
-        self.network(opts.batch_size, InputForm::for_data(self, &seen))?;
+        let trainer = Trainer::new(self, opts.batch_size, &seen)?;
         let budget = opts.max_resident_bytes.unwrap_or_else(|| self.gpu.largest_binding());
-        let train = Rows::new(self, data, &train_rows, budget)?;
+        let train = Rows::new(&trainer, data, &train_rows, budget)?;
         let (val, val_bytes) = match opts.validation {
             Validation::Data(v) => {
                 let rows: Vec<u32> = (0..v.len() as u32).collect();
-                let val = Rows::new(self, v, &rows, budget)?;
+                let val = Rows::new(&trainer, v, &rows, budget)?;
                 let bytes = val.bytes(false);
                 (Some((val, rows)), bytes)
             }
             _ if !val_rows.is_empty() => {
-                let val = train.share(self, &val_rows)?;
+                let val = train.share(&trainer, &val_rows)?;
                 let bytes = val.bytes(true);
                 (Some((val, val_rows)), bytes)
             }
             _ => (None, 0),
         };
-        let memory = MemoryReport { dataset: train.bytes(false) + val_bytes, ..self.memory_of_params() };
+        let memory = MemoryReport { dataset: train.bytes(false) + val_bytes, ..trainer.memory() };
         if opts.verbose {
             let streamed = if train.is_streamed() { " (streamed: the data exceeds one buffer)" } else { "" };
             println!("{memory}{streamed}");
@@ -469,7 +499,7 @@ impl Model {
                 ));
             }
             let progress = Progress::start(opts.verbose, epoch, opts.epochs, steps);
-            let metrics = self.pass(&train, &order, true, &mut |done, m| {
+            let metrics = trainer.pass(&train, &order, true, &mut |done, m| {
                 if !m.loss.is_finite() {
                     return Err(Error::Diverged { epoch, step: done, loss: m.loss });
                 }
@@ -478,7 +508,7 @@ impl Model {
             })?;
             let train_seconds = started.elapsed().as_secs_f64();
             let val_metrics = match &val {
-                Some((rows, order)) => Some(self.pass(rows, order, false, &mut |_, _| Ok(()))?),
+                Some((rows, order)) => Some(trainer.pass(rows, order, false, &mut |_, _| Ok(()))?),
                 None => None,
             };
             let mut log = EpochLog {
@@ -516,13 +546,12 @@ impl Model {
     ) -> Result<StepProfile> {
         check_batch(batch_size)?;
         feed::check(self, data)?;
-        self.network(batch_size, InputForm::for_data(self, &[data]))?;
+        let trainer = Trainer::new(self, batch_size, &[data])?;
         let rows: Vec<u32> = (0..data.len() as u32).collect();
-        let Rows::Resident(feed) = Rows::new(self, data, &rows, self.gpu.largest_binding())? else {
+        let Rows::Resident(feed) = Rows::new(&trainer, data, &rows, self.gpu.largest_binding())? else {
             return Err(Error::Invalid("profiling needs a dataset that fits on the device".into()));
         };
-        let net = self.net.as_ref().expect("network built");
-        let step: Vec<&Dispatch> = step_lists(net, &feed, true).into_iter().flatten().collect();
+        let step: Vec<&Dispatch> = step_lists(&trainer.graph, &feed, true).into_iter().flatten().collect();
         let mut kernels = Vec::new();
         for d in &step {
             kernels.push((d.entry(), time(&[d])?));
@@ -537,10 +566,10 @@ impl Model {
     pub fn evaluate(&mut self, data: &Dataset, batch_size: usize) -> Result<Metrics> {
         check_batch(batch_size)?;
         feed::check(self, data)?;
-        self.network(batch_size, InputForm::for_data(self, &[data]))?;
+        let trainer = Trainer::new(self, batch_size, &[data])?;
         let order: Vec<u32> = (0..data.len() as u32).collect();
-        let rows = Rows::new(self, data, &order, self.gpu.largest_binding())?;
-        self.pass(&rows, &order, false, &mut |_, _| Ok(()))
+        let rows = Rows::new(&trainer, data, &order, self.gpu.largest_binding())?;
+        trainer.pass(&rows, &order, false, &mut |_, _| Ok(()))
     }
 
     /// The model's outputs for every sample of `data`, [len, outputs] row-major; a softmax or
@@ -548,11 +577,11 @@ impl Model {
     pub fn predict(&mut self, data: &Dataset, batch_size: usize) -> Result<Vec<f32>> {
         check_batch(batch_size)?;
         feed::check(self, data)?;
-        self.network(batch_size, InputForm::for_data(self, &[data]))?;
-        let gpu = self.gpu.clone();
-        let device_data = Arc::new(DeviceData::upload(&gpu, data)?);
-        let feed = Feed::new(&gpu, self, device_data, &(0..data.len() as u32).collect::<Vec<_>>())?;
-        let net = self.net.as_ref().expect("network built");
+        let trainer = Trainer::new(self, batch_size, &[data])?;
+        let gpu = &self.gpu;
+        let device_data = Arc::new(DeviceData::upload(gpu, data)?);
+        let feed = trainer.feed(device_data, &(0..data.len() as u32).collect::<Vec<_>>())?;
+        let net = &trainer.graph;
         let row_bytes = (net.output().len() / net.batch * 4) as u64;
         let out = gpu.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("predictions"),
@@ -560,7 +589,7 @@ impl Model {
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let mut encoder = self.new_encoder();
+        let mut encoder = trainer.new_encoder();
         encoder.clear_buffer(feed.cursor.buffer(), 0, None);
         let head: Vec<&Dispatch> = net.head_output.iter().map(|(_, d)| d).collect();
         for step in 0..feed.steps(net.batch) {

@@ -1,0 +1,34 @@
+//! The device's tuning profile: what decides which kernel variants run on it, settled once
+//! when the device opens (the adapter's kind, and `$WGTRAIN_MATMUL` read then). The ops ask
+//! the profile; none of them looks at the adapter or the environment itself.
+
+/// How the kernels are tuned for one device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tuning {
+    /// A CPU adapter (llvmpipe, lavapipe, SwiftShader): every storage load is a per-invocation
+    /// gather and each invocation costs most, so the largest register blocks win; GPUs want
+    /// more invocations in flight and shared-memory tiles.
+    pub cpu_adapter: bool,
+    /// `$WGTRAIN_MATMUL` as it was when the device opened: a matmul variant to use wherever it
+    /// applies (`ops::matmul::Variant` reads it).
+    pub matmul_override: Option<String>,
+    /// Consecutive vec4s of parameters per invocation of an optimizer update (optim.wgsl says
+    /// why CPU adapters take 8).
+    pub update_vecs: usize,
+}
+
+impl Tuning {
+    pub fn for_adapter(info: &wgpu::AdapterInfo) -> Tuning {
+        let cpu_adapter = info.device_type == wgpu::DeviceType::Cpu;
+        Tuning {
+            cpu_adapter,
+            matmul_override: std::env::var("WGTRAIN_MATMUL").ok(),
+            update_vecs: if cpu_adapter { 8 } else { 1 },
+        }
+    }
+
+    /// The forced matmul variant's name, if any.
+    pub fn matmul(&self) -> Option<&str> {
+        self.matmul_override.as_deref()
+    }
+}

@@ -1,0 +1,110 @@
+//! Conv2D: NHWC convolution, kernel [kh, kw, c_in, filters], as Keras's `Conv2D`.
+
+use super::{CpuCtx, GpuCtx, Init, LayerKind, ParamSpec, Recorded, cpu_activate, cpu_deactivate};
+use crate::error::{Error, Result};
+use crate::gpu::Tensor;
+use crate::nn::layer::{Act, Layer};
+use crate::ops::conv2d::{self, Conv2dShape};
+use crate::ops::{Activation, Padding, matmul};
+
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Conv2D {
+    pub filters: usize,
+    pub kernel: (usize, usize),
+    pub strides: (usize, usize),
+    pub padding: Padding,
+    pub activation: Act,
+}
+
+impl Conv2D {
+    fn shape(&self, input: &[usize], batch: usize) -> Conv2dShape {
+        Conv2dShape {
+            n: batch,
+            h: input[0],
+            w: input[1],
+            c_in: input[2],
+            c_out: self.filters,
+            kh: self.kernel.0,
+            kw: self.kernel.1,
+            stride_h: self.strides.0,
+            stride_w: self.strides.1,
+            padding: self.padding,
+        }
+    }
+}
+
+impl LayerKind for Conv2D {
+    fn kind(&self) -> &'static str {
+        "Conv2D"
+    }
+
+    fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>> {
+        if input.len() != 3 {
+            return Err(Error::Invalid(format!("Conv2D needs an [h, w, c] input, got shape {input:?}")));
+        }
+        let (k, s) = (self.kernel, self.strides);
+        if self.filters == 0 || k.0 == 0 || k.1 == 0 || s.0 == 0 || s.1 == 0 {
+            return Err(Error::Invalid(format!("Conv2D with zero filters, kernel or stride: {self:?}")));
+        }
+        if self.activation == Act::Softmax {
+            return Err(Error::Invalid("Conv2D with a softmax activation is not supported".into()));
+        }
+        let e = self.shape(input, 1).extent()?;
+        Ok(vec![e.oh, e.ow, self.filters])
+    }
+
+    fn params(&self, input: &[usize]) -> Vec<ParamSpec> {
+        let (kh, kw, c_in) = (self.kernel.0, self.kernel.1, input[2]);
+        let init = Init::GlorotUniform { fan_in: kh * kw * c_in, fan_out: kh * kw * self.filters };
+        vec![
+            ParamSpec { name: "kernel", shape: vec![kh, kw, c_in, self.filters], init },
+            ParamSpec { name: "bias", shape: vec![self.filters], init: Init::Zeros },
+        ]
+    }
+
+    fn activation(&self) -> Option<Act> {
+        Some(self.activation)
+    }
+
+    fn without_activation(&self) -> Layer {
+        Layer::Conv2D(Conv2D { activation: Act::Linear, ..*self })
+    }
+
+    fn record(&self, ctx: &GpuCtx) -> Result<Recorded> {
+        let gpu = ctx.gpu;
+        let (kernel, bias) = (&ctx.params[0], &ctx.params[1]);
+        let shape = self.shape(ctx.input_shape, ctx.batch);
+        let a = self.activation.elementwise().expect("Conv2D softmax refused by output_shape");
+        let mut rec = Recorded::default();
+        rec.forward(|| conv2d::forward(gpu, &shape, ctx.x, &kernel.value, Some(&bias.value), a, ctx.y))?;
+        let dz_owned;
+        let dz: &Tensor = if self.activation == Act::Linear {
+            ctx.dy()
+        } else {
+            dz_owned = ctx.pre_activation_grad(self.activation, self.filters, &mut rec.backward)?;
+            &dz_owned
+        };
+        rec.backward.extend(conv2d::backward_weight(gpu, &shape, ctx.x, dz, &kernel.grad)?);
+        rec.backward.push(matmul::bias_grad(gpu, dz.len() / self.filters, self.filters, dz, &bias.grad)?);
+        if let Some(dx) = ctx.dx {
+            rec.backward.push(conv2d::backward_input(gpu, &shape, dz, &kernel.value, dx)?);
+        }
+        Ok(rec)
+    }
+
+    fn cpu_forward(&self, ctx: &CpuCtx, x: &[f64]) -> Vec<f64> {
+        let shape = self.shape(ctx.input_shape, ctx.batch);
+        let z = conv2d::cpu::forward(&shape, x, &ctx.params[0], Some(&ctx.params[1]), Activation::Linear);
+        cpu_activate(self.activation, z, self.filters)
+    }
+
+    fn cpu_backward(&self, ctx: &CpuCtx, x: &[f64], y: &[f64], dy: Vec<f64>) -> (Vec<f64>, Vec<Vec<f64>>) {
+        let shape = self.shape(ctx.input_shape, ctx.batch);
+        let dz = cpu_deactivate(self.activation, y, &dy, self.filters);
+        let grads = vec![
+            conv2d::cpu::backward_weight(&shape, x, &dz),
+            matmul::cpu::bias_grad(dz.len() / self.filters, self.filters, &dz),
+        ];
+        (conv2d::cpu::backward_input(&shape, &dz, &ctx.params[0]), grads)
+    }
+}

@@ -1,0 +1,113 @@
+//! Dense: y = act(x · kernel + bias), kernel [in, units], as Keras's `Dense`.
+
+use std::sync::Arc;
+
+use super::{CpuCtx, GpuCtx, Init, LayerKind, ParamSpec, Recorded, cpu_activate, cpu_deactivate};
+use crate::error::{Error, Result};
+use crate::gpu::Tensor;
+use crate::nn::layer::{Act, Layer};
+use crate::ops::matmul::{self, MatmulShape};
+use crate::ops::{Activation, activation};
+
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Dense {
+    pub units: usize,
+    pub activation: Act,
+}
+
+impl LayerKind for Dense {
+    fn kind(&self) -> &'static str {
+        "Dense"
+    }
+
+    fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>> {
+        match input {
+            [_] if self.units > 0 => Ok(vec![self.units]),
+            [_] => Err(Error::Invalid("Dense needs at least one unit".into())),
+            _ => Err(Error::Invalid(format!("Dense needs a flat (add Flatten first) input, got shape {input:?}"))),
+        }
+    }
+
+    fn params(&self, input: &[usize]) -> Vec<ParamSpec> {
+        let (fan_in, fan_out) = (input[0], self.units);
+        vec![
+            ParamSpec { name: "kernel", shape: vec![fan_in, fan_out], init: Init::GlorotUniform { fan_in, fan_out } },
+            ParamSpec { name: "bias", shape: vec![self.units], init: Init::Zeros },
+        ]
+    }
+
+    fn activation(&self) -> Option<Act> {
+        Some(self.activation)
+    }
+
+    fn without_activation(&self) -> Layer {
+        Layer::Dense(Dense { activation: Act::Linear, ..*self })
+    }
+
+    fn is_product(&self) -> bool {
+        true
+    }
+
+    fn record(&self, ctx: &GpuCtx) -> Result<Recorded> {
+        let (gpu, units) = (ctx.gpu, self.units);
+        let (kernel, bias) = (&ctx.params[0], &ctx.params[1]);
+        let k_in = ctx.input_shape[0];
+        let shape = MatmulShape::new(ctx.batch, units, k_in);
+        let mut rec = Recorded::default();
+        match self.activation.elementwise() {
+            Some(a) => {
+                rec.forward(|| matmul::matmul(gpu, shape, ctx.x_operand(), &kernel.value, Some(&bias.value), a, ctx.y))?
+            }
+            None => {
+                // Softmax is row-wise: the product writes logits, a second pass normalises them.
+                let z = Arc::new(gpu.zeros("logits", ctx.y.len())?);
+                for list in [&mut rec.forward_train, &mut rec.forward_infer] {
+                    let logits = matmul::matmul(
+                        gpu,
+                        shape,
+                        ctx.x_operand(),
+                        &kernel.value,
+                        Some(&bias.value),
+                        Activation::Linear,
+                        &z,
+                    )?;
+                    list.push(logits.owning(z.clone()));
+                    list.push(activation::softmax_forward(gpu, units, &z, ctx.y)?);
+                }
+            }
+        }
+        let dz_owned;
+        let dz: &Tensor = if self.activation == Act::Linear || ctx.dy_is_pre_activation {
+            ctx.dy()
+        } else {
+            dz_owned = ctx.pre_activation_grad(self.activation, units, &mut rec.backward)?;
+            &dz_owned
+        };
+        let dw_shape = MatmulShape { m: k_in, n: units, k: ctx.batch, trans_a: true, trans_b: false };
+        rec.backward.push(matmul::weight_grad(gpu, dw_shape, ctx.x_operand(), dz, &kernel.grad, &bias.grad)?);
+        if let Some(dx) = ctx.dx {
+            let dx_shape = MatmulShape { m: ctx.batch, n: k_in, k: units, trans_a: false, trans_b: true };
+            let input_act = ctx.input_act.map(|a| (a, ctx.x));
+            rec.backward.push(matmul::input_grad(gpu, dx_shape, dz, &kernel.value, input_act, dx)?);
+        }
+        Ok(rec)
+    }
+
+    fn cpu_forward(&self, ctx: &CpuCtx, x: &[f64]) -> Vec<f64> {
+        let shape = MatmulShape::new(ctx.batch, self.units, ctx.input_shape[0]);
+        let z = matmul::cpu::matmul(shape, x, &ctx.params[0], Some(&ctx.params[1]), Activation::Linear);
+        cpu_activate(self.activation, z, self.units)
+    }
+
+    fn cpu_backward(&self, ctx: &CpuCtx, x: &[f64], y: &[f64], dy: Vec<f64>) -> (Vec<f64>, Vec<Vec<f64>>) {
+        let (k, batch) = (ctx.input_shape[0], ctx.batch);
+        let dz = cpu_deactivate(self.activation, y, &dy, self.units);
+        let dw = MatmulShape { m: k, n: self.units, k: batch, trans_a: true, trans_b: false };
+        let dx = MatmulShape { m: batch, n: k, k: self.units, trans_a: false, trans_b: true };
+        let grads = vec![
+            matmul::cpu::matmul(dw, x, &dz, None, Activation::Linear),
+            matmul::cpu::bias_grad(batch, self.units, &dz),
+        ];
+        (matmul::cpu::matmul(dx, &dz, &ctx.params[0], None, Activation::Linear), grads)
+    }
+}

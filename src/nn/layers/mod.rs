@@ -1,0 +1,226 @@
+//! One module per layer kind. A layer module alone knows its output shape, its parameters
+//! (Keras's names, shapes, initializers), how it records its forward and backward dispatches,
+//! and its CPU twin (f64) that the whole-step reference runs. The `Layer` enum is the serde
+//! form and dispatches to these through [`Layer::kind_impl`](super::Layer).
+
+mod activation;
+mod conv2d;
+mod dense;
+mod dropout;
+mod flatten;
+mod global_pool;
+mod pool;
+
+pub use conv2d::Conv2D;
+pub use dense::Dense;
+pub use dropout::Dropout;
+pub use flatten::Flatten;
+pub use global_pool::{GlobalAveragePooling2D, GlobalMaxPooling2D, GlobalPool2D};
+pub use pool::{AveragePooling2D, MaxPooling2D, Pool2D};
+
+use std::sync::Arc;
+
+use super::layer::{Act, Layer};
+use crate::error::Result;
+use crate::gpu::{Dispatch, Gpu, Tensor};
+use crate::ops::Activation;
+use crate::ops::matmul::Operand;
+
+/// How a parameter starts, as Keras's initializers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Init {
+    GlorotUniform { fan_in: usize, fan_out: usize },
+    Zeros,
+}
+
+/// One tensor a layer owns, declared once: checkpoints, summaries and the optimizer read it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParamSpec {
+    /// Keras's name within the layer: `kernel`, `bias`.
+    pub name: &'static str,
+    pub shape: Vec<usize>,
+    pub init: Init,
+}
+
+impl ParamSpec {
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// How a graph holds its input batch: f32, or (`Unorm8`) a dataset's u8 features as they
+/// are, four bytes to a word, which the first layer — a Dense one — reads as byte / 255: the
+/// batch is copied instead of converted, and the first layer's products load a quarter of the
+/// words for their input (on CPU adapters, where every load is a gather, the largest part of
+/// what they cost).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum InputForm {
+    F32,
+    Unorm8,
+}
+
+impl InputForm {
+    /// A tensor held in this form, as a product's A operand.
+    pub fn operand(self, t: &Tensor) -> Operand<'_> {
+        match self {
+            InputForm::F32 => Operand::F32(t),
+            InputForm::Unorm8 => Operand::Unorm8(t),
+        }
+    }
+}
+
+/// What every layer kind implements.
+pub(crate) trait LayerKind {
+    /// Keras's class name: `Dense`, `Conv2D`, ...
+    fn kind(&self) -> &'static str;
+
+    /// The per-sample output shape for a per-sample input shape; refuses what the layer
+    /// cannot take.
+    fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>>;
+
+    /// The tensors the layer owns, for a per-sample input shape, in checkpoint order.
+    fn params(&self, _input: &[usize]) -> Vec<ParamSpec> {
+        Vec::new()
+    }
+
+    /// The layer's activation, if it has one.
+    fn activation(&self) -> Option<Act> {
+        None
+    }
+
+    /// The layer as the graph runs it when the loss applies its activation.
+    fn without_activation(&self) -> Layer {
+        Layer::Activation(Act::Linear)
+    }
+
+    /// Whether the output is the input, unchanged: the layer only renames a tensor.
+    fn is_view(&self) -> bool {
+        false
+    }
+
+    /// Whether the layer is a product that can read its input as bytes (`InputForm::Unorm8`),
+    /// take its incoming gradient before its activation, and apply the derivative of its
+    /// input's activation in its input-gradient product.
+    fn is_product(&self) -> bool {
+        false
+    }
+
+    /// Records the layer's dispatches.
+    fn record(&self, ctx: &GpuCtx) -> Result<Recorded>;
+
+    /// The CPU twin of the forward pass in training mode.
+    fn cpu_forward(&self, ctx: &CpuCtx, x: &[f64]) -> Vec<f64>;
+
+    /// The CPU twin of the backward pass: (dx, the gradient of each parameter).
+    fn cpu_backward(&self, ctx: &CpuCtx, x: &[f64], y: &[f64], dy: Vec<f64>) -> (Vec<f64>, Vec<Vec<f64>>);
+}
+
+/// A layer's dispatches, in the order they run.
+#[derive(Default)]
+pub(crate) struct Recorded {
+    pub forward_train: Vec<Dispatch>,
+    pub forward_infer: Vec<Dispatch>,
+    pub backward: Vec<Dispatch>,
+}
+
+impl Recorded {
+    /// The same forward pass in training and inference.
+    pub fn forward(&mut self, make: impl Fn() -> Result<Dispatch>) -> Result<()> {
+        self.forward_train.push(make()?);
+        self.forward_infer.push(make()?);
+        Ok(())
+    }
+}
+
+/// One parameter on the device: its value, gradient and optimizer slots (views into an arena).
+pub(crate) struct Param {
+    /// The name within its layer (`kernel`, `bias`), from its `ParamSpec`.
+    pub name: &'static str,
+    pub shape: Vec<usize>,
+    pub value: Tensor,
+    pub grad: Tensor,
+    pub state: Vec<Tensor>,
+}
+
+/// What a layer records against: its tensors in the graph of one batch size.
+pub(crate) struct GpuCtx<'a> {
+    pub gpu: &'a Gpu,
+    pub batch: usize,
+    /// The layer's position in the model.
+    pub index: usize,
+    pub input_shape: &'a [usize],
+    pub x: &'a Tensor,
+    /// How x is held: only the input batch may be bytes, and only a product meets it so.
+    pub x_form: InputForm,
+    pub y: &'a Tensor,
+    /// The gradient of y: present whenever this layer or one before it has parameters.
+    pub dy: Option<&'a Tensor>,
+    pub dx: Option<&'a Tensor>,
+    pub params: &'a [Param],
+    /// The activation that produced x, when this layer's dx product applies its derivative.
+    pub input_act: Option<Activation>,
+    /// dy is already the gradient before this layer's activation (the next layer applied it).
+    pub dy_is_pre_activation: bool,
+    /// Optimizer updates so far (u32): dropout's RNG reads it.
+    pub step: &'a Tensor,
+    pub seed: u64,
+}
+
+impl GpuCtx<'_> {
+    /// x as a product's A operand.
+    pub fn x_operand(&self) -> Operand<'_> {
+        self.x_form.operand(self.x)
+    }
+
+    pub fn dy(&self) -> &Tensor {
+        self.dy.expect("a layer that passes a gradient back has one coming in")
+    }
+
+    /// The gradient before `act`: dy itself for linear or when the next layer applied the
+    /// derivative, else a scratch tensor filled by the activation's backward pass (recorded into
+    /// `backward`).
+    pub fn pre_activation_grad(&self, act: Act, cols: usize, backward: &mut Vec<Dispatch>) -> Result<Arc<Tensor>> {
+        let dy = self.dy();
+        let dz = Arc::new(self.gpu.zeros_windowed("dz", dy.len())?);
+        let d = match act.elementwise() {
+            Some(a) => crate::ops::activation::backward(self.gpu, a, self.y, dy, &dz)?,
+            None => crate::ops::activation::softmax_backward(self.gpu, cols, self.y, dy, &dz)?,
+        };
+        backward.push(d.owning(dz.clone()));
+        Ok(dz)
+    }
+}
+
+/// What a layer's CPU twin computes against.
+pub(crate) struct CpuCtx<'a> {
+    pub batch: usize,
+    pub index: usize,
+    pub input_shape: &'a [usize],
+    /// The layer's parameters, in the order of `params`.
+    pub params: &'a [Vec<f64>],
+    pub seed: u64,
+    pub step: u32,
+}
+
+/// y = act(z), softmax row-wise over `cols`: the CPU twin of a layer's activation.
+pub(crate) fn cpu_activate(act: Act, z: Vec<f64>, cols: usize) -> Vec<f64> {
+    use crate::ops::activation::cpu;
+    match act.elementwise() {
+        Some(Activation::Linear) => z,
+        Some(a) => cpu::forward(a, &z),
+        None => cpu::softmax_forward(&z, cols),
+    }
+}
+
+/// dz from dy through the activation whose output is y.
+pub(crate) fn cpu_deactivate(act: Act, y: &[f64], dy: &[f64], cols: usize) -> Vec<f64> {
+    use crate::ops::activation::cpu;
+    match act.elementwise() {
+        Some(a) => cpu::backward(a, y, dy),
+        None => cpu::softmax_backward(y, dy, cols),
+    }
+}
