@@ -10,9 +10,16 @@
 //     less than a dispatch of their own (pow() doubled the kernel's time on GL/llvmpipe). The
 //     step counter holds this update's number (1 for the first): the step's loss dispatch
 //     (loss.wgsl) counts it before the update.
+//   optim_rmsprop: velocity = ρ·velocity + (1 - ρ)·g²; centered: avg = ρ·avg + (1 - ρ)·g and
+//     the denominator velocity - avg² + ε, else velocity + ε; increment = lr·g / sqrt(denominator);
+//     with momentum mom = momentum·mom + increment and p -= mom, else p -= increment.
+//   optim_adagrad: acc += g²; p -= lr·g / sqrt(acc + ε) (acc starts at Keras's
+//     initial_accumulator_value, written by the host).
 // Layouts: p, g, velocity, m, v are flat f32 arrays of `len`, read as vec4s (tensors are
 //   zero-padded to whole vec4s, and zeros stay zero under every update); step is one u32.
-// Bindings: 0 params; 1 p, 2 g, 3 velocity (SGD), 4 m, 5 v, 6 step (Adam).
+// Bindings: 0 params; 1 p, 2 g, 3 velocity (SGD), 4 m, 5 v, 6 step (Adam); RMSprop's velocity,
+//   momentum and average gradient at 3, 4, 5 (one buffer may stand for the ones its settings do
+//   not use), Adagrad's accumulator at 3.
 // Grid: one invocation per `vecs` vec4s of parameters (consecutive ones), 256 per workgroup,
 //   folded 2-D past 65 535 workgroups. p, velocity, m and v are updated in place.
 //   GPUs take one vec4 per invocation (neighbours read neighbouring words); CPU adapters 8, which
@@ -33,6 +40,8 @@ struct Params {
     epsilon: f32,
     log2_beta1: f32,
     log2_beta2: f32,
+    rho: f32,
+    centered: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -102,5 +111,50 @@ fn optim_adam(
         m[i] = m_next;
         v[i] = v_next;
         p[i] = w - alpha * m_next / (sqrt(v_next) + params.epsilon);
+    }
+}
+
+@compute @workgroup_size(256)
+fn optim_rmsprop(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let first = linear_index(wg, nwg, lid) * vecs;
+    for (var i = first; i < min(first + vecs, len4()); i++) {
+        let w = decayed(p[i]);
+        let grad = g[i];
+        let vel = params.rho * velocity[i] + (1.0 - params.rho) * (grad * grad);
+        velocity[i] = vel;
+        var denominator = vel + params.epsilon;
+        if params.centered != 0u {
+            let avg = params.rho * v[i] + (1.0 - params.rho) * grad;
+            v[i] = avg;
+            denominator = vel - avg * avg + params.epsilon;
+        }
+        let increment = params.lr * grad / sqrt(denominator);
+        if params.momentum > 0.0 {
+            let mom = params.momentum * m[i] + increment;
+            m[i] = mom;
+            p[i] = w - mom;
+        } else {
+            p[i] = w - increment;
+        }
+    }
+}
+
+@compute @workgroup_size(256)
+fn optim_adagrad(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let first = linear_index(wg, nwg, lid) * vecs;
+    for (var i = first; i < min(first + vecs, len4()); i++) {
+        let w = decayed(p[i]);
+        let grad = g[i];
+        let acc = velocity[i] + grad * grad;
+        velocity[i] = acc;
+        p[i] = w - params.lr * grad / sqrt(acc + params.epsilon);
     }
 }

@@ -11,7 +11,7 @@ use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Tensor};
-use crate::nn::{Compile, Model, Optimizer, Sequential};
+use crate::nn::{Compile, Model, Sequential};
 use crate::train::Best;
 
 const FORMAT: &str = "wgtrain-checkpoint-1";
@@ -37,15 +37,12 @@ fn data_error(path: &Path, message: String) -> Error {
 /// Every tensor a checkpoint holds: `dense/kernel`, `dense/bias`, and the optimizer's slots
 /// as `optimizer/dense/kernel/m` (Adam's m and v, SGD's velocity).
 fn named_tensors(model: &Model) -> Vec<(String, &Tensor, Vec<usize>)> {
-    let slots: &[&str] = match model.compile.optimizer {
-        Optimizer::Sgd(_) => &["velocity"],
-        Optimizer::Adam(_) => &["m", "v"],
-    };
+    let slots = model.compile.optimizer.slots();
     let mut out = Vec::new();
     for (params, layer) in model.params.iter().zip(model.spec.layer_names()) {
         for p in params {
             out.push((format!("{layer}/{}", p.name), &p.value, p.shape.clone()));
-            for (t, slot) in p.state.iter().zip(slots) {
+            for (t, slot) in p.state.iter().zip(&slots) {
                 out.push((format!("optimizer/{layer}/{}/{slot}", p.name), t, p.shape.clone()));
             }
         }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use common::*;
 use wgtrain::nn::{Act, Compile, Layer, LossKind, Model, Optimizer, Sequential};
-use wgtrain::ops::optim::Adam;
+use wgtrain::ops::optim::{Adagrad, Adam, RmsProp};
 use wgtrain::train::{FitOptions, Validation};
 
 fn temp(name: &str) -> PathBuf {
@@ -53,6 +53,35 @@ fn a_resumed_run_matches_an_uninterrupted_one_bit_for_bit() {
 
         assert_eq!(resumed.iterations().unwrap(), straight.iterations().unwrap());
         assert!(resumed.weights().unwrap() == straight.weights().unwrap(), "resumed weights differ on {}", short(gpu));
+    }
+}
+
+#[test]
+fn optimizer_state_is_saved_under_keras_slot_names_and_restored() {
+    let (train, _) = fashion(64);
+    let gpu = &gpus()[0];
+    let rmsprop = Optimizer::RmsProp(RmsProp { momentum: 0.5, centered: true, ..RmsProp::default() });
+    for (optimizer, slots) in [
+        (rmsprop, &["velocity", "momentum", "average_gradient"][..]),
+        (Optimizer::RmsProp(RmsProp::default()), &["velocity"][..]),
+        (Optimizer::Adagrad(Adagrad::default()), &["accumulator"][..]),
+    ] {
+        let compile = Compile { optimizer, ..compile() };
+        let mut model = Model::new(gpu.clone(), spec(), compile).unwrap();
+        model.fit(&train, &FitOptions { batch_size: 16, ..FitOptions::default() }).unwrap();
+        let path = temp("slots.safetensors");
+        model.save(&path, 1).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let mut names: Vec<String> =
+            st.names().into_iter().filter(|n| n.starts_with("optimizer/dense/kernel/")).map(String::from).collect();
+        names.sort();
+        let mut want: Vec<String> = slots.iter().map(|s| format!("optimizer/dense/kernel/{s}")).collect();
+        want.sort();
+        assert_eq!(names, want, "{optimizer:?}");
+        let mut loaded = Model::new(gpu.clone(), spec(), compile).unwrap();
+        loaded.load(&path).unwrap();
+        assert!(loaded.optimizer_state().unwrap() == model.optimizer_state().unwrap(), "{optimizer:?}");
     }
 }
 

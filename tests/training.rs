@@ -9,7 +9,7 @@ use wgtrain::data::{Dataset, Features, Labels};
 use wgtrain::nn::layers::{Conv2D, GlobalAveragePooling2D, GlobalMaxPooling2D};
 use wgtrain::nn::reference::Reference;
 use wgtrain::nn::{Act, Compile, Layer, LossKind, Model, Optimizer, Sequential};
-use wgtrain::ops::optim::{Adam, Sgd};
+use wgtrain::ops::optim::{Adagrad, Adam, RmsProp, Sgd};
 use wgtrain::train::{FitOptions, Validation};
 
 /// Inputs as the GPU sees them (u8 / 255) and one-hot or float targets, for batch `b`.
@@ -79,6 +79,16 @@ fn mlp_training_steps_match_the_cpu_twin() {
     parity("model parity mlp adam", mlp(), Optimizer::Adam(Adam::default()), &train, 32, 5);
     let sgd = Sgd { lr: 0.05, momentum: 0.9, nesterov: true, weight_decay: 0.01 };
     parity("model parity mlp sgd", mlp(), Optimizer::Sgd(sgd), &train, 32, 5);
+}
+
+#[test]
+fn rmsprop_and_adagrad_training_steps_match_the_cpu_twin() {
+    let (train, _) = fashion(256);
+    parity("model parity mlp rmsprop", mlp(), Optimizer::RmsProp(RmsProp::default()), &train, 32, 5);
+    let centered = RmsProp { momentum: 0.9, centered: true, ..RmsProp::default() };
+    parity("model parity mlp rmsprop centered", mlp(), Optimizer::RmsProp(centered), &train, 32, 5);
+    let adagrad = Adagrad { lr: 0.05, ..Adagrad::default() };
+    parity("model parity cnn adagrad", cnn(), Optimizer::Adagrad(adagrad), &train, 16, 3);
 }
 
 #[test]

@@ -12,20 +12,40 @@ use super::sequential::Sequential;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Tensor, VIEW_ALIGN};
 use crate::ops::loss::Loss;
-use crate::ops::optim::{Adam, Sgd};
+use crate::ops::optim::{Adagrad, Adam, RmsProp, Sgd};
 
+/// The optimizers, by Keras's class names, each with Keras's update rule and defaults.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Optimizer {
     Sgd(Sgd),
     Adam(Adam),
+    #[serde(rename = "RMSprop")]
+    RmsProp(RmsProp),
+    Adagrad(Adagrad),
 }
 
 impl Optimizer {
-    /// Extra tensors per parameter: velocity for SGD with momentum, m and v for Adam.
-    fn slots(&self) -> usize {
+    /// The state the optimizer keeps per parameter tensor, by Keras's names: SGD's velocity,
+    /// Adam's m and v, RMSprop's velocity (and momentum, average gradient when its settings
+    /// use them), Adagrad's accumulator.
+    pub fn slots(&self) -> Vec<&'static str> {
         match self {
-            Optimizer::Sgd(_) => 1,
-            Optimizer::Adam(_) => 2,
+            Optimizer::Sgd(_) => vec!["velocity"],
+            Optimizer::Adam(_) => vec!["m", "v"],
+            Optimizer::RmsProp(r) => {
+                let momentum = (r.momentum > 0.0).then_some("momentum");
+                let average = r.centered.then_some("average_gradient");
+                std::iter::once("velocity").chain(momentum).chain(average).collect()
+            }
+            Optimizer::Adagrad(_) => vec!["accumulator"],
+        }
+    }
+
+    /// The value every slot starts at: Adagrad's initial accumulator value, else zero.
+    pub fn slot_start(&self) -> f32 {
+        match self {
+            Optimizer::Adagrad(a) => a.initial_accumulator_value,
+            _ => 0.0,
         }
     }
 
@@ -33,6 +53,8 @@ impl Optimizer {
         match self {
             Optimizer::Sgd(s) => Optimizer::Sgd(Sgd { lr, ..s }),
             Optimizer::Adam(a) => Optimizer::Adam(Adam { lr, ..a }),
+            Optimizer::RmsProp(r) => Optimizer::RmsProp(RmsProp { lr, ..r }),
+            Optimizer::Adagrad(a) => Optimizer::Adagrad(Adagrad { lr, ..a }),
         }
     }
 }
@@ -166,8 +188,11 @@ impl Model {
                     // Windowed: an output layer's weights are read through one (matmul::Variant::UniformB).
                     values: gpu.upload_windowed("parameters", values)?,
                     grads: gpu.zeros("gradients", len)?,
-                    state: (0..compile.optimizer.slots())
-                        .map(|_| gpu.zeros("optimizer_state", len))
+                    state: (0..compile.optimizer.slots().len())
+                        .map(|_| match compile.optimizer.slot_start() {
+                            start if start != 0.0 => gpu.upload("optimizer_state", &vec![start; len]),
+                            _ => gpu.zeros("optimizer_state", len),
+                        })
                         .collect::<Result<_>>()?,
                 })
             })

@@ -22,7 +22,7 @@ pub struct Reference {
 }
 
 impl Reference {
-    /// A twin of `model` in its current state (weights and optimizer step; zeroed optimizer slots).
+    /// A twin of `model` in its current state (weights and optimizer step; optimizer slots as they start).
     pub fn new(model: &Model) -> Result<Reference> {
         let weights = model.weights()?;
         let mut w = weights.into_iter();
@@ -31,11 +31,8 @@ impl Reference {
             .iter()
             .map(|layer| layer.iter().map(|_| w.next().unwrap().iter().map(|&v| f64::from(v)).collect()).collect())
             .collect();
-        let slots = match model.compile.optimizer {
-            Optimizer::Sgd(_) => 1,
-            Optimizer::Adam(_) => 2,
-        };
-        let state = params.iter().flatten().map(|p| vec![vec![0.0; p.len()]; slots]).collect();
+        let (slots, start) = (model.compile.optimizer.slots().len(), model.compile.optimizer.slot_start());
+        let state = params.iter().flatten().map(|p| vec![vec![f64::from(start); p.len()]; slots]).collect();
         Ok(Reference {
             layers: (0..model.spec.layers.len()).map(|i| model.effective_layer(i)).collect(),
             shapes: model.shapes.clone(),
@@ -83,6 +80,14 @@ impl Reference {
                     let (m, v) = state.split_at_mut(1);
                     optim::cpu::adam(cfg, p, g, &mut m[0], &mut v[0], self.step)
                 }
+                Optimizer::RmsProp(cfg) => {
+                    let (velocity, rest) = state.split_first_mut().expect("RMSprop keeps a velocity");
+                    let (mut rest, mut unused) = (rest.iter_mut(), (Vec::new(), Vec::new()));
+                    let momentum = if cfg.momentum > 0.0 { rest.next().unwrap() } else { &mut unused.0 };
+                    let average = if cfg.centered { rest.next().unwrap() } else { &mut unused.1 };
+                    optim::cpu::rmsprop(cfg, p, g, velocity, momentum, average)
+                }
+                Optimizer::Adagrad(cfg) => optim::cpu::adagrad(cfg, p, g, &mut state[0]),
             }
         }
         self.step += 1;

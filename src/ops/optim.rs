@@ -47,6 +47,41 @@ impl Adam {
     }
 }
 
+/// RMSprop; Keras's defaults: lr 1e-3, ρ 0.9, no momentum, ε 1e-7, not centered.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct RmsProp {
+    pub lr: f32,
+    pub rho: f32,
+    pub momentum: f32,
+    pub epsilon: f32,
+    /// Divide by an estimate of the gradient's variance instead of its second moment.
+    pub centered: bool,
+    pub weight_decay: f32,
+}
+
+impl Default for RmsProp {
+    fn default() -> RmsProp {
+        RmsProp { lr: 1e-3, rho: 0.9, momentum: 0.0, epsilon: 1e-7, centered: false, weight_decay: 0.0 }
+    }
+}
+
+/// Adagrad; Keras's defaults: lr 1e-3, initial accumulator value 0.1, ε 1e-7.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct Adagrad {
+    pub lr: f32,
+    pub initial_accumulator_value: f32,
+    pub epsilon: f32,
+    pub weight_decay: f32,
+}
+
+impl Default for Adagrad {
+    fn default() -> Adagrad {
+        Adagrad { lr: 1e-3, initial_accumulator_value: 0.1, epsilon: 1e-7, weight_decay: 0.0 }
+    }
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable, Default)]
 struct Params {
@@ -60,6 +95,8 @@ struct Params {
     epsilon: f32,
     log2_beta1: f32,
     log2_beta2: f32,
+    rho: f32,
+    centered: u32,
 }
 
 /// One SGD update of `p` in place; `velocity` is used when momentum is non-zero.
@@ -96,6 +133,45 @@ pub fn adam(gpu: &Gpu, cfg: &Adam, p: &Tensor, g: &Tensor, m: &Tensor, v: &Tenso
     gpu.dispatch(&kernel, &params, &[(1, p), (2, g), (4, m), (5, v), (6, step)], grid)
 }
 
+/// One RMSprop update of `p` in place. `momentum` is used when `cfg.momentum` > 0 and
+/// `average_grad` when `cfg.centered`; either may be `velocity` itself when it is not used.
+pub fn rmsprop(
+    gpu: &Gpu,
+    cfg: &RmsProp,
+    p: &Tensor,
+    g: &Tensor,
+    [velocity, momentum, average_grad]: [&Tensor; 3],
+) -> Result<Dispatch> {
+    let lens = [g, velocity, momentum, average_grad].map(|t| t.len());
+    assert!(lens.iter().all(|&l| l == p.len()), "rmsprop: p has {} elements, the others {lens:?}", p.len());
+    let params = Params {
+        len: p.len() as u32,
+        lr: cfg.lr,
+        weight_decay: cfg.weight_decay,
+        momentum: cfg.momentum,
+        epsilon: cfg.epsilon,
+        rho: cfg.rho,
+        centered: u32::from(cfg.centered),
+        ..Params::default()
+    };
+    let (kernel, grid) = per_invocation(gpu, "optim_rmsprop", p.len())?;
+    gpu.dispatch(&kernel, &params, &[(1, p), (2, g), (3, velocity), (4, momentum), (5, average_grad)], grid)
+}
+
+/// One Adagrad update of `p` in place; `accumulator` starts at `cfg.initial_accumulator_value`.
+pub fn adagrad(gpu: &Gpu, cfg: &Adagrad, p: &Tensor, g: &Tensor, accumulator: &Tensor) -> Result<Dispatch> {
+    assert!(p.len() == g.len() && g.len() == accumulator.len(), "adagrad: p, g, accumulator lengths differ");
+    let params = Params {
+        len: p.len() as u32,
+        lr: cfg.lr,
+        weight_decay: cfg.weight_decay,
+        epsilon: cfg.epsilon,
+        ..Params::default()
+    };
+    let (kernel, grid) = per_invocation(gpu, "optim_adagrad", p.len())?;
+    gpu.dispatch(&kernel, &params, &[(1, p), (2, g), (3, accumulator)], grid)
+}
+
 /// An update kernel for `len` parameters and its grid: one vec4 of them per invocation on GPUs,
 /// 8 consecutive ones on CPU adapters (optim.wgsl says why).
 fn per_invocation(gpu: &Gpu, entry: &'static str, len: usize) -> Result<(Kernel, [u32; 3])> {
@@ -105,7 +181,7 @@ fn per_invocation(gpu: &Gpu, entry: &'static str, len: usize) -> Result<(Kernel,
 }
 
 pub mod cpu {
-    use super::{Adam, Sgd};
+    use super::{Adagrad, Adam, RmsProp, Sgd};
 
     pub fn sgd(cfg: &Sgd, p: &mut [f64], g: &[f64], velocity: &mut [f64]) {
         let (lr, mom) = (cfg.lr as f64, cfg.momentum as f64);
@@ -130,6 +206,45 @@ pub mod cpu {
             m[i] += (g[i] - m[i]) * (1.0 - b1);
             v[i] += (g[i] * g[i] - v[i]) * (1.0 - b2);
             p[i] = w - alpha * m[i] / (v[i].sqrt() + cfg.epsilon as f64);
+        }
+    }
+
+    /// `momentum` is used when `cfg.momentum` > 0, `average_grad` when `cfg.centered`.
+    pub fn rmsprop(
+        cfg: &RmsProp,
+        p: &mut [f64],
+        g: &[f64],
+        velocity: &mut [f64],
+        momentum: &mut [f64],
+        average_grad: &mut [f64],
+    ) {
+        let (lr, rho, eps) = (cfg.lr as f64, cfg.rho as f64, cfg.epsilon as f64);
+        for i in 0..p.len() {
+            let w = p[i] - lr * cfg.weight_decay as f64 * p[i];
+            velocity[i] = rho * velocity[i] + (1.0 - rho) * g[i] * g[i];
+            let denominator = if cfg.centered {
+                average_grad[i] = rho * average_grad[i] + (1.0 - rho) * g[i];
+                velocity[i] - average_grad[i] * average_grad[i] + eps
+            } else {
+                velocity[i] + eps
+            };
+            let increment = lr * g[i] / denominator.sqrt();
+            p[i] = if cfg.momentum > 0.0 {
+                momentum[i] = cfg.momentum as f64 * momentum[i] + increment;
+                w - momentum[i]
+            } else {
+                w - increment
+            };
+        }
+    }
+
+    /// `accumulator` starts at `cfg.initial_accumulator_value`.
+    pub fn adagrad(cfg: &Adagrad, p: &mut [f64], g: &[f64], accumulator: &mut [f64]) {
+        let lr = cfg.lr as f64;
+        for i in 0..p.len() {
+            let w = p[i] - lr * cfg.weight_decay as f64 * p[i];
+            accumulator[i] += g[i] * g[i];
+            p[i] = w - lr * g[i] / (accumulator[i] + cfg.epsilon as f64).sqrt();
         }
     }
 }

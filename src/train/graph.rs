@@ -149,6 +149,15 @@ impl Graph {
                 Optimizer::Adam(cfg) => {
                     optim::adam(gpu, cfg, &a.values, &a.grads, &a.state[0], &a.state[1], &model.step)?
                 }
+                Optimizer::RmsProp(cfg) => {
+                    // The slots its settings use, in `Optimizer::slots` order; velocity stands in for the others.
+                    let mut slots = a.state.iter();
+                    let velocity = slots.next().expect("RMSprop keeps a velocity");
+                    let momentum = if cfg.momentum > 0.0 { slots.next().expect("a momentum slot") } else { velocity };
+                    let average = if cfg.centered { slots.next().expect("an average slot") } else { velocity };
+                    optim::rmsprop(gpu, cfg, &a.values, &a.grads, [velocity, momentum, average])?
+                }
+                Optimizer::Adagrad(cfg) => optim::adagrad(gpu, cfg, &a.values, &a.grads, &a.state[0])?,
             });
         }
 

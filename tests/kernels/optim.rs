@@ -1,4 +1,4 @@
-use wgtrain::ops::optim::{self, Adam, Sgd, cpu};
+use wgtrain::ops::optim::{self, Adagrad, Adam, RmsProp, Sgd, cpu};
 
 use crate::common::*;
 
@@ -59,6 +59,77 @@ fn optim_adam_matches_cpu() {
                 worst.add(compare(&format!("adam {cfg:?} {len}"), &read(gpu, &tp), &want));
                 worst.add(compare(&format!("adam {cfg:?} {len} m"), &read(gpu, &tm), &m));
                 worst.add(compare(&format!("adam {cfg:?} {len} v"), &read(gpu, &tv), &v));
+            }
+        }
+    }
+}
+
+#[test]
+fn optim_rmsprop_matches_cpu() {
+    let configs = [
+        RmsProp::default(),
+        RmsProp { momentum: 0.9, ..RmsProp::default() },
+        RmsProp { centered: true, ..RmsProp::default() },
+        RmsProp { lr: 0.01, rho: 0.8, momentum: 0.5, centered: true, weight_decay: 0.01, ..RmsProp::default() },
+    ];
+    for gpu in gpus() {
+        let mut worst = Worst::new("optim_rmsprop", gpu);
+        let mut rng = rng(52);
+        for cfg in &configs {
+            for len in LENS {
+                let p = uniform(&mut rng, len, -1.0, 1.0);
+                let tp = gpu.upload("p", &p).unwrap();
+                let slots = [0, 1, 2].map(|_| gpu.zeros("slot", len).unwrap());
+                let (mut want, mut vel, mut mom, mut avg) = (f64s(&p), vec![0.0; len], vec![0.0; len], vec![0.0; len]);
+                for _ in 0..STEPS {
+                    let g = uniform(&mut rng, len, -1.0, 1.0);
+                    let tg = gpu.upload("g", &g).unwrap();
+                    run(gpu, optim::rmsprop(gpu, cfg, &tp, &tg, [&slots[0], &slots[1], &slots[2]]));
+                    cpu::rmsprop(cfg, &mut want, &f64s(&g), &mut vel, &mut mom, &mut avg);
+                }
+                worst.add(compare(&format!("rmsprop {cfg:?} {len}"), &read(gpu, &tp), &want));
+                worst.add(compare(&format!("rmsprop {cfg:?} {len} velocity"), &read(gpu, &slots[0]), &vel));
+                worst.add(compare(&format!("rmsprop {cfg:?} {len} momentum"), &read(gpu, &slots[1]), &mom));
+                worst.add(compare(&format!("rmsprop {cfg:?} {len} average"), &read(gpu, &slots[2]), &avg));
+            }
+        }
+        // The slots a setting does not use may be the velocity itself.
+        let cfg = RmsProp::default();
+        let p = uniform(&mut rng, 1000, -1.0, 1.0);
+        let g = uniform(&mut rng, 1000, -1.0, 1.0);
+        let (tp, tg, tv) = (gpu.upload("p", &p).unwrap(), gpu.upload("g", &g).unwrap(), gpu.zeros("v", 1000).unwrap());
+        run(gpu, optim::rmsprop(gpu, &cfg, &tp, &tg, [&tv, &tv, &tv]));
+        let (mut want, mut vel) = (f64s(&p), vec![0.0; 1000]);
+        cpu::rmsprop(&cfg, &mut want, &f64s(&g), &mut vel, &mut Vec::new(), &mut Vec::new());
+        worst.add(compare("rmsprop with one slot", &read(gpu, &tp), &want));
+        worst.add(compare("rmsprop with one slot: velocity", &read(gpu, &tv), &vel));
+    }
+}
+
+#[test]
+fn optim_adagrad_matches_cpu() {
+    let configs = [
+        Adagrad::default(),
+        Adagrad { lr: 0.1, initial_accumulator_value: 0.5, ..Adagrad::default() },
+        Adagrad { lr: 0.01, weight_decay: 0.01, ..Adagrad::default() },
+    ];
+    for gpu in gpus() {
+        let mut worst = Worst::new("optim_adagrad", gpu);
+        let mut rng = rng(53);
+        for cfg in &configs {
+            for len in LENS {
+                let p = uniform(&mut rng, len, -1.0, 1.0);
+                let start = vec![cfg.initial_accumulator_value; len];
+                let (tp, tacc) = (gpu.upload("p", &p).unwrap(), gpu.upload("accumulator", &start).unwrap());
+                let (mut want, mut acc) = (f64s(&p), f64s(&start));
+                for _ in 0..STEPS {
+                    let g = uniform(&mut rng, len, -1.0, 1.0);
+                    let tg = gpu.upload("g", &g).unwrap();
+                    run(gpu, optim::adagrad(gpu, cfg, &tp, &tg, &tacc));
+                    cpu::adagrad(cfg, &mut want, &f64s(&g), &mut acc);
+                }
+                worst.add(compare(&format!("adagrad {cfg:?} {len}"), &read(gpu, &tp), &want));
+                worst.add(compare(&format!("adagrad {cfg:?} {len} accumulator"), &read(gpu, &tacc), &acc));
             }
         }
     }
