@@ -34,17 +34,21 @@ fn data_error(path: &Path, message: String) -> Error {
     Error::Data { path: path.to_path_buf(), message }
 }
 
-/// Every tensor a checkpoint holds: `dense/kernel`, `dense/bias`, and the optimizer's slots
-/// as `optimizer/dense/kernel/m` (Adam's m and v, SGD's velocity).
+/// Every tensor a checkpoint holds: `dense/kernel`, `dense/bias`, the optimizer's slots as
+/// `optimizer/dense/kernel/m` (`Optimizer::slots`), and non-trainable tensors such as
+/// `batch_normalization/moving_mean`.
 fn named_tensors(model: &Model) -> Vec<(String, &Tensor, Vec<usize>)> {
     let slots = model.compile.optimizer.slots();
     let mut out = Vec::new();
-    for (params, layer) in model.params.iter().zip(model.spec.layer_names()) {
+    for ((params, state), layer) in model.params.iter().zip(&model.state).zip(model.spec.layer_names()) {
         for p in params {
             out.push((format!("{layer}/{}", p.name), &p.value, p.shape.clone()));
             for (t, slot) in p.state.iter().zip(&slots) {
                 out.push((format!("optimizer/{layer}/{}/{slot}", p.name), t, p.shape.clone()));
             }
+        }
+        for s in state {
+            out.push((format!("{layer}/{}", s.name), &s.value, s.shape.clone()));
         }
     }
     out

@@ -85,6 +85,52 @@ fn optimizer_state_is_saved_under_keras_slot_names_and_restored() {
     }
 }
 
+/// BatchNormalization's moving statistics are saved by Keras's names and restored, so a
+/// resumed run, which keeps moving them, ends bit-identical to one that never stopped.
+#[test]
+fn non_trainable_state_is_saved_restored_and_resumed_bit_for_bit() {
+    let (train, _) = fashion(128);
+    let spec = Sequential::new(&[28, 28, 1])
+        .add(Layer::conv2d(4, (3, 3), Act::Linear))
+        .add(Layer::batch_norm())
+        .add(Layer::Activation(Act::Relu))
+        .add(Layer::Flatten)
+        .add(Layer::dense(10, Act::Softmax));
+    for gpu in gpus() {
+        let opts =
+            |epochs, initial_epoch| FitOptions { batch_size: 32, epochs, initial_epoch, ..FitOptions::default() };
+        let mut straight = Model::new(gpu.clone(), spec.clone(), compile()).unwrap();
+        straight.fit(&train, &opts(2, 0)).unwrap();
+
+        let path = temp(&format!("batch-norm-{:?}.safetensors", gpu.info.backend));
+        let mut first = Model::new(gpu.clone(), spec.clone(), compile()).unwrap();
+        first.fit(&train, &opts(1, 0)).unwrap();
+        first.save(&path, 1).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        for name in ["gamma", "beta", "moving_mean", "moving_variance"] {
+            assert_eq!(st.tensor(&format!("batch_normalization/{name}")).unwrap().shape(), [4], "{name}");
+        }
+        assert!(
+            st.tensor("optimizer/batch_normalization/moving_mean/m").is_err(),
+            "moving statistics have no optimizer state"
+        );
+        let moved = first.non_trainable_weights().unwrap();
+        assert!(moved[0].iter().any(|&m| m != 0.0), "training moved the moving mean");
+
+        let mut resumed = Model::new(gpu.clone(), spec.clone(), compile()).unwrap();
+        let info = resumed.load(&path).unwrap();
+        assert!(resumed.non_trainable_weights().unwrap() == moved, "moving statistics restored");
+        resumed.fit(&train, &opts(2, info.epoch)).unwrap();
+        assert!(resumed.weights().unwrap() == straight.weights().unwrap(), "resumed weights differ on {}", short(gpu));
+        assert!(
+            resumed.non_trainable_weights().unwrap() == straight.non_trainable_weights().unwrap(),
+            "resumed moving statistics differ on {}",
+            short(gpu)
+        );
+    }
+}
+
 #[test]
 fn checkpoints_are_safetensors_with_named_weights_and_metadata() {
     let gpu = &gpus()[0];

@@ -3,6 +3,7 @@
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
+use wgtrain::ops::batch_norm::{self, BatchNormShape};
 use wgtrain::ops::conv2d::{self, Conv2dShape};
 use wgtrain::ops::loss::{self, Loss};
 use wgtrain::ops::matmul::{self, MatmulShape};
@@ -185,4 +186,24 @@ fn dropout_backward_is_the_gradient() {
     let r = random(&mut rng, 100);
     let dx = dropout::cpu::backward(0.3, 9, 4, &r);
     check("dropout", &x, &dx, |v| weighted(&r, &dropout::cpu::forward(0.3, 9, 4, v)));
+}
+
+#[test]
+fn batch_norm_backward_is_the_gradient_through_the_batch_statistics() {
+    let mut rng = StdRng::seed_from_u64(7);
+    for (rows, c) in [(2, 1), (5, 3), (12, 4)] {
+        let shape = BatchNormShape { rows, c, epsilon: 1e-3, momentum: 0.99 };
+        let x: Vec<f64> = random(&mut rng, rows * c).iter().enumerate().map(|(i, v)| v + (i % c) as f64).collect();
+        let (gamma, beta, r) = (random(&mut rng, c), random(&mut rng, c), random(&mut rng, rows * c));
+        // Training mode: the mean and variance are those of x itself.
+        let forward = |x: &[f64], gamma: &[f64], beta: &[f64]| {
+            let (mean, var) = batch_norm::cpu::moments(&shape, x);
+            batch_norm::cpu::normalize(&shape, x, &mean, &var, gamma, beta)
+        };
+        let (dx, dgamma, dbeta) = batch_norm::cpu::backward(&shape, &x, &r, &gamma);
+        let what = format!("batch norm {rows}x{c}");
+        check(&format!("{what} dx"), &x, &dx, |v| weighted(&r, &forward(v, &gamma, &beta)));
+        check(&format!("{what} dgamma"), &gamma, &dgamma, |v| weighted(&r, &forward(&x, v, &beta)));
+        check(&format!("{what} dbeta"), &beta, &dbeta, |v| weighted(&r, &forward(&x, &gamma, v)));
+    }
 }

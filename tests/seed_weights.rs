@@ -31,6 +31,7 @@ fn every_layer() -> Preset {
             strides: (2, 2),
             padding: Padding::Same,
             activation: Act::Tanh,
+            use_bias: true,
         }))
         .add(Layer::avg_pool((2, 2)))
         .add(Layer::dropout(0.3))

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use wgtrain::data::npy::{self, LabelKind};
 use wgtrain::data::{Dataset, Features, Labels};
-use wgtrain::nn::layers::{Conv2D, GlobalAveragePooling2D, GlobalMaxPooling2D};
+use wgtrain::nn::layers::{BatchNormalization, Conv2D, Dense, GlobalAveragePooling2D, GlobalMaxPooling2D};
 use wgtrain::nn::reference::Reference;
 use wgtrain::nn::{Act, Compile, Layer, LossKind, Model, Optimizer, Sequential};
 use wgtrain::ops::optim::{Adagrad, Adam, RmsProp, Sgd};
@@ -115,6 +115,7 @@ fn cnn_training_steps_match_the_cpu_twin() {
             strides: (2, 2),
             padding: wgtrain::ops::Padding::Same,
             activation: Act::Tanh,
+            use_bias: true,
         }))
         .add(Layer::avg_pool((2, 2)))
         .add(Layer::conv2d(6, (3, 3), Act::Relu))
@@ -133,6 +134,7 @@ fn global_pooling_training_steps_match_the_cpu_twin() {
             strides: (2, 2),
             padding: wgtrain::ops::Padding::Same,
             activation,
+            use_bias: true,
         })
     };
     let gap = Sequential::new(&[28, 28, 1])
@@ -150,6 +152,74 @@ fn global_pooling_training_steps_match_the_cpu_twin() {
         .add(Layer::dense(10, Act::Softmax));
     assert_eq!(gmp.shapes().unwrap()[3], [1, 1, 7]);
     parity("model parity gmp sgd", gmp, Optimizer::Sgd(Sgd { momentum: 0.9, ..Sgd::default() }), &train, 16, 3);
+}
+
+/// Conv-BN-ReLU blocks with 'same' padding (convolutions without a bias, as Keras users write
+/// them before BatchNormalization), global average pooling and a bias-free Dense layer with
+/// BatchNormalization after it (one without scale or center): training steps on the GPU match
+/// the CPU twin (weights and moving statistics), and so do predictions in inference mode, which
+/// read the moving statistics.
+#[test]
+fn batch_norm_cnn_training_and_inference_match_the_cpu_twin() {
+    let (train, test) = fashion(64);
+    let same = |filters| {
+        Layer::Conv2D(Conv2D {
+            filters,
+            kernel: (3, 3),
+            strides: (1, 1),
+            padding: wgtrain::ops::Padding::Same,
+            activation: Act::Linear,
+            use_bias: false,
+        })
+    };
+    let spec = Sequential::new(&[28, 28, 1])
+        .add(same(8))
+        .add(Layer::batch_norm())
+        .add(Layer::Activation(Act::Relu))
+        .add(Layer::max_pool((2, 2)))
+        .add(same(12))
+        .add(Layer::BatchNormalization(BatchNormalization { momentum: 0.9, ..BatchNormalization::default() }))
+        .add(Layer::Activation(Act::Relu))
+        .add(Layer::GlobalAveragePooling2D(GlobalAveragePooling2D::default()))
+        .add(Layer::Dense(Dense { units: 16, activation: Act::Linear, use_bias: false }))
+        .add(Layer::BatchNormalization(BatchNormalization {
+            center: false,
+            scale: false,
+            ..BatchNormalization::default()
+        }))
+        .add(Layer::Activation(Act::Tanh))
+        .add(Layer::dense(10, Act::Softmax));
+    let summary = spec.summary().unwrap();
+    assert!(summary.contains("batch_normalization_1 (BatchNormalization)"), "{summary}");
+    assert!(summary.contains("Non-trainable params: 72\n"), "{summary}");
+    let optimizer = Optimizer::RmsProp(RmsProp { centered: true, ..RmsProp::default() });
+    let (batch, steps) = (16, 3);
+    for gpu in gpus() {
+        let mut worst = Worst::new("model parity batch norm cnn", gpu);
+        let compile = Compile { optimizer, loss: LossKind::CategoricalCrossentropy, seed: 4 };
+        let mut model = Model::new(gpu.clone(), spec.clone(), compile).unwrap();
+        let mut reference = Reference::new(&model).unwrap();
+        let data = train.take(batch * steps);
+        let opts = FitOptions { batch_size: batch, epochs: 1, shuffle: false, ..FitOptions::default() };
+        model.fit(&data, &opts).unwrap();
+        for b in 0..steps {
+            let (x, t) = batch_f64(&data, b, batch, 10);
+            reference.train_step(&x, &t, batch);
+        }
+        let gpu_tensors = model.weights().unwrap().into_iter().chain(model.non_trainable_weights().unwrap());
+        let cpu_tensors = reference.weights().into_iter().chain(reference.non_trainable_weights());
+        for (i, (got, want)) in gpu_tensors.zip(cpu_tensors).enumerate() {
+            let err = compare(&format!("batch norm cnn on {}: tensor {i}", short(gpu)), &got, want);
+            worst.add(err);
+        }
+        let (x, _) = batch_f64(&test, 0, batch, 10);
+        let predicted = model.predict(&test.take(batch), batch).unwrap();
+        worst.add(compare(
+            &format!("batch norm cnn predictions on {}", short(gpu)),
+            &predicted,
+            &reference.predict(&x, batch),
+        ));
+    }
 }
 
 /// A Dense-first model reads u8 images as bytes (copied, not converted, into its input), and

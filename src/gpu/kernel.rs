@@ -18,10 +18,11 @@ pub enum Shader {
     Optim,
     Dropout,
     Data,
+    BatchNorm,
 }
 
 impl Shader {
-    pub const ALL: [Shader; 8] = [
+    pub const ALL: [Shader; 9] = [
         Shader::Matmul,
         Shader::Conv2d,
         Shader::Pool,
@@ -30,6 +31,7 @@ impl Shader {
         Shader::Optim,
         Shader::Dropout,
         Shader::Data,
+        Shader::BatchNorm,
     ];
 
     pub fn file_name(self) -> &'static str {
@@ -42,6 +44,7 @@ impl Shader {
             Shader::Optim => "optim.wgsl",
             Shader::Dropout => "dropout.wgsl",
             Shader::Data => "data.wgsl",
+            Shader::BatchNorm => "batch_norm.wgsl",
         }
     }
 
@@ -55,6 +58,7 @@ impl Shader {
             Shader::Optim => include_str!("../../shaders/optim.wgsl"),
             Shader::Dropout => include_str!("../../shaders/dropout.wgsl"),
             Shader::Data => include_str!("../../shaders/data.wgsl"),
+            Shader::BatchNorm => include_str!("../../shaders/batch_norm.wgsl"),
         }
     }
 }

@@ -1,8 +1,8 @@
 //! Layer specifications, Keras-shaped: the serde form of a model's layers and their activations.
 
 use super::layers::{
-    AveragePooling2D, Conv2D, Dense, Dropout, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, LayerKind,
-    MaxPooling2D, ParamSpec,
+    AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D,
+    LayerKind, MaxPooling2D, ParamSpec,
 };
 use crate::error::Result;
 use crate::ops::{Activation, Padding};
@@ -53,6 +53,7 @@ pub enum Layer {
     Flatten,
     Dropout(Dropout),
     Activation(Act),
+    BatchNormalization(BatchNormalization),
 }
 
 impl Layer {
@@ -68,16 +69,17 @@ impl Layer {
             Layer::Flatten => &Flatten,
             Layer::Dropout(l) => l,
             Layer::Activation(act) => act,
+            Layer::BatchNormalization(l) => l,
         }
     }
 
     pub fn dense(units: usize, activation: Act) -> Layer {
-        Layer::Dense(Dense { units, activation })
+        Layer::Dense(Dense { units, activation, use_bias: true })
     }
 
     /// Stride 1, 'valid' padding, as Keras's defaults.
     pub fn conv2d(filters: usize, kernel: (usize, usize), activation: Act) -> Layer {
-        Layer::Conv2D(Conv2D { filters, kernel, strides: (1, 1), padding: Padding::Valid, activation })
+        Layer::Conv2D(Conv2D { filters, kernel, strides: (1, 1), padding: Padding::Valid, activation, use_bias: true })
     }
 
     /// Strides equal to the pool size, 'valid' padding, as Keras's defaults.
@@ -87,6 +89,11 @@ impl Layer {
 
     pub fn avg_pool(pool: (usize, usize)) -> Layer {
         Layer::AveragePooling2D(AveragePooling2D::new(pool))
+    }
+
+    /// Keras's defaults: momentum 0.99, epsilon 1e-3, center and scale.
+    pub fn batch_norm() -> Layer {
+        Layer::BatchNormalization(BatchNormalization::default())
     }
 
     pub fn dropout(rate: f32) -> Layer {

@@ -7,7 +7,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
 use super::layer::{Act, Layer};
-use super::layers::{Init, Param, ParamSpec};
+use super::layers::{Init, Param, ParamSpec, State};
 use super::sequential::Sequential;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Tensor, VIEW_ALIGN};
@@ -105,6 +105,8 @@ pub struct Model {
     pub(crate) head: Head,
     pub(crate) params: Vec<Vec<Param>>,
     pub(crate) arenas: Vec<Arena>,
+    /// Per layer: its non-trainable tensors (BatchNormalization's moving statistics).
+    pub(crate) state: Vec<Vec<State>>,
     /// Optimizer updates made so far (u32): Adam's bias correction and dropout's RNG read it.
     pub(crate) step: Tensor,
     /// The name of each output class (kept in checkpoints), or empty.
@@ -159,6 +161,8 @@ impl Model {
         let mut rng = StdRng::seed_from_u64(compile.seed);
         // Initial values of every parameter in layer order, and where each goes: (arena, start).
         let mut initial: Vec<Vec<(ParamSpec, Vec<f32>)>> = Vec::new();
+        // The non-trainable tensors, in a buffer each: the optimizer's arenas never hold them.
+        let mut frozen: Vec<Vec<(ParamSpec, Vec<f32>)>> = Vec::new();
         for (layer, input) in spec.layers.iter().zip(&shapes) {
             let layer_params = layer.params(input).into_iter().map(|p| {
                 let values: Vec<f32> = match p.init {
@@ -167,10 +171,13 @@ impl Model {
                         (0..p.len()).map(|_| rng.random_range(-limit..limit)).collect()
                     }
                     Init::Zeros => vec![0.0; p.len()],
+                    Init::Ones => vec![1.0; p.len()],
                 };
                 (p, values)
             });
-            initial.push(layer_params.collect());
+            let (trainable, non_trainable): (Vec<_>, Vec<_>) = layer_params.partition(|(p, _)| p.trainable);
+            initial.push(trainable);
+            frozen.push(non_trainable);
         }
         let lens: Vec<usize> = initial.iter().flatten().map(|(_, v)| v.len()).collect();
         // Less a window: the values buffer carries one's slack.
@@ -217,8 +224,18 @@ impl Model {
                     .collect()
             })
             .collect();
+        let state = frozen
+            .into_iter()
+            .map(|layer_state| {
+                let upload = |(spec, values): (ParamSpec, Vec<f32>)| {
+                    Ok(State { name: spec.name, value: gpu.upload("non_trainable", &values)?, shape: spec.shape })
+                };
+                layer_state.into_iter().map(upload).collect::<Result<Vec<State>>>()
+            })
+            .collect::<Result<_>>()?;
         Ok(Model {
             step: gpu.upload("step", &[0u32])?,
+            state,
             gpu,
             spec,
             shapes,
@@ -256,9 +273,15 @@ impl Model {
         self.spec.summary()
     }
 
-    /// Every parameter tensor, in layer order (kernel, then bias), copied to the host.
+    /// Every trainable tensor, in layer order (kernel, then bias), copied to the host.
     pub fn weights(&self) -> Result<Vec<Vec<f32>>> {
         self.params.iter().flatten().map(|p| self.gpu.read(&p.value)).collect()
+    }
+
+    /// Every non-trainable tensor (BatchNormalization's moving mean and variance), in layer
+    /// order, copied to the host: Keras's `non_trainable_weights`.
+    pub fn non_trainable_weights(&self) -> Result<Vec<Vec<f32>>> {
+        self.state.iter().flatten().map(|s| self.gpu.read(&s.value)).collect()
     }
 
     /// Every optimizer slot of every parameter tensor, in the order of `weights` (Adam's m then

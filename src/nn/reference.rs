@@ -1,7 +1,7 @@
 //! The CPU twin of a whole training step: the same layers, loss and optimizer as the GPU
 //! graph, each layer's own CPU twin in f64. The oracle of the whole-model parity tests.
 
-use super::layer::Layer;
+use super::layer::{Act, Layer};
 use super::layers::CpuCtx;
 use super::model::{Model, Optimizer};
 use crate::error::Result;
@@ -14,10 +14,13 @@ pub struct Reference {
     loss: Loss,
     optimizer: Optimizer,
     seed: u64,
-    /// Per layer: its parameters, in the order of its `params`.
+    /// Per layer: its trainable parameters, in the order of its `params`.
     params: Vec<Vec<Vec<f64>>>,
-    /// Per parameter tensor, in the order of `params` flattened: optimizer slots.
+    /// Per layer: its non-trainable tensors.
     state: Vec<Vec<Vec<f64>>>,
+    /// Per parameter tensor, in the order of `params` flattened: optimizer slots.
+    slots: Vec<Vec<Vec<f64>>>,
+    head: Option<Act>,
     step: u32,
 }
 
@@ -32,7 +35,9 @@ impl Reference {
             .map(|layer| layer.iter().map(|_| w.next().unwrap().iter().map(|&v| f64::from(v)).collect()).collect())
             .collect();
         let (slots, start) = (model.compile.optimizer.slots().len(), model.compile.optimizer.slot_start());
-        let state = params.iter().flatten().map(|p| vec![vec![f64::from(start); p.len()]; slots]).collect();
+        let slots = params.iter().flatten().map(|p| vec![vec![f64::from(start); p.len()]; slots]).collect();
+        let mut frozen = model.non_trainable_weights()?.into_iter().map(|v| v.iter().map(|&x| f64::from(x)).collect());
+        let state = model.state.iter().map(|layer| layer.iter().map(|_| frozen.next().unwrap()).collect()).collect();
         Ok(Reference {
             layers: (0..model.spec.layers.len()).map(|i| model.effective_layer(i)).collect(),
             shapes: model.shapes.clone(),
@@ -41,6 +46,8 @@ impl Reference {
             seed: model.compile.seed,
             params,
             state,
+            slots,
+            head: model.head.fused,
             step: model.iterations()?,
         })
     }
@@ -56,6 +63,7 @@ impl Reference {
             index: i,
             input_shape: &self.shapes[i],
             params: &self.params[i],
+            state: &self.state[i],
             seed: self.seed,
             step: self.step,
         }
@@ -63,7 +71,12 @@ impl Reference {
 
     /// One training step on a full batch: x [batch, input], targets [batch, outputs].
     pub fn train_step(&mut self, x: &[f64], targets: &[f64], batch: usize) {
-        let values = self.forward(x, batch);
+        let values = self.forward(x, batch, true);
+        for (i, layer) in self.layers.iter().enumerate() {
+            if let Some(moved) = layer.kind_impl().cpu_moved_state(&self.ctx(i, batch), &values[i]) {
+                self.state[i] = moved;
+            }
+        }
         let out = self.shapes.last().unwrap()[0];
         let mut dy = loss::cpu::forward(self.loss, out, values.last().unwrap(), targets, batch).dx;
         let mut grads: Vec<Vec<Vec<f64>>> = vec![Vec::new(); self.layers.len()];
@@ -73,7 +86,7 @@ impl Reference {
             (dy, grads[i]) = (dx, g);
         }
         for (j, (p, g)) in self.params.iter_mut().flatten().zip(grads.iter().flatten()).enumerate() {
-            let state = &mut self.state[j];
+            let state = &mut self.slots[j];
             match &self.optimizer {
                 Optimizer::Sgd(cfg) => optim::cpu::sgd(cfg, p, g, &mut state[0]),
                 Optimizer::Adam(cfg) => {
@@ -93,11 +106,26 @@ impl Reference {
         self.step += 1;
     }
 
-    /// Every layer's output in training mode: values[0] = x, values[i + 1] = layer i's output.
-    fn forward(&self, x: &[f64], batch: usize) -> Vec<Vec<f64>> {
+    /// The model's outputs for x [batch, input] in inference mode, as `Model::predict` gives
+    /// them (after a fused output activation).
+    pub fn predict(&self, x: &[f64], batch: usize) -> Vec<f64> {
+        let out = self.forward(x, batch, false).pop().unwrap();
+        match self.head {
+            Some(act) => super::layers::cpu_activate(act, out, self.shapes.last().unwrap()[0]),
+            None => out,
+        }
+    }
+
+    /// Every non-trainable tensor, in layer order.
+    pub fn non_trainable_weights(&self) -> Vec<&[f64]> {
+        self.state.iter().flatten().map(|s| &s[..]).collect()
+    }
+
+    /// Every layer's output: values[0] = x, values[i + 1] = layer i's output.
+    fn forward(&self, x: &[f64], batch: usize, training: bool) -> Vec<Vec<f64>> {
         let mut values = vec![x.to_vec()];
         for (i, layer) in self.layers.iter().enumerate() {
-            let y = layer.kind_impl().cpu_forward(&self.ctx(i, batch), values.last().unwrap());
+            let y = layer.kind_impl().cpu_forward(&self.ctx(i, batch), values.last().unwrap(), training);
             values.push(y);
         }
         values

@@ -84,7 +84,17 @@ impl Sequential {
             let params: usize = layer.params(input).iter().map(|p| p.len()).sum();
             out += &format!("{:<30}{:<24}{:>12}\n", format!("{name} ({})", layer.kind()), shape, params);
         }
-        out += &format!("{rule}\nTotal params: {}\n", self.param_count()?);
+        let trainable: usize = self
+            .layers
+            .iter()
+            .zip(&shapes)
+            .flat_map(|(l, input)| l.params(input))
+            .filter(|p| p.trainable)
+            .map(|p| p.len())
+            .sum();
+        let total = self.param_count()?;
+        out += &format!("{rule}\nTotal params: {total}\nTrainable params: {trainable}\n");
+        out += &format!("Non-trainable params: {}\n", total - trainable);
         Ok(out)
     }
 }

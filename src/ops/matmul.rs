@@ -278,7 +278,7 @@ pub fn weight_grad<'a>(
     x: impl Into<Operand<'a>>,
     dz: &Tensor,
     dw: &Tensor,
-    db: &Tensor,
+    db: Option<&Tensor>,
 ) -> Result<Dispatch> {
     weight_grad_variant(gpu, Variant::choose(gpu, &shape, dz), shape, x, dz, dw, db)
 }
@@ -291,10 +291,12 @@ pub fn weight_grad_variant<'a>(
     x: impl Into<Operand<'a>>,
     dz: &Tensor,
     dw: &Tensor,
-    db: &Tensor,
+    db: Option<&Tensor>,
 ) -> Result<Dispatch> {
-    assert_eq!(db.len(), shape.n, "weight_grad: db has {} elements, n is {}", db.len(), shape.n);
-    product(gpu, variant, shape, x.into(), dz, dw, Epilogue { db: Some(db), ..Epilogue::default() })
+    if let Some(db) = db {
+        assert_eq!(db.len(), shape.n, "weight_grad: db has {} elements, n is {}", db.len(), shape.n);
+    }
+    product(gpu, variant, shape, x.into(), dz, dw, Epilogue { db, ..Epilogue::default() })
 }
 
 /// A Dense layer's input gradient dx = dz·wᵀ (`shape` has trans_b), and when the input is the

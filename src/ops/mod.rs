@@ -5,6 +5,7 @@
 //! [`Dispatch`]: crate::gpu::Dispatch
 
 pub mod activation;
+pub mod batch_norm;
 pub mod conv2d;
 pub mod data;
 pub mod dropout;

@@ -124,6 +124,7 @@ impl Graph {
                 dy: grads[i + 1].as_deref(),
                 dx: grads[i].as_deref(),
                 params: &model.params[i],
+                state: &model.state[i],
                 input_act: if i > 0 && folded[i - 1] {
                     layers[i - 1].activation().and_then(Act::elementwise)
                 } else {

@@ -406,7 +406,9 @@ impl<'m> Trainer<'m> {
         let size = |t: &crate::gpu::Tensor| t.buffer().size();
         let arenas = &self.model.arenas;
         MemoryReport {
-            parameters: arenas.iter().map(|a| size(&a.values)).sum::<u64>() + size(&self.model.step),
+            parameters: arenas.iter().map(|a| size(&a.values)).sum::<u64>()
+                + self.model.state.iter().flatten().map(|s| size(&s.value)).sum::<u64>()
+                + size(&self.model.step),
             gradients: arenas.iter().map(|a| size(&a.grads)).sum(),
             optimizer_state: arenas.iter().flat_map(|a| a.state.iter().map(size)).sum(),
             activations: self.graph.bytes,

@@ -4,6 +4,7 @@
 mod common;
 
 mod activation;
+mod batch_norm;
 mod conv2d;
 mod data;
 mod dropout;

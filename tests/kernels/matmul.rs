@@ -157,13 +157,13 @@ fn check_matmul(variant: Variant, name: &'static str) {
                 let want = cpu::matmul(shape, &a8_values, &f64s(&b), with_bias.then_some(&f64s(&bias)[..]), act);
                 worst.add(compare(&format!("matmul unorm8 A {shape:?} {act:?}"), &read(gpu, &c), &want));
                 let (c, db) = (poisoned(gpu, m * n), poisoned(gpu, n));
-                run(gpu, matmul::weight_grad_variant(gpu, variant, shape, Operand::Unorm8(&a8), &tb, &c, &db));
+                run(gpu, matmul::weight_grad_variant(gpu, variant, shape, Operand::Unorm8(&a8), &tb, &c, Some(&db)));
                 let want = cpu::matmul(shape, &a8_values, &f64s(&b), None, Activation::Linear);
                 worst.add(compare(&format!("weight_grad unorm8 A {shape:?} dw"), &read(gpu, &c), &want));
 
                 // The same product as a weight gradient: c plus the column sums of op(b) in db.
                 let (c, db) = (poisoned(gpu, m * n), poisoned(gpu, n));
-                run(gpu, matmul::weight_grad_variant(gpu, variant, shape, &ta, &tb, &c, &db));
+                run(gpu, matmul::weight_grad_variant(gpu, variant, shape, &ta, &tb, &c, Some(&db)));
                 let want = cpu::matmul(shape, &f64s(&a), &f64s(&b), None, Activation::Linear);
                 let op_b: Vec<f64> =
                     (0..k * n).map(|i| f64::from(if trans_b { b[(i % n) * k + i / n] } else { b[i] })).collect();

@@ -44,7 +44,7 @@ impl LayerKind for Act {
         Ok(rec)
     }
 
-    fn cpu_forward(&self, ctx: &CpuCtx, x: &[f64]) -> Vec<f64> {
+    fn cpu_forward(&self, ctx: &CpuCtx, x: &[f64], _training: bool) -> Vec<f64> {
         cpu_activate(*self, x.to_vec(), *ctx.input_shape.last().unwrap())
     }
 

@@ -14,6 +14,9 @@ pub struct Conv2D {
     pub strides: (usize, usize),
     pub padding: Padding,
     pub activation: Act,
+    /// Whether the layer adds a bias (Keras's `use_bias`; true unless said).
+    #[serde(default = "super::yes")]
+    pub use_bias: bool,
 }
 
 impl Conv2D {
@@ -56,10 +59,13 @@ impl LayerKind for Conv2D {
     fn params(&self, input: &[usize]) -> Vec<ParamSpec> {
         let (kh, kw, c_in) = (self.kernel.0, self.kernel.1, input[2]);
         let init = Init::GlorotUniform { fan_in: kh * kw * c_in, fan_out: kh * kw * self.filters };
-        vec![
-            ParamSpec { name: "kernel", shape: vec![kh, kw, c_in, self.filters], init },
-            ParamSpec { name: "bias", shape: vec![self.filters], init: Init::Zeros },
+        [
+            Some(ParamSpec::trainable("kernel", vec![kh, kw, c_in, self.filters], init)),
+            self.use_bias.then(|| ParamSpec::trainable("bias", vec![self.filters], Init::Zeros)),
         ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 
     fn activation(&self) -> Option<Act> {
@@ -72,11 +78,11 @@ impl LayerKind for Conv2D {
 
     fn record(&self, ctx: &GpuCtx) -> Result<Recorded> {
         let gpu = ctx.gpu;
-        let (kernel, bias) = (&ctx.params[0], &ctx.params[1]);
+        let (kernel, bias) = (&ctx.params[0], ctx.params.get(1));
         let shape = self.shape(ctx.input_shape, ctx.batch);
         let a = self.activation.elementwise().expect("Conv2D softmax refused by output_shape");
         let mut rec = Recorded::default();
-        rec.forward(|| conv2d::forward(gpu, &shape, ctx.x, &kernel.value, Some(&bias.value), a, ctx.y))?;
+        rec.forward(|| conv2d::forward(gpu, &shape, ctx.x, &kernel.value, bias.map(|b| &b.value), a, ctx.y))?;
         let dz_owned;
         let dz: &Tensor = if self.activation == Act::Linear {
             ctx.dy()
@@ -85,26 +91,29 @@ impl LayerKind for Conv2D {
             &dz_owned
         };
         rec.backward.extend(conv2d::backward_weight(gpu, &shape, ctx.x, dz, &kernel.grad)?);
-        rec.backward.push(matmul::bias_grad(gpu, dz.len() / self.filters, self.filters, dz, &bias.grad)?);
+        if let Some(bias) = bias {
+            rec.backward.push(matmul::bias_grad(gpu, dz.len() / self.filters, self.filters, dz, &bias.grad)?);
+        }
         if let Some(dx) = ctx.dx {
             rec.backward.push(conv2d::backward_input(gpu, &shape, dz, &kernel.value, dx)?);
         }
         Ok(rec)
     }
 
-    fn cpu_forward(&self, ctx: &CpuCtx, x: &[f64]) -> Vec<f64> {
+    fn cpu_forward(&self, ctx: &CpuCtx, x: &[f64], _training: bool) -> Vec<f64> {
         let shape = self.shape(ctx.input_shape, ctx.batch);
-        let z = conv2d::cpu::forward(&shape, x, &ctx.params[0], Some(&ctx.params[1]), Activation::Linear);
+        let z =
+            conv2d::cpu::forward(&shape, x, &ctx.params[0], ctx.params.get(1).map(Vec::as_slice), Activation::Linear);
         cpu_activate(self.activation, z, self.filters)
     }
 
     fn cpu_backward(&self, ctx: &CpuCtx, x: &[f64], y: &[f64], dy: Vec<f64>) -> (Vec<f64>, Vec<Vec<f64>>) {
         let shape = self.shape(ctx.input_shape, ctx.batch);
         let dz = cpu_deactivate(self.activation, y, &dy, self.filters);
-        let grads = vec![
-            conv2d::cpu::backward_weight(&shape, x, &dz),
-            matmul::cpu::bias_grad(dz.len() / self.filters, self.filters, &dz),
-        ];
+        let mut grads = vec![conv2d::cpu::backward_weight(&shape, x, &dz)];
+        if self.use_bias {
+            grads.push(matmul::cpu::bias_grad(dz.len() / self.filters, self.filters, &dz));
+        }
         (conv2d::cpu::backward_input(&shape, &dz, &ctx.params[0]), grads)
     }
 }

@@ -13,6 +13,9 @@ use crate::ops::{Activation, activation};
 pub struct Dense {
     pub units: usize,
     pub activation: Act,
+    /// Whether the layer adds a bias (Keras's `use_bias`; true unless said).
+    #[serde(default = "super::yes")]
+    pub use_bias: bool,
 }
 
 impl LayerKind for Dense {
@@ -30,10 +33,13 @@ impl LayerKind for Dense {
 
     fn params(&self, input: &[usize]) -> Vec<ParamSpec> {
         let (fan_in, fan_out) = (input[0], self.units);
-        vec![
-            ParamSpec { name: "kernel", shape: vec![fan_in, fan_out], init: Init::GlorotUniform { fan_in, fan_out } },
-            ParamSpec { name: "bias", shape: vec![self.units], init: Init::Zeros },
+        [
+            Some(ParamSpec::trainable("kernel", vec![fan_in, fan_out], Init::GlorotUniform { fan_in, fan_out })),
+            self.use_bias.then(|| ParamSpec::trainable("bias", vec![self.units], Init::Zeros)),
         ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 
     fn activation(&self) -> Option<Act> {
@@ -50,27 +56,18 @@ impl LayerKind for Dense {
 
     fn record(&self, ctx: &GpuCtx) -> Result<Recorded> {
         let (gpu, units) = (ctx.gpu, self.units);
-        let (kernel, bias) = (&ctx.params[0], &ctx.params[1]);
+        let (kernel, bias) = (&ctx.params[0], ctx.params.get(1).map(|b| &b.value));
         let k_in = ctx.input_shape[0];
         let shape = MatmulShape::new(ctx.batch, units, k_in);
         let mut rec = Recorded::default();
         match self.activation.elementwise() {
-            Some(a) => {
-                rec.forward(|| matmul::matmul(gpu, shape, ctx.x_operand(), &kernel.value, Some(&bias.value), a, ctx.y))?
-            }
+            Some(a) => rec.forward(|| matmul::matmul(gpu, shape, ctx.x_operand(), &kernel.value, bias, a, ctx.y))?,
             None => {
                 // Softmax is row-wise: the product writes logits, a second pass normalises them.
                 let z = Arc::new(gpu.zeros("logits", ctx.y.len())?);
                 for list in [&mut rec.forward_train, &mut rec.forward_infer] {
-                    let logits = matmul::matmul(
-                        gpu,
-                        shape,
-                        ctx.x_operand(),
-                        &kernel.value,
-                        Some(&bias.value),
-                        Activation::Linear,
-                        &z,
-                    )?;
+                    let logits =
+                        matmul::matmul(gpu, shape, ctx.x_operand(), &kernel.value, bias, Activation::Linear, &z)?;
                     list.push(logits.owning(z.clone()));
                     list.push(activation::softmax_forward(gpu, units, &z, ctx.y)?);
                 }
@@ -84,7 +81,14 @@ impl LayerKind for Dense {
             &dz_owned
         };
         let dw_shape = MatmulShape { m: k_in, n: units, k: ctx.batch, trans_a: true, trans_b: false };
-        rec.backward.push(matmul::weight_grad(gpu, dw_shape, ctx.x_operand(), dz, &kernel.grad, &bias.grad)?);
+        rec.backward.push(matmul::weight_grad(
+            gpu,
+            dw_shape,
+            ctx.x_operand(),
+            dz,
+            &kernel.grad,
+            ctx.params.get(1).map(|b| &b.grad),
+        )?);
         if let Some(dx) = ctx.dx {
             let dx_shape = MatmulShape { m: ctx.batch, n: k_in, k: units, trans_a: false, trans_b: true };
             let input_act = ctx.input_act.map(|a| (a, ctx.x));
@@ -93,9 +97,9 @@ impl LayerKind for Dense {
         Ok(rec)
     }
 
-    fn cpu_forward(&self, ctx: &CpuCtx, x: &[f64]) -> Vec<f64> {
+    fn cpu_forward(&self, ctx: &CpuCtx, x: &[f64], _training: bool) -> Vec<f64> {
         let shape = MatmulShape::new(ctx.batch, self.units, ctx.input_shape[0]);
-        let z = matmul::cpu::matmul(shape, x, &ctx.params[0], Some(&ctx.params[1]), Activation::Linear);
+        let z = matmul::cpu::matmul(shape, x, &ctx.params[0], ctx.params.get(1).map(Vec::as_slice), Activation::Linear);
         cpu_activate(self.activation, z, self.units)
     }
 
@@ -104,10 +108,10 @@ impl LayerKind for Dense {
         let dz = cpu_deactivate(self.activation, y, &dy, self.units);
         let dw = MatmulShape { m: k, n: self.units, k: batch, trans_a: true, trans_b: false };
         let dx = MatmulShape { m: batch, n: k, k: self.units, trans_a: false, trans_b: true };
-        let grads = vec![
-            matmul::cpu::matmul(dw, x, &dz, None, Activation::Linear),
-            matmul::cpu::bias_grad(batch, self.units, &dz),
-        ];
+        let mut grads = vec![matmul::cpu::matmul(dw, x, &dz, None, Activation::Linear)];
+        if self.use_bias {
+            grads.push(matmul::cpu::bias_grad(batch, self.units, &dz));
+        }
         (matmul::cpu::matmul(dx, &dz, &ctx.params[0], None, Activation::Linear), grads)
     }
 }

@@ -37,8 +37,9 @@ impl LayerKind for Dropout {
         Ok(rec)
     }
 
-    fn cpu_forward(&self, ctx: &CpuCtx, x: &[f64]) -> Vec<f64> {
-        dropout::cpu::forward(self.rate, layer_seed(ctx.seed, ctx.index), ctx.step, x)
+    fn cpu_forward(&self, ctx: &CpuCtx, x: &[f64], training: bool) -> Vec<f64> {
+        let rate = if training { self.rate } else { 0.0 };
+        dropout::cpu::forward(rate, layer_seed(ctx.seed, ctx.index), ctx.step, x)
     }
 
     fn cpu_backward(&self, ctx: &CpuCtx, _x: &[f64], _y: &[f64], dy: Vec<f64>) -> (Vec<f64>, Vec<Vec<f64>>) {

@@ -23,7 +23,7 @@ impl LayerKind for Flatten {
         Ok(Recorded::default())
     }
 
-    fn cpu_forward(&self, _ctx: &CpuCtx, x: &[f64]) -> Vec<f64> {
+    fn cpu_forward(&self, _ctx: &CpuCtx, x: &[f64], _training: bool) -> Vec<f64> {
         x.to_vec()
     }
 

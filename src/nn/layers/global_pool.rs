@@ -54,7 +54,7 @@ impl<const MAX: bool> LayerKind for GlobalPool2D<MAX> {
         record_pool(ctx, Self::KIND, &Self::shape(ctx.input_shape, ctx.batch))
     }
 
-    fn cpu_forward(&self, ctx: &CpuCtx, x: &[f64]) -> Vec<f64> {
+    fn cpu_forward(&self, ctx: &CpuCtx, x: &[f64], _training: bool) -> Vec<f64> {
         pool::cpu::forward(Self::KIND, &Self::shape(ctx.input_shape, ctx.batch), x).0
     }
 

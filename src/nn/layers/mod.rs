@@ -4,6 +4,7 @@
 //! form and dispatches to these through [`Layer::kind_impl`](super::Layer).
 
 mod activation;
+mod batch_norm;
 mod conv2d;
 mod dense;
 mod dropout;
@@ -11,6 +12,7 @@ mod flatten;
 mod global_pool;
 mod pool;
 
+pub use batch_norm::BatchNormalization;
 pub use conv2d::Conv2D;
 pub use dense::Dense;
 pub use dropout::Dropout;
@@ -31,6 +33,7 @@ use crate::ops::matmul::Operand;
 pub enum Init {
     GlorotUniform { fan_in: usize, fan_out: usize },
     Zeros,
+    Ones,
 }
 
 /// One tensor a layer owns, declared once: checkpoints, summaries and the optimizer read it.
@@ -40,9 +43,20 @@ pub struct ParamSpec {
     pub name: &'static str,
     pub shape: Vec<usize>,
     pub init: Init,
+    /// Updated by the optimizer; a non-trainable tensor (BatchNormalization's moving
+    /// statistics) is state the layer itself updates.
+    pub trainable: bool,
 }
 
 impl ParamSpec {
+    pub fn trainable(name: &'static str, shape: Vec<usize>, init: Init) -> ParamSpec {
+        ParamSpec { name, shape, init, trainable: true }
+    }
+
+    pub fn non_trainable(name: &'static str, shape: Vec<usize>, init: Init) -> ParamSpec {
+        ParamSpec { name, shape, init, trainable: false }
+    }
+
     pub fn len(&self) -> usize {
         self.shape.iter().product()
     }
@@ -112,8 +126,14 @@ pub(crate) trait LayerKind {
     /// Records the layer's dispatches.
     fn record(&self, ctx: &GpuCtx) -> Result<Recorded>;
 
-    /// The CPU twin of the forward pass in training mode.
-    fn cpu_forward(&self, ctx: &CpuCtx, x: &[f64]) -> Vec<f64>;
+    /// The CPU twin of the forward pass, in training mode or inference.
+    fn cpu_forward(&self, ctx: &CpuCtx, x: &[f64], training: bool) -> Vec<f64>;
+
+    /// The CPU twin of a training step's update of the layer's non-trainable tensors (from its
+    /// input x), if it has any.
+    fn cpu_moved_state(&self, _ctx: &CpuCtx, _x: &[f64]) -> Option<Vec<Vec<f64>>> {
+        None
+    }
 
     /// The CPU twin of the backward pass: (dx, the gradient of each parameter).
     fn cpu_backward(&self, ctx: &CpuCtx, x: &[f64], y: &[f64], dy: Vec<f64>) -> (Vec<f64>, Vec<Vec<f64>>);
@@ -146,6 +166,13 @@ pub(crate) struct Param {
     pub state: Vec<Tensor>,
 }
 
+/// A non-trainable tensor of a layer on the device: the optimizer never touches it.
+pub(crate) struct State {
+    pub name: &'static str,
+    pub shape: Vec<usize>,
+    pub value: Tensor,
+}
+
 /// What a layer records against: its tensors in the graph of one batch size.
 pub(crate) struct GpuCtx<'a> {
     pub gpu: &'a Gpu,
@@ -161,6 +188,8 @@ pub(crate) struct GpuCtx<'a> {
     pub dy: Option<&'a Tensor>,
     pub dx: Option<&'a Tensor>,
     pub params: &'a [Param],
+    /// The non-trainable tensors, in the order of the layer's `params`.
+    pub state: &'a [State],
     /// The activation that produced x, when this layer's dx product applies its derivative.
     pub input_act: Option<Activation>,
     /// dy is already the gradient before this layer's activation (the next layer applied it).
@@ -200,10 +229,16 @@ pub(crate) struct CpuCtx<'a> {
     pub batch: usize,
     pub index: usize,
     pub input_shape: &'a [usize],
-    /// The layer's parameters, in the order of `params`.
+    /// The layer's trainable parameters, then its non-trainable ones, each in `params` order.
     pub params: &'a [Vec<f64>],
+    pub state: &'a [Vec<f64>],
     pub seed: u64,
     pub step: u32,
+}
+
+/// serde's default for settings that are on unless said.
+fn yes() -> bool {
+    true
 }
 
 /// y = act(z), softmax row-wise over `cols`: the CPU twin of a layer's activation.

@@ -1,0 +1,165 @@
+// batch_norm.wgsl: batch normalization over the last axis, as Keras's BatchNormalization.
+//
+// x is viewed as [rows, c]: a Dense layer's [n, c] output, or a channels-last [n, h, w, c]
+// one (rows = n·h·w). Per channel, over the rows of the batch:
+//   batch_norm_stats:   mean, var = Σ(x - mean)² / rows (two passes: no cancellation), written
+//     as stats = [mean, 1/sqrt(var + ε)]; moving = moving·momentum + batch·(1 - momentum)
+//     for the moving mean and the (biased) moving variance, as Keras updates them.
+//   batch_norm_forward: y = (x - mean)·invstd·gamma + beta, with the batch's stats (training).
+//   batch_norm_infer:   y = (x - moving_mean) / sqrt(moving_var + ε)·gamma + beta.
+//   batch_norm_backward_params: dbeta = Σ dy, dgamma = Σ dy·x̂, x̂ = (x - mean)·invstd.
+//   batch_norm_backward_input:  dx = gamma·invstd / rows · (rows·dy - dbeta - x̂·dgamma).
+// Without Keras's scale or center the host binds a gamma of ones or a beta of zeros.
+// Layouts: x, y, dy, dx [rows, c] row-major; gamma, beta, moving_mean, moving_var, dgamma,
+//   dbeta [c]; stats [2, c].
+// Bindings: 0 params; 1 x, 2 y, 3 gamma, 4 beta, 5 stats, 6 moving_mean, 7 moving_var, 8 dy,
+//   9 dx, 10 dgamma, 11 dbeta.
+// Grid: the reductions (stats, backward_params) one workgroup of 256 per channel (folded 2-D
+//   past 65 535), summing in a
+//   fixed order (deterministic); the elementwise passes one invocation per element, 256 per
+//   workgroup, folded 2-D past 65 535 workgroups.
+
+struct Params {
+    rows: u32,
+    c: u32,
+    epsilon: f32,
+    momentum: f32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<storage, read> gamma: array<f32>;
+@group(0) @binding(4) var<storage, read> beta: array<f32>;
+@group(0) @binding(5) var<storage, read_write> stats: array<f32>;
+@group(0) @binding(6) var<storage, read_write> moving_mean: array<f32>;
+@group(0) @binding(7) var<storage, read_write> moving_var: array<f32>;
+@group(0) @binding(8) var<storage, read> dy: array<f32>;
+@group(0) @binding(9) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(10) var<storage, read_write> dgamma: array<f32>;
+@group(0) @binding(11) var<storage, read_write> dbeta: array<f32>;
+
+var<workgroup> partial: array<f32, 256>;
+
+fn linear_index(wg: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+    return (wg.x + wg.y * nwg.x) * 256u + lid;
+}
+
+// The sum of every invocation's `value`, in a fixed order; every invocation gets it.
+fn workgroup_sum(lid: u32, value: f32) -> f32 {
+    partial[lid] = value;
+    for (var s = 128u; s > 0u; s >>= 1u) {
+        workgroupBarrier();
+        if lid < s {
+            partial[lid] += partial[lid + s];
+        }
+    }
+    workgroupBarrier();
+    let total = partial[0];
+    workgroupBarrier();
+    return total;
+}
+
+@compute @workgroup_size(256)
+fn batch_norm_stats(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    // The channel is the workgroup's (uniform), so returning keeps the barriers uniform.
+    let ch = wg.x + wg.y * nwg.x;
+    if ch >= params.c {
+        return;
+    }
+    let rows = f32(params.rows);
+    var sum = 0.0;
+    for (var r = lid; r < params.rows; r += 256u) {
+        sum += x[r * params.c + ch];
+    }
+    let mean = workgroup_sum(lid, sum) / rows;
+    var squares = 0.0;
+    for (var r = lid; r < params.rows; r += 256u) {
+        let d = x[r * params.c + ch] - mean;
+        squares += d * d;
+    }
+    let variance = workgroup_sum(lid, squares) / rows;
+    if lid == 0u {
+        stats[ch] = mean;
+        stats[params.c + ch] = 1.0 / sqrt(variance + params.epsilon);
+        moving_mean[ch] = moving_mean[ch] * params.momentum + mean * (1.0 - params.momentum);
+        moving_var[ch] = moving_var[ch] * params.momentum + variance * (1.0 - params.momentum);
+    }
+}
+
+@compute @workgroup_size(256)
+fn batch_norm_forward(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = linear_index(wg, nwg, lid);
+    if i >= params.rows * params.c {
+        return;
+    }
+    let ch = i % params.c;
+    y[i] = (x[i] - stats[ch]) * stats[params.c + ch] * gamma[ch] + beta[ch];
+}
+
+@compute @workgroup_size(256)
+fn batch_norm_infer(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = linear_index(wg, nwg, lid);
+    if i >= params.rows * params.c {
+        return;
+    }
+    let ch = i % params.c;
+    y[i] = (x[i] - moving_mean[ch]) / sqrt(moving_var[ch] + params.epsilon) * gamma[ch] + beta[ch];
+}
+
+@compute @workgroup_size(256)
+fn batch_norm_backward_params(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    // The channel is the workgroup's (uniform), so returning keeps the barriers uniform.
+    let ch = wg.x + wg.y * nwg.x;
+    if ch >= params.c {
+        return;
+    }
+    let mean = stats[ch];
+    let invstd = stats[params.c + ch];
+    var sum_dy = 0.0;
+    var sum_dy_xhat = 0.0;
+    for (var r = lid; r < params.rows; r += 256u) {
+        let i = r * params.c + ch;
+        sum_dy += dy[i];
+        sum_dy_xhat += dy[i] * (x[i] - mean) * invstd;
+    }
+    let total_dy = workgroup_sum(lid, sum_dy);
+    let total_dy_xhat = workgroup_sum(lid, sum_dy_xhat);
+    if lid == 0u {
+        dbeta[ch] = total_dy;
+        dgamma[ch] = total_dy_xhat;
+    }
+}
+
+@compute @workgroup_size(256)
+fn batch_norm_backward_input(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = linear_index(wg, nwg, lid);
+    if i >= params.rows * params.c {
+        return;
+    }
+    let ch = i % params.c;
+    let invstd = stats[params.c + ch];
+    let xhat = (x[i] - stats[ch]) * invstd;
+    let rows = f32(params.rows);
+    dx[i] = gamma[ch] * invstd / rows * (rows * dy[i] - dbeta[ch] - xhat * dgamma[ch]);
+}
