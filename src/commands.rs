@@ -8,7 +8,7 @@ use crate::data::npy::{self, LabelKind};
 use crate::data::{Dataset, Features, Labels, find};
 use crate::error::{Error, Result};
 use crate::evaluation::{ConfusionMatrix, top_k};
-use crate::nn::{LossKind, Model};
+use crate::nn::{LossKind, Model, Optimizer};
 use crate::presets::{self, Preset, PresetValidation};
 
 /// How images are brought to the model's input.
@@ -98,14 +98,35 @@ pub struct TrainCommand {
     /// Write the trained model to FILE (a safetensors checkpoint).
     #[arg(long, value_name = "FILE")]
     pub save: Option<PathBuf>,
+    /// The optimizer, by Keras's name with Keras's defaults: sgd, adam, adamw, rmsprop or
+    /// adagrad (default: the spec's, Adam for a Keras model JSON).
+    #[arg(long, value_name = "NAME")]
+    pub optimizer: Option<String>,
+    /// The loss, by Keras's name: categorical_crossentropy, sparse_categorical_crossentropy,
+    /// binary_crossentropy or mean_squared_error (default: the spec's; for a Keras model JSON,
+    /// categorical cross-entropy after a softmax output, binary after a sigmoid one).
+    #[arg(long, value_name = "NAME")]
+    pub loss: Option<String>,
     #[command(flatten)]
     pub train: TrainArgs,
 }
 
+/// The preset with `--optimizer` and `--loss` applied (before `--lr`, which sets the rate of
+/// whichever optimizer that leaves).
+fn compiled(cmd: &TrainCommand, mut preset: Preset) -> Result<Preset> {
+    if let Some(name) = &cmd.optimizer {
+        preset.compile.optimizer = Optimizer::by_keras_name(name)?;
+    }
+    if let Some(name) = &cmd.loss {
+        preset.compile.loss = LossKind::by_keras_name(name)?;
+    }
+    Ok(preset)
+}
+
 pub fn train(cmd: &TrainCommand) -> Result<()> {
     let (preset, from_spec) = match (&cmd.preset, &cmd.spec) {
-        (Some(name), _) => (cmd.train.apply(presets::by_name(name)?), false),
-        (None, Some(path)) => (cmd.train.apply(Preset::from_spec_file(path)?), true),
+        (Some(name), _) => (cmd.train.apply(compiled(cmd, presets::by_name(name)?)?), false),
+        (None, Some(path)) => (cmd.train.apply(compiled(cmd, Preset::from_spec_file(path)?)?), true),
         (None, None) => return Err(Error::Invalid("give --preset or --spec".into())),
     };
     if let Some(save) = &cmd.save {

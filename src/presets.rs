@@ -4,7 +4,7 @@ use std::path::Path;
 
 use crate::data::{Dataset, Labels};
 use crate::error::{Error, Result};
-use crate::nn::{Act, Compile, Layer, LossKind, Optimizer, Sequential};
+use crate::nn::{Act, Compile, Layer, LossKind, Optimizer, Sequential, keras_json};
 use crate::ops::optim::{Adam, Sgd};
 
 /// Where a preset validates.
@@ -158,13 +158,34 @@ impl Preset {
         serde_json::to_string_pretty(&spec).expect("plain data serialises")
     }
 
-    /// Reads a spec file.
+    /// Reads a spec file: wgtrain's JSON, or a Keras model's (`model.to_json()`), which has no
+    /// compile settings: those are Keras's defaults (Adam; categorical cross-entropy after a
+    /// softmax output, binary after a sigmoid one; batch 32, one epoch) until flags change them.
     pub fn from_spec_file(path: &Path) -> Result<Preset> {
         let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-        let spec: SpecFile = serde_json::from_str(&text)
-            .map_err(|e| Error::Data { path: path.to_path_buf(), message: format!("not a model spec: {e}") })?;
-        spec.model.shapes().map_err(|e| Error::Data { path: path.to_path_buf(), message: e.to_string() })?;
+        let bad = |message: String| Error::Data { path: path.to_path_buf(), message };
+        let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
         let name = path.file_stem().map_or("spec".into(), |s| s.to_string_lossy().into_owned());
+        if keras_json::is_keras_model(&json) {
+            let model = keras_json::sequential(&json).map_err(|e| bad(e.to_string()))?;
+            model.shapes().map_err(|e| bad(e.to_string()))?;
+            let loss = match model.layers.last().and_then(Layer::activation) {
+                Some(Act::Softmax) => LossKind::CategoricalCrossentropy,
+                Some(Act::Sigmoid) => LossKind::BinaryCrossentropy,
+                _ => LossKind::MeanSquaredError,
+            };
+            let compile = Compile { optimizer: adam(), loss, seed: 42 };
+            return Ok(Preset {
+                name,
+                model,
+                compile,
+                batch_size: 32,
+                epochs: 1,
+                validation: PresetValidation::TestSet,
+            });
+        }
+        let spec: SpecFile = serde_json::from_value(json).map_err(|e| bad(format!("not a model spec: {e}")))?;
+        spec.model.shapes().map_err(|e| bad(e.to_string()))?;
         Ok(Preset {
             name,
             model: spec.model,

@@ -87,3 +87,54 @@ fn npy_parser_survives_mutated_files() {
     }
     println!("npy: {accepted} of {RUNS} mutants parsed");
 }
+
+/// Every value of a JSON document, by its path of object keys and array indices.
+fn leaves(v: &serde_json::Value, path: String, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(m) => m.iter().for_each(|(k, v)| leaves(v, format!("{path}/{k}"), out)),
+        serde_json::Value::Array(a) => a.iter().enumerate().for_each(|(i, v)| leaves(v, format!("{path}/{i}"), out)),
+        _ => out.push(path),
+    }
+}
+
+/// Keras model JSON with its values replaced by extremes and wrong types: a model, or an error
+/// naming the problem, never a panic — through the layers' shapes and parameter lists too.
+#[test]
+fn keras_model_json_survives_mutated_values() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keras");
+    let extremes = [
+        serde_json::json!(0),
+        serde_json::json!(-1),
+        serde_json::json!(u64::MAX),
+        serde_json::json!(1e30),
+        serde_json::json!(f64::MIN_POSITIVE),
+        serde_json::json!(null),
+        serde_json::json!("same"),
+        serde_json::json!([]),
+        serde_json::json!([0, 4294967296u64]),
+        serde_json::json!({}),
+    ];
+    let mut rng = StdRng::seed_from_u64(3);
+    let (mut accepted, mut runs) = (0, 0);
+    for name in ["seed_cnn", "batch_norm_cnn", "convnet", "global_max"] {
+        let text = std::fs::read_to_string(format!("{dir}/{name}.json")).unwrap();
+        let original: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let mut paths = Vec::new();
+        leaves(&original, String::new(), &mut paths);
+        for _ in 0..RUNS / 4 {
+            let mut v = original.clone();
+            for _ in 0..rng.random_range(1..3) {
+                let path = &paths[rng.random_range(0..paths.len())];
+                *v.pointer_mut(path).unwrap() = extremes[rng.random_range(0..extremes.len())].clone();
+            }
+            runs += 1;
+            if let Ok(model) = wgtrain::nn::keras_json::sequential(&v)
+                && model.summary().is_ok()
+            {
+                accepted += 1;
+            }
+        }
+    }
+    // Most edits of an ignored value (a name, a dtype) still give a model.
+    assert!(accepted > runs / 10 && accepted < runs, "{accepted} of {runs} accepted");
+}

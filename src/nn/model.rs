@@ -49,6 +49,22 @@ impl Optimizer {
         }
     }
 
+    /// An optimizer by Keras's string identifier, with Keras's defaults.
+    pub fn by_keras_name(name: &str) -> Result<Optimizer> {
+        Ok(match name.to_lowercase().as_str() {
+            "sgd" => Optimizer::Sgd(Sgd::default()),
+            "adam" => Optimizer::Adam(Adam::default()),
+            "adamw" => Optimizer::Adam(Adam::adamw()),
+            "rmsprop" => Optimizer::RmsProp(RmsProp::default()),
+            "adagrad" => Optimizer::Adagrad(Adagrad::default()),
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "no optimizer '{name}'; the optimizers are sgd, adam, adamw, rmsprop, adagrad"
+                )));
+            }
+        })
+    }
+
     pub fn with_lr(self, lr: f32) -> Optimizer {
         match self {
             Optimizer::Sgd(s) => Optimizer::Sgd(Sgd { lr, ..s }),
@@ -67,6 +83,24 @@ pub enum LossKind {
     SparseCategoricalCrossentropy,
     BinaryCrossentropy,
     MeanSquaredError,
+}
+
+impl LossKind {
+    /// A loss by Keras's string identifier.
+    pub fn by_keras_name(name: &str) -> Result<LossKind> {
+        Ok(match name {
+            "categorical_crossentropy" => LossKind::CategoricalCrossentropy,
+            "sparse_categorical_crossentropy" => LossKind::SparseCategoricalCrossentropy,
+            "binary_crossentropy" => LossKind::BinaryCrossentropy,
+            "mean_squared_error" | "mse" => LossKind::MeanSquaredError,
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "no loss '{name}'; the losses are categorical_crossentropy, sparse_categorical_crossentropy, \
+                     binary_crossentropy, mean_squared_error"
+                )));
+            }
+        })
+    }
 }
 
 /// What `compile` takes in Keras, plus the seed that fixes initial weights, shuffling and dropout.

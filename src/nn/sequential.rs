@@ -1,6 +1,7 @@
 //! A stack of layers with an input shape: shapes, parameter counts, Keras-style summary.
 
 use super::layer::Layer;
+use super::layers::checked_len;
 use crate::error::{Error, Result};
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -31,9 +32,15 @@ impl Sequential {
         }
         let mut shapes = vec![self.input_shape.clone()];
         for (i, layer) in self.layers.iter().enumerate() {
-            let next = layer
-                .output_shape(shapes.last().unwrap())
-                .map_err(|e| Error::Invalid(format!("layer {i} ({}): {e}", layer.kind())))?;
+            let bad = |e: String| Error::Invalid(format!("layer {i} ({}): {e}", layer.kind()));
+            let input = shapes.last().unwrap();
+            let next = layer.output_shape(input).map_err(|e| bad(e.to_string()))?;
+            if checked_len(&next).is_none() {
+                return Err(bad(format!("an output of shape {next:?} per sample is too large")));
+            }
+            if let Some(p) = layer.params(input).iter().find(|p| checked_len(&p.shape).is_none()) {
+                return Err(bad(format!("its {} of shape {:?} is too large", p.name, p.shape)));
+            }
             shapes.push(next);
         }
         if shapes.last().unwrap().len() != 1 {

@@ -35,8 +35,8 @@ pub struct Extent {
 impl Conv2dShape {
     /// The output extent, or an error when the kernel does not fit the input.
     pub fn extent(&self) -> Result<Extent> {
-        let rows = window_extent(self.h as u32, self.kh as u32, self.stride_h as u32, self.padding);
-        let cols = window_extent(self.w as u32, self.kw as u32, self.stride_w as u32, self.padding);
+        let rows = window_extent(self.h, self.kh, self.stride_h, self.padding);
+        let cols = window_extent(self.w, self.kw, self.stride_w, self.padding);
         match (rows, cols) {
             (Some((oh, pad_top)), Some((ow, pad_left))) => {
                 Ok(Extent { oh: oh as usize, ow: ow as usize, pad_top: pad_top as usize, pad_left: pad_left as usize })

@@ -36,16 +36,18 @@ pub enum Padding {
     Same,
 }
 
-/// Output length and leading padding along one axis, or `None` when the window
-/// does not fit (valid padding on an input smaller than the window).
-pub fn window_extent(input: u32, window: u32, stride: u32, padding: Padding) -> Option<(u32, u32)> {
+/// Output length and leading padding along one axis, or `None` when the window does not fit
+/// (valid padding on an input smaller than the window) or a size is beyond u32, as kernels
+/// index.
+pub fn window_extent(input: usize, window: usize, stride: usize, padding: Padding) -> Option<(u32, u32)> {
     assert!(window > 0 && stride > 0, "window {window} and stride {stride} must be positive");
-    match padding {
-        Padding::Valid => (input >= window).then(|| ((input - window) / stride + 1, 0)),
+    let (out, pad) = match padding {
+        Padding::Valid => (input.checked_sub(window)? / stride + 1, 0),
         Padding::Same => {
             let out = input.div_ceil(stride);
-            let total = ((out.max(1) - 1) * stride + window).saturating_sub(input);
-            (out > 0).then_some((out, total / 2))
+            let total = (out.max(1) - 1).checked_mul(stride)?.checked_add(window)?.saturating_sub(input);
+            (out, total / 2)
         }
-    }
+    };
+    (out > 0).then_some((u32::try_from(out).ok()?, u32::try_from(pad).ok()?))
 }

@@ -45,8 +45,8 @@ struct Params {
 
 impl PoolShape {
     fn params(&self) -> Result<Params> {
-        let rows = window_extent(self.h as u32, self.pool_h as u32, self.stride_h as u32, self.padding);
-        let cols = window_extent(self.w as u32, self.pool_w as u32, self.stride_w as u32, self.padding);
+        let rows = window_extent(self.h, self.pool_h, self.stride_h, self.padding);
+        let cols = window_extent(self.w, self.pool_w, self.stride_w, self.padding);
         let ((oh, pad_top), (ow, pad_left)) = rows.zip(cols).ok_or_else(|| {
             Error::Invalid(format!(
                 "a {}×{} pool does not fit a {}×{} input with {:?} padding",

@@ -49,6 +49,14 @@ impl LayerKind for Conv2D {
         if self.filters == 0 || k.0 == 0 || k.1 == 0 || s.0 == 0 || s.1 == 0 {
             return Err(Error::Invalid(format!("Conv2D with zero filters, kernel or stride: {self:?}")));
         }
+        if super::checked_len(&[k.0, k.1, input[2].max(self.filters)]).is_none()
+            || super::checked_len(&[s.0, s.1]).is_none()
+        {
+            return Err(Error::Invalid(format!(
+                "Conv2D kernel {k:?} × {} channels is too large",
+                input[2].max(self.filters)
+            )));
+        }
         if self.activation == Act::Softmax {
             return Err(Error::Invalid("Conv2D with a softmax activation is not supported".into()));
         }

@@ -236,6 +236,12 @@ pub(crate) struct CpuCtx<'a> {
     pub step: u32,
 }
 
+/// The elements of a tensor of `shape`, if a kernel can index them (at most 2³² - 1: shaders
+/// index in u32); `None` for more, or an overflow.
+pub(crate) fn checked_len(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).filter(|&n| n <= u32::MAX as usize)
+}
+
 /// serde's default for settings that are on unless said.
 fn yes() -> bool {
     true

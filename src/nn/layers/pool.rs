@@ -54,6 +54,9 @@ impl<const MAX: bool> LayerKind for Pool2D<MAX> {
         if p.0 == 0 || p.1 == 0 || s.0 == 0 || s.1 == 0 {
             return Err(Error::Invalid(format!("{} with a zero pool or stride", self.kind())));
         }
+        if super::checked_len(&[p.0, p.1]).is_none() || super::checked_len(&[s.0, s.1]).is_none() {
+            return Err(Error::Invalid(format!("{} pool {p:?} or strides {s:?} too large", self.kind())));
+        }
         let (oh, ow) = self.shape(input, 1).out_hw()?;
         Ok(vec![oh, ow, input[2]])
     }
