@@ -39,16 +39,12 @@ fn data_error(path: &Path, message: String) -> Error {
 /// `batch_normalization/moving_mean`.
 fn named_tensors(model: &Model) -> Vec<(String, &Tensor, Vec<usize>)> {
     let slots = model.compile.optimizer.slots();
-    let mut out = Vec::new();
-    for ((params, state), layer) in model.params.iter().zip(&model.state).zip(model.spec.layer_names()) {
+    let mut out: Vec<_> = model.named_weights().into_iter().map(|(name, t, shape)| (name, t, shape.to_vec())).collect();
+    for (params, layer) in model.params.iter().zip(model.spec.layer_names()) {
         for p in params {
-            out.push((format!("{layer}/{}", p.name), &p.value, p.shape.clone()));
             for (t, slot) in p.state.iter().zip(&slots) {
                 out.push((format!("optimizer/{layer}/{}/{slot}", p.name), t, p.shape.clone()));
             }
-        }
-        for s in state {
-            out.push((format!("{layer}/{}", s.name), &s.value, s.shape.clone()));
         }
     }
     out

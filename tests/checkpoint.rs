@@ -183,3 +183,47 @@ fn another_architecture_or_a_truncated_file_is_refused_and_changes_nothing() {
     assert!(err.contains("/nonexistent/dir/x.safetensors"), "{err}");
     assert!(model.load(&path).is_ok(), "the earlier checkpoint must still load");
 }
+
+/// Weights by Keras's names: every layer's, trainable and not; setting some changes those and
+/// nothing else (the optimizer's state and step stay); a bad name or length changes nothing.
+#[test]
+fn weights_are_read_and_set_by_keras_names() {
+    let (train, _) = fashion(64);
+    let gpu = &gpus()[0];
+    let spec = Sequential::new(&[28, 28, 1])
+        .add(Layer::conv2d(2, (3, 3), Act::Linear))
+        .add(Layer::batch_norm())
+        .add(Layer::Flatten)
+        .add(Layer::dense(10, Act::Softmax));
+    let mut model = Model::new(gpu.clone(), spec, compile()).unwrap();
+    model.fit(&train, &FitOptions { batch_size: 32, ..FitOptions::default() }).unwrap();
+    let names: Vec<String> = model.get_weights().unwrap().into_iter().map(|(n, _)| n).collect();
+    let want = [
+        "conv2d/kernel",
+        "conv2d/bias",
+        "batch_normalization/gamma",
+        "batch_normalization/beta",
+        "batch_normalization/moving_mean",
+        "batch_normalization/moving_variance",
+        "dense/kernel",
+        "dense/bias",
+    ];
+    assert_eq!(names, want);
+    let (state, step) = (model.optimizer_state().unwrap(), model.iterations().unwrap());
+    let before = model.get_weights().unwrap();
+    model.set_weights_by_name(&[("dense/bias", &[0.5; 10]), ("batch_normalization/moving_mean", &[1.0, 2.0])]).unwrap();
+    for ((name, old), (_, new)) in before.iter().zip(model.get_weights().unwrap()) {
+        match name.as_str() {
+            "dense/bias" => assert_eq!(new, [0.5; 10]),
+            "batch_normalization/moving_mean" => assert_eq!(new, [1.0, 2.0]),
+            _ => assert!(*old == new, "{name} changed"),
+        }
+    }
+    assert!(model.optimizer_state().unwrap() == state && model.iterations().unwrap() == step);
+    let now = model.get_weights().unwrap();
+    let err = model.set_weights_by_name(&[("dense/bias", &[0.0; 10]), ("dense/kernal", &[0.0])]).unwrap_err();
+    assert!(err.to_string().contains("no weight 'dense/kernal'"), "{err}");
+    let err = model.set_weights_by_name(&[("dense/kernel", &[0.0; 3])]).unwrap_err();
+    assert!(err.to_string().contains("3 values for shape [1352, 10]"), "{err}");
+    assert!(model.get_weights().unwrap() == now, "a refused set changed the weights");
+}

@@ -121,6 +121,17 @@ impl Reader {
         }
     }
 
+    /// A Dense or Conv2D layer's kernel and bias settings that wgtrain computes only at Keras's
+    /// defaults: Glorot-uniform kernels, zero biases, no regularizers or constraints.
+    fn expect_product_defaults(&mut self) -> Result<()> {
+        self.expect_initializer("kernel_initializer", "GlorotUniform")?;
+        self.expect_initializer("bias_initializer", "Zeros")?;
+        let unsupported =
+            ["kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint"];
+        self.expect_null(&unsupported)?;
+        self.expect_null(&["lora_rank"])
+    }
+
     fn required(&mut self, key: &str) -> Result<Value> {
         self.take(key).ok_or_else(|| self.error(format!("no '{key}'")))
     }
@@ -187,17 +198,8 @@ impl Reader {
     fn layer(mut self) -> Result<Layer> {
         let layer = match self.class.as_str() {
             "Dense" => {
-                self.expect_initializer("kernel_initializer", "GlorotUniform")?;
-                self.expect_initializer("bias_initializer", "Zeros")?;
-                self.expect_null(&[
-                    "kernel_regularizer",
-                    "bias_regularizer",
-                    "activity_regularizer",
-                    "kernel_constraint",
-                    "bias_constraint",
-                    "quantization_config",
-                    "lora_rank",
-                ])?;
+                self.expect_product_defaults()?;
+                self.expect_null(&["quantization_config"])?;
                 let units = self.usize("units")?;
                 Layer::Dense(Dense { units, activation: self.activation()?, use_bias: self.bool("use_bias", true)? })
             }
@@ -207,16 +209,7 @@ impl Reader {
                 if self.pair("dilation_rate", Some((1, 1)))? != (1, 1) {
                     return Err(self.error("dilation_rate other than 1 is not supported".into()));
                 }
-                self.expect_initializer("kernel_initializer", "GlorotUniform")?;
-                self.expect_initializer("bias_initializer", "Zeros")?;
-                self.expect_null(&[
-                    "kernel_regularizer",
-                    "bias_regularizer",
-                    "activity_regularizer",
-                    "kernel_constraint",
-                    "bias_constraint",
-                    "lora_rank",
-                ])?;
+                self.expect_product_defaults()?;
                 Layer::Conv2D(Conv2D {
                     filters: self.usize("filters")?,
                     kernel: self.pair("kernel_size", None)?,

@@ -350,6 +350,50 @@ impl Model {
         Ok(())
     }
 
+    /// Every weight of every layer by Keras's name (`conv2d/kernel`,
+    /// `batch_normalization/moving_mean`): each layer's trainable tensors, then its
+    /// non-trainable ones. Checkpoints store the same names.
+    pub(crate) fn named_weights(&self) -> Vec<(String, &Tensor, &[usize])> {
+        let names = self.spec.layer_names();
+        let layers = self.params.iter().zip(&self.state).zip(names);
+        layers
+            .flat_map(|((params, state), layer)| {
+                let trainable = params.iter().map(|p| (p.name, &p.value, &p.shape[..]));
+                let frozen = state.iter().map(|s| (s.name, &s.value, &s.shape[..]));
+                let named = trainable.chain(frozen).map(move |(name, t, shape)| (format!("{layer}/{name}"), t, shape));
+                named.collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Every weight by Keras's name, copied to the host, in `named_weights` order.
+    pub fn get_weights(&self) -> Result<Vec<(String, Vec<f32>)>> {
+        self.named_weights().into_iter().map(|(name, t, _)| Ok((name, self.gpu.read(t)?))).collect()
+    }
+
+    /// Replaces the weights named (any subset, trainable or not). Everything is checked before
+    /// anything is written: an unknown name or a wrong length changes nothing. As Keras's
+    /// `set_weights`, it leaves the optimizer's state and step counter as they are (a model
+    /// given new weights mid-run keeps its moments; build a new model for a fresh start).
+    pub fn set_weights_by_name(&mut self, weights: &[(&str, &[f32])]) -> Result<()> {
+        let named = self.named_weights();
+        let mut writes = Vec::with_capacity(weights.len());
+        for (name, values) in weights {
+            let Some((_, tensor, shape)) = named.iter().find(|(n, _, _)| n == name) else {
+                let known: Vec<&str> = named.iter().map(|(n, _, _)| n.as_str()).collect();
+                return Err(Error::Invalid(format!("no weight '{name}'; the model has {}", known.join(", "))));
+            };
+            if values.len() != tensor.len() {
+                return Err(Error::Invalid(format!("weight '{name}': {} values for shape {shape:?}", values.len())));
+            }
+            writes.push((*tensor, *values));
+        }
+        for (tensor, values) in writes {
+            self.gpu.write(tensor, values);
+        }
+        Ok(())
+    }
+
     /// Optimizer updates made so far.
     pub fn iterations(&self) -> Result<u32> {
         Ok(self.gpu.read::<u32>(&self.step)?[0])
