@@ -1,4 +1,5 @@
-// activation.wgsl: elementwise relu / sigmoid / tanh / linear and row-wise softmax, with gradients.
+// activation.wgsl: elementwise relu / sigmoid / tanh / leaky relu / elu / linear and row-wise
+// softmax, with gradients.
 //
 // Layouts: elementwise tensors are flat f32 arrays of `len`, read as vec4s (tensors are
 //   zero-padded to whole vec4s); softmax works on [rows, cols] row-major (rows = len / cols)
@@ -8,7 +9,8 @@
 //   Gradients are computed from the forward's output y, so x need not be kept.
 // Grid: elementwise kernels one invocation per 4 elements, softmax one per row; 256 per
 //   workgroup, folded into a 2-D grid past 65 535 workgroups.
-// Activations: 0 linear, 1 relu, 2 sigmoid, 3 tanh. dx is overwritten.
+// Activations: 0 linear, 1 relu, 2 sigmoid, 3 tanh, 4 leaky relu (slope 0.2 below zero, Keras's
+//   `leaky_relu`), 5 elu (exp(x) - 1 below zero, Keras's `elu`). dx is overwritten.
 
 struct Params {
     len: u32,
@@ -60,6 +62,8 @@ fn activation_forward(
         case 1u: { out = max(v, vec4<f32>(0.0)); }
         case 2u: { out = sigmoid(v); }
         case 3u: { out = stable_tanh(v); }
+        case 4u: { out = select(0.2 * v, v, v > vec4<f32>(0.0)); }
+        case 5u: { out = select(exp(min(v, vec4<f32>(0.0))) - 1.0, v, v > vec4<f32>(0.0)); }
         default: {}
     }
     y[i] = out;
@@ -81,6 +85,8 @@ fn activation_backward(
         case 1u: { slope = select(vec4<f32>(0.0), vec4<f32>(1.0), out > vec4<f32>(0.0)); }
         case 2u: { slope = out * (1.0 - out); }
         case 3u: { slope = 1.0 - out * out; }
+        case 4u: { slope = select(vec4<f32>(0.2), vec4<f32>(1.0), out > vec4<f32>(0.0)); }
+        case 5u: { slope = select(out + 1.0, vec4<f32>(1.0), out > vec4<f32>(0.0)); }
         default: {}
     }
     dx[i] = dy[i] * slope;

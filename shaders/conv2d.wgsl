@@ -64,6 +64,8 @@ fn activate(v: f32, act: u32) -> f32 {
         case 1u: { return max(v, 0.0); }
         case 2u: { return sigmoid(v); }
         case 3u: { return stable_tanh(v); }
+        case 4u: { return select(0.2 * v, v, v > 0.0); }
+        case 5u: { return select(exp(min(v, 0.0)) - 1.0, v, v > 0.0); }
         default: { return v; }
     }
 }

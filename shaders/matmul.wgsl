@@ -86,6 +86,8 @@ fn activate(v: f32, act: u32) -> f32 {
         case 1u: { return max(v, 0.0); }
         case 2u: { return sigmoid(v); }
         case 3u: { return stable_tanh(v); }
+        case 4u: { return select(0.2 * v, v, v > 0.0); }
+        case 5u: { return select(exp(min(v, 0.0)) - 1.0, v, v > 0.0); }
         default: { return v; }
     }
 }
@@ -96,6 +98,8 @@ fn slope4(out: vec4<f32>, act: u32) -> vec4<f32> {
         case 1u: { return select(vec4<f32>(0.0), vec4<f32>(1.0), out > vec4<f32>(0.0)); }
         case 2u: { return out * (1.0 - out); }
         case 3u: { return 1.0 - out * out; }
+        case 4u: { return select(vec4<f32>(0.2), vec4<f32>(1.0), out > vec4<f32>(0.0)); }
+        case 5u: { return select(out + 1.0, vec4<f32>(1.0), out > vec4<f32>(0.0)); }
         default: { return vec4<f32>(1.0); }
     }
 }
@@ -302,6 +306,8 @@ fn activate4(v: vec4<f32>, act: u32) -> vec4<f32> {
             let t = 1.0 - 2.0 / (exp(2.0 * abs(v)) + 1.0);
             return select(-t, t, v >= vec4<f32>(0.0));
         }
+        case 4u: { return select(0.2 * v, v, v > vec4<f32>(0.0)); }
+        case 5u: { return select(exp(min(v, vec4<f32>(0.0))) - 1.0, v, v > vec4<f32>(0.0)); }
         default: { return v; }
     }
 }

@@ -144,7 +144,7 @@ fn pool_backward_is_the_gradient() {
 #[test]
 fn activation_and_softmax_backward_are_gradients() {
     let mut rng = StdRng::seed_from_u64(4);
-    for act in [Activation::Linear, Activation::Relu, Activation::Sigmoid, Activation::Tanh] {
+    for act in Activation::ALL {
         let x = random(&mut rng, 50);
         let r = random(&mut rng, 50);
         let y = activation::cpu::forward(act, &x);

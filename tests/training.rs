@@ -82,6 +82,31 @@ fn mlp_training_steps_match_the_cpu_twin() {
 }
 
 #[test]
+fn leaky_relu_and_elu_training_steps_match_the_cpu_twin() {
+    let (train, _) = fashion(64);
+    // Dense after Dense: the second layer's input gradient applies the first's derivative.
+    let mlp = Sequential::new(&[784])
+        .add(Layer::dense(24, Act::LeakyRelu))
+        .add(Layer::dense(16, Act::Elu))
+        .add(Layer::dense(10, Act::Softmax));
+    parity("model parity mlp leaky_relu elu", mlp, Optimizer::Adam(Adam::default()), &train, 16, 3);
+    let cnn = Sequential::new(&[28, 28, 1])
+        .add(Layer::conv2d(4, (3, 3), Act::Elu))
+        .add(Layer::max_pool((2, 2)))
+        .add(Layer::Activation(Act::LeakyRelu))
+        .add(Layer::Flatten)
+        .add(Layer::dense(10, Act::Softmax));
+    parity(
+        "model parity cnn elu leaky_relu",
+        cnn,
+        Optimizer::Sgd(Sgd { momentum: 0.9, ..Sgd::default() }),
+        &train,
+        16,
+        3,
+    );
+}
+
+#[test]
 fn rmsprop_and_adagrad_training_steps_match_the_cpu_twin() {
     let (train, _) = fashion(256);
     parity("model parity mlp rmsprop", mlp(), Optimizer::RmsProp(RmsProp::default()), &train, 32, 5);

@@ -70,6 +70,8 @@ fn keras_activation(name: &str) -> Option<Act> {
         "sigmoid" => Act::Sigmoid,
         "tanh" => Act::Tanh,
         "softmax" => Act::Softmax,
+        "leaky_relu" => Act::LeakyRelu,
+        "elu" => Act::Elu,
         _ => return None,
     })
 }
@@ -179,7 +181,9 @@ impl Reader {
         let v = self.take("activation").unwrap_or(Value::String("linear".into()));
         let name = v.as_str().unwrap_or("?");
         keras_activation(name).ok_or_else(|| {
-            self.error(format!("activation {v} is not supported (linear, relu, sigmoid, tanh, softmax)"))
+            self.error(format!(
+                "activation {v} is not supported (linear, relu, sigmoid, tanh, softmax, leaky_relu, elu)"
+            ))
         })
     }
 

@@ -15,6 +15,10 @@ pub enum Act {
     Sigmoid,
     Tanh,
     Softmax,
+    /// Keras's `leaky_relu` activation: slope 0.2 below zero.
+    LeakyRelu,
+    /// Keras's `elu` activation: exp(x) - 1 below zero.
+    Elu,
 }
 
 impl Act {
@@ -25,6 +29,8 @@ impl Act {
             Act::Relu => Some(Activation::Relu),
             Act::Sigmoid => Some(Activation::Sigmoid),
             Act::Tanh => Some(Activation::Tanh),
+            Act::LeakyRelu => Some(Activation::LeakyRelu),
+            Act::Elu => Some(Activation::Elu),
             Act::Softmax => None,
         }
     }
@@ -36,6 +42,8 @@ impl Act {
             Act::Sigmoid => "sigmoid",
             Act::Tanh => "tanh",
             Act::Softmax => "softmax",
+            Act::LeakyRelu => "leaky_relu",
+            Act::Elu => "elu",
         }
     }
 }

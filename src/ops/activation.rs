@@ -13,15 +13,30 @@ pub enum Activation {
     Relu,
     Sigmoid,
     Tanh,
+    /// x below zero scaled by 0.2: Keras's `leaky_relu` activation.
+    LeakyRelu,
+    /// exp(x) - 1 below zero: Keras's `elu` activation (alpha 1).
+    Elu,
 }
 
 impl Activation {
+    pub const ALL: [Activation; 6] = [
+        Activation::Linear,
+        Activation::Relu,
+        Activation::Sigmoid,
+        Activation::Tanh,
+        Activation::LeakyRelu,
+        Activation::Elu,
+    ];
+
     pub fn code(self) -> u32 {
         match self {
             Activation::Linear => 0,
             Activation::Relu => 1,
             Activation::Sigmoid => 2,
             Activation::Tanh => 3,
+            Activation::LeakyRelu => 4,
+            Activation::Elu => 5,
         }
     }
 }
@@ -75,6 +90,20 @@ pub mod cpu {
             Activation::Relu => v.max(0.0),
             Activation::Sigmoid => 1.0 / (1.0 + (-v).exp()),
             Activation::Tanh => v.tanh(),
+            Activation::LeakyRelu => {
+                if v > 0.0 {
+                    v
+                } else {
+                    0.2 * v
+                }
+            }
+            Activation::Elu => {
+                if v > 0.0 {
+                    v
+                } else {
+                    v.exp_m1()
+                }
+            }
         }
     }
 
@@ -85,6 +114,20 @@ pub mod cpu {
             Activation::Relu => f64::from(u8::from(y > 0.0)),
             Activation::Sigmoid => y * (1.0 - y),
             Activation::Tanh => 1.0 - y * y,
+            Activation::LeakyRelu => {
+                if y > 0.0 {
+                    1.0
+                } else {
+                    0.2
+                }
+            }
+            Activation::Elu => {
+                if y > 0.0 {
+                    1.0
+                } else {
+                    y + 1.0
+                }
+            }
         }
     }
 

@@ -3,7 +3,7 @@ use wgtrain::ops::activation::{self, cpu};
 
 use crate::common::*;
 
-const ACTS: [Activation; 4] = [Activation::Linear, Activation::Relu, Activation::Sigmoid, Activation::Tanh];
+const ACTS: [Activation; 6] = Activation::ALL;
 const LENS: [usize; 6] = [1, 255, 256, 257, 4099, 100_003];
 
 #[test]

@@ -31,7 +31,7 @@ fn shapes() -> Vec<Conv2dShape> {
     ]
 }
 
-const ACTS: [Activation; 4] = [Activation::Relu, Activation::Linear, Activation::Tanh, Activation::Sigmoid];
+const ACTS: [Activation; 6] = Activation::ALL;
 
 #[test]
 fn conv2d_forward_matches_cpu() {
@@ -39,7 +39,7 @@ fn conv2d_forward_matches_cpu() {
         let mut worst = Worst::new("conv2d_forward", gpu);
         let mut rng = rng(10);
         for (i, s) in shapes().iter().enumerate() {
-            let act = ACTS[i % 4];
+            let act = ACTS[i % ACTS.len()];
             let x = uniform(&mut rng, s.x_len(), -1.0, 1.0);
             let w = uniform(&mut rng, s.weight_len(), -1.0, 1.0);
             let b = uniform(&mut rng, s.c_out, -1.0, 1.0);

@@ -4,7 +4,7 @@ use wgtrain::ops::{Activation, activation};
 
 use crate::common::*;
 
-const ACTS: [Activation; 4] = [Activation::Linear, Activation::Relu, Activation::Sigmoid, Activation::Tanh];
+const ACTS: [Activation; 6] = Activation::ALL;
 
 /// (m, n, k): ones, primes, sizes off every tile multiple, the seed models' shapes, large ones.
 const SHAPES: [(usize, usize, usize); 12] = [
@@ -130,7 +130,7 @@ fn check_matmul(variant: Variant, name: &'static str) {
         for (case, &(m, n, k)) in shapes.iter().enumerate() {
             for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
                 let shape = MatmulShape { m, n, k, trans_a, trans_b };
-                let act = ACTS[case % 4];
+                let act = ACTS[case % ACTS.len()];
                 let with_bias = case % 3 != 1;
                 let a = uniform(&mut rng, m * k, -1.0, 1.0);
                 let b = uniform(&mut rng, k * n, -1.0, 1.0);
@@ -171,7 +171,7 @@ fn check_matmul(variant: Variant, name: &'static str) {
                 worst.add(compare(&format!("weight_grad {shape:?} db"), &read(gpu, &db), &cpu::bias_grad(k, n, &op_b)));
 
                 // As an input gradient through an activation: c times the derivative at `y`.
-                let in_act = ACTS[(case + 1) % 4];
+                let in_act = ACTS[(case + 1) % ACTS.len()];
                 let y: Vec<f32> =
                     uniform(&mut rng, m * n, -1.0, 1.0).iter().map(|v| activation_of(in_act, *v)).collect();
                 let (ty, c) = (gpu.upload("y", &y).unwrap(), poisoned(gpu, m * n));
