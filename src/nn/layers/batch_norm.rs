@@ -79,7 +79,7 @@ impl LayerKind for BatchNormalization {
         let (mean, var) = (&ctx.state[0].value, &ctx.state[1].value);
         let stats = Arc::new(gpu.zeros("batch_norm_stats", 2 * shape.c)?);
         let mut rec = Recorded::default();
-        rec.forward_train.push(batch_norm::stats(gpu, &shape, ctx.x, &stats, mean, var)?);
+        rec.forward_train.push(batch_norm::stats(gpu, &shape, ctx.x, &stats, mean, var)?.owning(stats.clone()));
         rec.forward_train.push(batch_norm::forward(gpu, &shape, ctx.x, [g, b], &stats, ctx.y)?);
         let infer = batch_norm::infer(gpu, &shape, ctx.x, [g, b], [mean, var], ctx.y)?;
         rec.forward_infer.push(infer.owning(ones.clone()).owning(zeros.clone()));

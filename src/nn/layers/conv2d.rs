@@ -67,13 +67,7 @@ impl LayerKind for Conv2D {
     fn params(&self, input: &[usize]) -> Vec<ParamSpec> {
         let (kh, kw, c_in) = (self.kernel.0, self.kernel.1, input[2]);
         let init = Init::GlorotUniform { fan_in: kh * kw * c_in, fan_out: kh * kw * self.filters };
-        [
-            Some(ParamSpec::trainable("kernel", vec![kh, kw, c_in, self.filters], init)),
-            self.use_bias.then(|| ParamSpec::trainable("bias", vec![self.filters], Init::Zeros)),
-        ]
-        .into_iter()
-        .flatten()
-        .collect()
+        ParamSpec::kernel_and_bias(vec![kh, kw, c_in, self.filters], init, self.use_bias.then_some(self.filters))
     }
 
     fn activation(&self) -> Option<Act> {

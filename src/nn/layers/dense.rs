@@ -33,13 +33,8 @@ impl LayerKind for Dense {
 
     fn params(&self, input: &[usize]) -> Vec<ParamSpec> {
         let (fan_in, fan_out) = (input[0], self.units);
-        [
-            Some(ParamSpec::trainable("kernel", vec![fan_in, fan_out], Init::GlorotUniform { fan_in, fan_out })),
-            self.use_bias.then(|| ParamSpec::trainable("bias", vec![self.units], Init::Zeros)),
-        ]
-        .into_iter()
-        .flatten()
-        .collect()
+        let init = Init::GlorotUniform { fan_in, fan_out };
+        ParamSpec::kernel_and_bias(vec![fan_in, fan_out], init, self.use_bias.then_some(self.units))
     }
 
     fn activation(&self) -> Option<Act> {

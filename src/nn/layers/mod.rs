@@ -53,6 +53,13 @@ impl ParamSpec {
         ParamSpec { name, shape, init, trainable: true }
     }
 
+    /// A product layer's tensors: its kernel, and a zero-initialised bias of `bias` units when
+    /// it has one (Keras's `use_bias`).
+    pub fn kernel_and_bias(kernel: Vec<usize>, init: Init, bias: Option<usize>) -> Vec<ParamSpec> {
+        let bias = bias.map(|units| ParamSpec::trainable("bias", vec![units], Init::Zeros));
+        std::iter::once(ParamSpec::trainable("kernel", kernel, init)).chain(bias).collect()
+    }
+
     pub fn non_trainable(name: &'static str, shape: Vec<usize>, init: Init) -> ParamSpec {
         ParamSpec { name, shape, init, trainable: false }
     }
