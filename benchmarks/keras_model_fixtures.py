@@ -21,3 +21,6 @@ save("dilated", keras.Sequential([keras.Input((16, 16, 1)), layers.Conv2D(4, 3, 
 save("regularized", keras.Sequential([keras.Input((20,)), layers.Dense(8, activation="relu", kernel_regularizer="l2"), layers.Dense(2, activation="softmax")]))
 save("he_init", keras.Sequential([keras.Input((20,)), layers.Dense(8, activation="relu", kernel_initializer="he_normal"), layers.Dense(2, activation="softmax")]))
 save("selu", keras.Sequential([keras.Input((20,)), layers.Dense(8, activation="selu"), layers.Dense(2, activation="softmax")]))
+save("activations", keras.Sequential([keras.Input((6, 6, 2)), layers.Conv2D(3, 3, activation="gelu"), layers.LeakyReLU(),
+    layers.Flatten(), layers.Dense(8, activation="silu"), layers.ELU(alpha=0.5), layers.Dense(8, activation="swish"),
+    layers.Activation("gelu"), layers.LeakyReLU(negative_slope=0.1), layers.Dense(2, activation="softmax")]))

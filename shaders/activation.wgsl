@@ -1,21 +1,24 @@
-// activation.wgsl: elementwise relu / sigmoid / tanh / leaky relu / elu / linear and row-wise
-// softmax, with gradients.
+// activation.wgsl: elementwise relu / sigmoid / tanh / leaky relu / elu / gelu / silu / linear
+// and row-wise softmax, with gradients.
 //
 // Layouts: elementwise tensors are flat f32 arrays of `len`, read as vec4s (tensors are
 //   zero-padded to whole vec4s); softmax works on [rows, cols] row-major (rows = len / cols)
 //   and is numerically stable (the row maximum is subtracted).
 // Bindings: 0 params; activation_forward: 1 x, 2 y; activation_backward: 3 y (the forward's
-//   output), 4 dy, 5 dx; softmax_forward: 6 sx, 7 sy; softmax_backward: 8 sy, 9 sdy, 10 sdx.
-//   Gradients are computed from the forward's output y, so x need not be kept.
+//   output, or for gelu and silu its input), 4 dy, 5 dx; softmax_forward: 6 sx, 7 sy;
+//   softmax_backward: 8 sy, 9 sdy, 10 sdx. Gradients are computed from the forward's output y
+//   where the derivative is a function of it, so x need not be kept.
 // Grid: elementwise kernels one invocation per 4 elements, softmax one per row; 256 per
 //   workgroup, folded into a 2-D grid past 65 535 workgroups.
-// Activations: 0 linear, 1 relu, 2 sigmoid, 3 tanh, 4 leaky relu (slope 0.2 below zero, Keras's
-//   `leaky_relu`), 5 elu (exp(x) - 1 below zero, Keras's `elu`). dx is overwritten.
+// Activations: 0 linear, 1 relu, 2 sigmoid, 3 tanh, 4 leaky relu (slope alpha below zero),
+//   5 elu (alpha · (exp(x) - 1) below zero), 6 gelu (exact: x · Φ(x)), 7 silu (x · sigmoid(x)).
+//   dx is overwritten.
 
 struct Params {
     len: u32,
     cols: u32,
     act: u32,
+    alpha: f32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -42,6 +45,23 @@ fn stable_tanh(v: vec4<f32>) -> vec4<f32> {
     return select(-t, t, v >= vec4<f32>(0.0));
 }
 
+// erfc(z), relative error below 1.2e-7 everywhere (Numerical Recipes' erfcc, a Chebyshev fit):
+// WGSL has no erf, and Φ(x) = erfc(-x/√2)/2 keeps gelu's small negative outputs accurate where
+// 1 + erf(x/√2) would cancel.
+fn erfc(z: vec4<f32>) -> vec4<f32> {
+    let a = abs(z);
+    let t = 1.0 / (1.0 + 0.5 * a);
+    let poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806
+        + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
+    let r = t * exp(-a * a + poly);
+    return select(2.0 - r, r, z >= vec4<f32>(0.0));
+}
+
+// The standard normal CDF.
+fn phi(v: vec4<f32>) -> vec4<f32> {
+    return 0.5 * erfc(v * -0.70710678118654752);
+}
+
 fn linear_index(wg: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     return (wg.x + wg.y * nwg.x) * 256u + lid;
 }
@@ -62,8 +82,10 @@ fn activation_forward(
         case 1u: { out = max(v, vec4<f32>(0.0)); }
         case 2u: { out = sigmoid(v); }
         case 3u: { out = stable_tanh(v); }
-        case 4u: { out = select(0.2 * v, v, v > vec4<f32>(0.0)); }
-        case 5u: { out = select(exp(min(v, vec4<f32>(0.0))) - 1.0, v, v > vec4<f32>(0.0)); }
+        case 4u: { out = select(params.alpha * v, v, v > vec4<f32>(0.0)); }
+        case 5u: { out = select(params.alpha * (exp(min(v, vec4<f32>(0.0))) - 1.0), v, v > vec4<f32>(0.0)); }
+        case 6u: { out = v * phi(v); }
+        case 7u: { out = v * sigmoid(v); }
         default: {}
     }
     y[i] = out;
@@ -79,14 +101,22 @@ fn activation_backward(
     if i >= (params.len + 3u) / 4u {
         return;
     }
+    // The output y, or for gelu and silu the input x.
     let out = y_saved[i];
+    let v = out;
     var slope = vec4<f32>(1.0);
     switch params.act {
         case 1u: { slope = select(vec4<f32>(0.0), vec4<f32>(1.0), out > vec4<f32>(0.0)); }
         case 2u: { slope = out * (1.0 - out); }
         case 3u: { slope = 1.0 - out * out; }
-        case 4u: { slope = select(vec4<f32>(0.2), vec4<f32>(1.0), out > vec4<f32>(0.0)); }
-        case 5u: { slope = select(out + 1.0, vec4<f32>(1.0), out > vec4<f32>(0.0)); }
+        case 4u: { slope = select(vec4<f32>(params.alpha), vec4<f32>(1.0), out > vec4<f32>(0.0)); }
+        case 5u: { slope = select(out + params.alpha, vec4<f32>(1.0), out > vec4<f32>(0.0)); }
+        // Φ(x) + x·φ(x), φ the normal density.
+        case 6u: { slope = phi(v) + v * exp(-0.5 * v * v) * 0.39894228040143268; }
+        case 7u: {
+            let s = sigmoid(v);
+            slope = s * (1.0 + v * (1.0 - s));
+        }
         default: {}
     }
     dx[i] = dy[i] * slope;

@@ -3,6 +3,7 @@
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
+use wgtrain::ops::activation::Elementwise;
 use wgtrain::ops::batch_norm::{self, BatchNormShape};
 use wgtrain::ops::conv2d::{self, Conv2dShape};
 use wgtrain::ops::loss::{self, Loss};
@@ -144,12 +145,14 @@ fn pool_backward_is_the_gradient() {
 #[test]
 fn activation_and_softmax_backward_are_gradients() {
     let mut rng = StdRng::seed_from_u64(4);
-    for act in Activation::ALL {
+    let parametrised =
+        [Elementwise { act: Activation::LeakyRelu, alpha: 0.3 }, Elementwise { act: Activation::Elu, alpha: 0.5 }];
+    for f in Activation::ALL.map(Elementwise::from).into_iter().chain(parametrised) {
         let x = random(&mut rng, 50);
         let r = random(&mut rng, 50);
-        let y = activation::cpu::forward(act, &x);
-        let dx = activation::cpu::backward(act, &y, &r);
-        check(&format!("{act:?}"), &x, &dx, |v| weighted(&r, &activation::cpu::forward(act, v)));
+        let y = activation::cpu::forward(f, &x);
+        let dx = activation::cpu::backward(f, f.act.saved(&x, &y), &r);
+        check(&format!("{f:?}"), &x, &dx, |v| weighted(&r, &activation::cpu::forward(f, v)));
     }
     for cols in [1, 2, 10] {
         let x = random(&mut rng, 4 * cols);

@@ -5,7 +5,9 @@
 use std::path::Path;
 use std::process::Command;
 
-use wgtrain::nn::layers::{BatchNormalization, Conv2D, Dense, GlobalAveragePooling2D, GlobalMaxPooling2D};
+use wgtrain::nn::layers::{
+    BatchNormalization, Conv2D, Dense, ELU, GlobalAveragePooling2D, GlobalMaxPooling2D, LeakyReLU,
+};
 use wgtrain::nn::{Act, Layer, LossKind, Sequential};
 use wgtrain::ops::Padding;
 use wgtrain::presets::{self, Preset};
@@ -71,6 +73,17 @@ fn keras_models_build_the_same_layers() {
         .add(Layer::Flatten)
         .add(Layer::Dense(Dense { units: 3, activation: Act::Linear, use_bias: true }));
     assert_eq!(model("global_max"), global_max);
+    let activations = Sequential::new(&[6, 6, 2])
+        .add(Layer::conv2d(3, (3, 3), Act::Gelu))
+        .add(Layer::LeakyReLU(LeakyReLU { negative_slope: 0.3 }))
+        .add(Layer::Flatten)
+        .add(Layer::dense(8, Act::Silu))
+        .add(Layer::ELU(ELU { alpha: 0.5 }))
+        .add(Layer::dense(8, Act::Silu))
+        .add(Layer::Activation(Act::Gelu))
+        .add(Layer::LeakyReLU(LeakyReLU { negative_slope: 0.1 }))
+        .add(Layer::dense(2, Act::Softmax));
+    assert_eq!(model("activations"), activations);
 }
 
 #[test]

@@ -6,7 +6,9 @@ mod common;
 use common::*;
 use wgtrain::data::npy::{self, LabelKind};
 use wgtrain::data::{Dataset, Features, Labels};
-use wgtrain::nn::layers::{BatchNormalization, Conv2D, Dense, GlobalAveragePooling2D, GlobalMaxPooling2D};
+use wgtrain::nn::layers::{
+    BatchNormalization, Conv2D, Dense, ELU, GlobalAveragePooling2D, GlobalMaxPooling2D, LeakyReLU,
+};
 use wgtrain::nn::reference::Reference;
 use wgtrain::nn::{Act, Compile, Layer, LossKind, Model, Optimizer, Sequential};
 use wgtrain::ops::optim::{Adagrad, Adam, RmsProp, Sgd};
@@ -104,6 +106,29 @@ fn leaky_relu_and_elu_training_steps_match_the_cpu_twin() {
         16,
         3,
     );
+}
+
+#[test]
+fn gelu_silu_and_parametrised_activation_layers_match_the_cpu_twin() {
+    let (train, _) = fashion(64);
+    // gelu and silu are differentiated through their input: the product keeps its output z.
+    let mlp = Sequential::new(&[784])
+        .add(Layer::dense(24, Act::Gelu))
+        .add(Layer::dense(16, Act::Silu))
+        .add(Layer::LeakyReLU(LeakyReLU::default()))
+        .add(Layer::dense(12, Act::Linear))
+        .add(Layer::ELU(ELU { alpha: 0.5 }))
+        .add(Layer::Activation(Act::Gelu))
+        .add(Layer::dense(10, Act::Softmax));
+    parity("model parity mlp gelu silu", mlp, Optimizer::Adam(Adam::default()), &train, 16, 3);
+    let cnn = Sequential::new(&[28, 28, 1])
+        .add(Layer::conv2d(4, (3, 3), Act::Gelu))
+        .add(Layer::max_pool((2, 2)))
+        .add(Layer::conv2d(4, (3, 3), Act::Linear))
+        .add(Layer::Activation(Act::Silu))
+        .add(Layer::Flatten)
+        .add(Layer::dense(10, Act::Softmax));
+    parity("model parity cnn gelu silu", cnn, Optimizer::Adam(Adam::default()), &train, 16, 3);
 }
 
 #[test]

@@ -7,8 +7,8 @@ use serde_json::{Map, Value};
 
 use super::layer::{Act, Layer};
 use super::layers::{
-    AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, GlobalAveragePooling2D, GlobalMaxPooling2D,
-    MaxPooling2D,
+    AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, ELU, GlobalAveragePooling2D, GlobalMaxPooling2D,
+    LeakyReLU, MaxPooling2D,
 };
 use super::sequential::Sequential;
 use crate::error::{Error, Result};
@@ -72,6 +72,8 @@ fn keras_activation(name: &str) -> Option<Act> {
         "softmax" => Act::Softmax,
         "leaky_relu" => Act::LeakyRelu,
         "elu" => Act::Elu,
+        "gelu" => Act::Gelu,
+        "silu" | "swish" => Act::Silu,
         _ => return None,
     })
 }
@@ -182,7 +184,7 @@ impl Reader {
         let name = v.as_str().unwrap_or("?");
         keras_activation(name).ok_or_else(|| {
             self.error(format!(
-                "activation {v} is not supported (linear, relu, sigmoid, tanh, softmax, leaky_relu, elu)"
+                "activation {v} is not supported (linear, relu, sigmoid, tanh, softmax, leaky_relu, elu, gelu, silu)"
             ))
         })
     }
@@ -253,6 +255,11 @@ impl Reader {
                 Layer::Dropout(Dropout { rate: self.f32("rate", 0.0)? })
             }
             "Activation" => Layer::Activation(self.activation()?),
+            "LeakyReLU" => {
+                let negative_slope = self.f32("negative_slope", LeakyReLU::default().negative_slope)?;
+                Layer::LeakyReLU(LeakyReLU { negative_slope })
+            }
+            "ELU" => Layer::ELU(ELU { alpha: self.f32("alpha", ELU::default().alpha)? }),
             "BatchNormalization" => {
                 let axis = self.take("axis").unwrap_or(Value::from(-1));
                 if axis != -1 && axis != Value::Array(vec![Value::from(-1)]) {

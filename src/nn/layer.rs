@@ -1,8 +1,8 @@
 //! Layer specifications, Keras-shaped: the serde form of a model's layers and their activations.
 
 use super::layers::{
-    AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D,
-    LayerKind, MaxPooling2D, ParamSpec,
+    AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, ELU, Flatten, GlobalAveragePooling2D,
+    GlobalMaxPooling2D, LayerKind, LeakyReLU, MaxPooling2D, ParamSpec,
 };
 use crate::error::Result;
 use crate::ops::{Activation, Padding};
@@ -19,6 +19,10 @@ pub enum Act {
     LeakyRelu,
     /// Keras's `elu` activation: exp(x) - 1 below zero.
     Elu,
+    /// Keras's `gelu`, exact (approximate=False): x · Φ(x).
+    Gelu,
+    /// Keras's `silu` (also named `swish`): x · sigmoid(x).
+    Silu,
 }
 
 impl Act {
@@ -31,6 +35,8 @@ impl Act {
             Act::Tanh => Some(Activation::Tanh),
             Act::LeakyRelu => Some(Activation::LeakyRelu),
             Act::Elu => Some(Activation::Elu),
+            Act::Gelu => Some(Activation::Gelu),
+            Act::Silu => Some(Activation::Silu),
             Act::Softmax => None,
         }
     }
@@ -44,6 +50,8 @@ impl Act {
             Act::Softmax => "softmax",
             Act::LeakyRelu => "leaky_relu",
             Act::Elu => "elu",
+            Act::Gelu => "gelu",
+            Act::Silu => "silu",
         }
     }
 }
@@ -61,6 +69,8 @@ pub enum Layer {
     Flatten,
     Dropout(Dropout),
     Activation(Act),
+    LeakyReLU(LeakyReLU),
+    ELU(ELU),
     BatchNormalization(BatchNormalization),
 }
 
@@ -77,6 +87,8 @@ impl Layer {
             Layer::Flatten => &Flatten,
             Layer::Dropout(l) => l,
             Layer::Activation(act) => act,
+            Layer::LeakyReLU(l) => l,
+            Layer::ELU(l) => l,
             Layer::BatchNormalization(l) => l,
         }
     }

@@ -90,6 +90,7 @@ struct Params {
 }
 
 fn params(shape: &Conv2dShape, act: Activation, has_bias: bool) -> Result<Params> {
+    assert!(act.from_output(), "conv2d: {act:?} is not an epilogue activation");
     let e = shape.extent()?;
     Ok(Params {
         n: shape.n as u32,

@@ -357,6 +357,8 @@ fn product(
     let Epilogue { bias, act, db, act_grad } = epilogue;
     let MatmulShape { m, n, k, trans_a, trans_b } = shape;
     assert!(m > 0 && n > 0 && k > 0, "matmul: empty shape {shape:?}");
+    let fits = |a: Activation| a.from_output();
+    assert!(fits(act) && act_grad.is_none_or(|(a, _)| fits(a)), "matmul: not an epilogue activation");
     let (a, a_words, unorm8) = match a {
         Operand::F32(a) => (a, m * k, false),
         Operand::Unorm8(a) => (a, (m * k).div_ceil(4), true),

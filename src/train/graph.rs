@@ -98,8 +98,11 @@ impl Graph {
         // layer i's incoming gradient is already its pre-activation one (a product after a product).
         let folded: Vec<bool> = (0..n_layers)
             .map(|i| {
-                let nonlinear =
-                    layers[i].activation().and_then(Act::elementwise).is_some_and(|a| a != Activation::Linear);
+                // Only an activation differentiated through its output: the product sees only that.
+                let nonlinear = layers[i]
+                    .activation()
+                    .and_then(Act::elementwise)
+                    .is_some_and(|a| a != Activation::Linear && a.from_output());
                 let product = |l: &Layer| l.kind_impl().is_product();
                 i + 1 < n_layers
                     && product(&layers[i])

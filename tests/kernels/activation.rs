@@ -1,9 +1,15 @@
 use wgtrain::ops::Activation;
-use wgtrain::ops::activation::{self, cpu};
+use wgtrain::ops::activation::{self, Elementwise, cpu};
 
 use crate::common::*;
 
-const ACTS: [Activation; 6] = Activation::ALL;
+/// Every activation with Keras's defaults, and the parametrised ones off them (the LeakyReLU
+/// layer's 0.3, an ELU layer's alpha 0.5).
+fn acts() -> Vec<Elementwise> {
+    let parametrised =
+        [Elementwise { act: Activation::LeakyRelu, alpha: 0.3 }, Elementwise { act: Activation::Elu, alpha: 0.5 }];
+    Activation::ALL.map(Elementwise::from).into_iter().chain(parametrised).collect()
+}
 const LENS: [usize; 6] = [1, 255, 256, 257, 4099, 100_003];
 
 #[test]
@@ -11,7 +17,7 @@ fn activation_forward_matches_cpu() {
     for gpu in gpus() {
         let mut worst = Worst::new("activation_forward", gpu);
         let mut rng = rng(30);
-        for act in ACTS {
+        for act in acts() {
             for len in LENS {
                 // Wide range: the stable sigmoid and tanh must stay finite and exact at ±60.
                 let x = uniform(&mut rng, len, -60.0, 60.0);
@@ -32,14 +38,16 @@ fn activation_backward_matches_cpu() {
     for gpu in gpus() {
         let mut worst = Worst::new("activation_backward", gpu);
         let mut rng = rng(31);
-        for act in ACTS {
+        for act in acts() {
             for len in LENS {
                 let x = uniform(&mut rng, len, -4.0, 4.0);
                 let y: Vec<f32> = x.iter().map(|&v| cpu::apply(act, f64::from(v)) as f32).collect();
+                let saved = act.act.saved(&x, &y);
                 let dy = uniform(&mut rng, len, -1.0, 1.0);
-                let (ty, tdy, dx) = (gpu.upload("y", &y).unwrap(), gpu.upload("dy", &dy).unwrap(), poisoned(gpu, len));
-                run(gpu, activation::backward(gpu, act, &ty, &tdy, &dx));
-                let want = cpu::backward(act, &f64s(&y), &f64s(&dy));
+                let (ts, tdy, dx) =
+                    (gpu.upload("saved", saved).unwrap(), gpu.upload("dy", &dy).unwrap(), poisoned(gpu, len));
+                run(gpu, activation::backward(gpu, act, &ts, &tdy, &dx));
+                let want = cpu::backward(act, &f64s(saved), &f64s(&dy));
                 worst.add(compare(&format!("activation_backward {act:?} {len}"), &read(gpu, &dx), &want));
             }
         }

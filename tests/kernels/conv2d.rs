@@ -31,7 +31,7 @@ fn shapes() -> Vec<Conv2dShape> {
     ]
 }
 
-const ACTS: [Activation; 6] = Activation::ALL;
+const ACTS: [Activation; 6] = Activation::EPILOGUE;
 
 #[test]
 fn conv2d_forward_matches_cpu() {

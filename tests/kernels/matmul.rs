@@ -4,7 +4,7 @@ use wgtrain::ops::{Activation, activation};
 
 use crate::common::*;
 
-const ACTS: [Activation; 6] = Activation::ALL;
+const ACTS: [Activation; 6] = Activation::EPILOGUE;
 
 /// (m, n, k): ones, primes, sizes off every tile multiple, the seed models' shapes, large ones.
 const SHAPES: [(usize, usize, usize); 12] = [

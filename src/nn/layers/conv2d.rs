@@ -1,6 +1,10 @@
 //! Conv2D: NHWC convolution, kernel [kh, kw, c_in, filters], as Keras's `Conv2D`.
 
-use super::{CpuCtx, GpuCtx, Init, LayerKind, ParamSpec, Recorded, cpu_activate, cpu_deactivate};
+use std::sync::Arc;
+
+use super::{
+    CpuCtx, GpuCtx, Init, LayerKind, ParamSpec, Recorded, activate, activate_apart, cpu_activate, cpu_deactivate,
+};
 use crate::error::{Error, Result};
 use crate::gpu::Tensor;
 use crate::nn::layer::{Act, Layer};
@@ -33,6 +37,14 @@ impl Conv2D {
             stride_w: self.strides.1,
             padding: self.padding,
         }
+    }
+}
+
+impl Conv2D {
+    /// The convolution plus bias, before the activation.
+    fn cpu_product(&self, ctx: &CpuCtx, x: &[f64]) -> Vec<f64> {
+        let shape = self.shape(ctx.input_shape, ctx.batch);
+        conv2d::cpu::forward(&shape, x, &ctx.params[0], ctx.params.get(1).map(Vec::as_slice), Activation::Linear)
     }
 }
 
@@ -83,13 +95,27 @@ impl LayerKind for Conv2D {
         let (kernel, bias) = (&ctx.params[0], ctx.params.get(1));
         let shape = self.shape(ctx.input_shape, ctx.batch);
         let a = self.activation.elementwise().expect("Conv2D softmax refused by output_shape");
+        let bias_value = bias.map(|b| &b.value);
         let mut rec = Recorded::default();
-        rec.forward(|| conv2d::forward(gpu, &shape, ctx.x, &kernel.value, bias.map(|b| &b.value), a, ctx.y))?;
+        let mut z = None;
+        if activate_apart(self.activation) {
+            // The convolution writes z, a second pass activates it.
+            let kept = Arc::new(gpu.zeros("preactivation", ctx.y.len())?);
+            for list in [&mut rec.forward_train, &mut rec.forward_infer] {
+                let product =
+                    conv2d::forward(gpu, &shape, ctx.x, &kernel.value, bias_value, Activation::Linear, &kept)?;
+                list.push(product.owning(kept.clone()));
+                list.push(activate(gpu, self.activation, self.filters, &kept, ctx.y)?);
+            }
+            z = Some(kept);
+        } else {
+            rec.forward(|| conv2d::forward(gpu, &shape, ctx.x, &kernel.value, bias_value, a, ctx.y))?;
+        }
         let dz_owned;
         let dz: &Tensor = if self.activation == Act::Linear {
             ctx.dy()
         } else {
-            dz_owned = ctx.pre_activation_grad(self.activation, self.filters, &mut rec.backward)?;
+            dz_owned = ctx.pre_activation_grad(self.activation, self.filters, z.as_deref(), &mut rec.backward)?;
             &dz_owned
         };
         rec.backward.extend(conv2d::backward_weight(gpu, &shape, ctx.x, dz, &kernel.grad)?);
@@ -103,15 +129,12 @@ impl LayerKind for Conv2D {
     }
 
     fn cpu_forward(&self, ctx: &CpuCtx, x: &[f64], _training: bool) -> Vec<f64> {
-        let shape = self.shape(ctx.input_shape, ctx.batch);
-        let z =
-            conv2d::cpu::forward(&shape, x, &ctx.params[0], ctx.params.get(1).map(Vec::as_slice), Activation::Linear);
-        cpu_activate(self.activation, z, self.filters)
+        cpu_activate(self.activation, self.cpu_product(ctx, x), self.filters)
     }
 
     fn cpu_backward(&self, ctx: &CpuCtx, x: &[f64], y: &[f64], dy: Vec<f64>) -> (Vec<f64>, Vec<Vec<f64>>) {
         let shape = self.shape(ctx.input_shape, ctx.batch);
-        let dz = cpu_deactivate(self.activation, y, &dy, self.filters);
+        let dz = cpu_deactivate(self.activation, y, &dy, self.filters, || self.cpu_product(ctx, x));
         let mut grads = vec![conv2d::cpu::backward_weight(&shape, x, &dz)];
         if self.use_bias {
             grads.push(matmul::cpu::bias_grad(dz.len() / self.filters, self.filters, &dz));

@@ -2,12 +2,14 @@
 
 use std::sync::Arc;
 
-use super::{CpuCtx, GpuCtx, Init, LayerKind, ParamSpec, Recorded, cpu_activate, cpu_deactivate};
+use super::{
+    CpuCtx, GpuCtx, Init, LayerKind, ParamSpec, Recorded, activate, activate_apart, cpu_activate, cpu_deactivate,
+};
 use crate::error::{Error, Result};
 use crate::gpu::Tensor;
 use crate::nn::layer::{Act, Layer};
+use crate::ops::Activation;
 use crate::ops::matmul::{self, MatmulShape};
-use crate::ops::{Activation, activation};
 
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Dense {
@@ -55,24 +57,28 @@ impl LayerKind for Dense {
         let k_in = ctx.input_shape[0];
         let shape = MatmulShape::new(ctx.batch, units, k_in);
         let mut rec = Recorded::default();
+        let mut z = None;
         match self.activation.elementwise() {
-            Some(a) => rec.forward(|| matmul::matmul(gpu, shape, ctx.x_operand(), &kernel.value, bias, a, ctx.y))?,
-            None => {
-                // Softmax is row-wise: the product writes logits, a second pass normalises them.
-                let z = Arc::new(gpu.zeros("logits", ctx.y.len())?);
+            Some(a) if !activate_apart(self.activation) => {
+                rec.forward(|| matmul::matmul(gpu, shape, ctx.x_operand(), &kernel.value, bias, a, ctx.y))?
+            }
+            _ => {
+                // The product writes z, a second pass activates it.
+                let kept = Arc::new(gpu.zeros("preactivation", ctx.y.len())?);
                 for list in [&mut rec.forward_train, &mut rec.forward_infer] {
-                    let logits =
-                        matmul::matmul(gpu, shape, ctx.x_operand(), &kernel.value, bias, Activation::Linear, &z)?;
-                    list.push(logits.owning(z.clone()));
-                    list.push(activation::softmax_forward(gpu, units, &z, ctx.y)?);
+                    let product =
+                        matmul::matmul(gpu, shape, ctx.x_operand(), &kernel.value, bias, Activation::Linear, &kept)?;
+                    list.push(product.owning(kept.clone()));
+                    list.push(activate(gpu, self.activation, units, &kept, ctx.y)?);
                 }
+                z = Some(kept);
             }
         }
         let dz_owned;
         let dz: &Tensor = if self.activation == Act::Linear || ctx.dy_is_pre_activation {
             ctx.dy()
         } else {
-            dz_owned = ctx.pre_activation_grad(self.activation, units, &mut rec.backward)?;
+            dz_owned = ctx.pre_activation_grad(self.activation, units, z.as_deref(), &mut rec.backward)?;
             &dz_owned
         };
         let dw_shape = MatmulShape { m: k_in, n: units, k: ctx.batch, trans_a: true, trans_b: false };
@@ -93,14 +99,12 @@ impl LayerKind for Dense {
     }
 
     fn cpu_forward(&self, ctx: &CpuCtx, x: &[f64], _training: bool) -> Vec<f64> {
-        let shape = MatmulShape::new(ctx.batch, self.units, ctx.input_shape[0]);
-        let z = matmul::cpu::matmul(shape, x, &ctx.params[0], ctx.params.get(1).map(Vec::as_slice), Activation::Linear);
-        cpu_activate(self.activation, z, self.units)
+        cpu_activate(self.activation, self.cpu_product(ctx, x), self.units)
     }
 
     fn cpu_backward(&self, ctx: &CpuCtx, x: &[f64], y: &[f64], dy: Vec<f64>) -> (Vec<f64>, Vec<Vec<f64>>) {
         let (k, batch) = (ctx.input_shape[0], ctx.batch);
-        let dz = cpu_deactivate(self.activation, y, &dy, self.units);
+        let dz = cpu_deactivate(self.activation, y, &dy, self.units, || self.cpu_product(ctx, x));
         let dw = MatmulShape { m: k, n: self.units, k: batch, trans_a: true, trans_b: false };
         let dx = MatmulShape { m: batch, n: k, k: self.units, trans_a: false, trans_b: true };
         let mut grads = vec![matmul::cpu::matmul(dw, x, &dz, None, Activation::Linear)];
@@ -108,5 +112,13 @@ impl LayerKind for Dense {
             grads.push(matmul::cpu::bias_grad(batch, self.units, &dz));
         }
         (matmul::cpu::matmul(dx, &dz, &ctx.params[0], None, Activation::Linear), grads)
+    }
+}
+
+impl Dense {
+    /// x · kernel + bias, before the activation.
+    fn cpu_product(&self, ctx: &CpuCtx, x: &[f64]) -> Vec<f64> {
+        let shape = MatmulShape::new(ctx.batch, self.units, ctx.input_shape[0]);
+        matmul::cpu::matmul(shape, x, &ctx.params[0], ctx.params.get(1).map(Vec::as_slice), Activation::Linear)
     }
 }

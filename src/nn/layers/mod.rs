@@ -12,6 +12,7 @@ mod flatten;
 mod global_pool;
 mod pool;
 
+pub use activation::{ELU, LeakyReLU};
 pub use batch_norm::BatchNormalization;
 pub use conv2d::Conv2D;
 pub use dense::Dense;
@@ -25,8 +26,8 @@ use std::sync::Arc;
 use super::layer::{Act, Layer};
 use crate::error::Result;
 use crate::gpu::{Dispatch, Gpu, Tensor};
-use crate::ops::Activation;
 use crate::ops::matmul::Operand;
+use crate::ops::{self, Activation};
 
 /// How a parameter starts, as Keras's initializers.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -216,18 +217,40 @@ impl GpuCtx<'_> {
         self.dy.expect("a layer that passes a gradient back has one coming in")
     }
 
-    /// The gradient before `act`: dy itself for linear or when the next layer applied the
-    /// derivative, else a scratch tensor filled by the activation's backward pass (recorded into
-    /// `backward`).
-    pub fn pre_activation_grad(&self, act: Act, cols: usize, backward: &mut Vec<Dispatch>) -> Result<Arc<Tensor>> {
+    /// The gradient before `act`: a scratch tensor filled by the activation's backward pass
+    /// (recorded into `backward`) from y, or from the activation's input `z` where the
+    /// derivative needs it (then the layer keeps z: `activate_apart`).
+    pub fn pre_activation_grad(
+        &self,
+        act: Act,
+        cols: usize,
+        z: Option<&Tensor>,
+        backward: &mut Vec<Dispatch>,
+    ) -> Result<Arc<Tensor>> {
         let dy = self.dy();
         let dz = Arc::new(self.gpu.zeros_windowed("dz", dy.len())?);
         let d = match act.elementwise() {
-            Some(a) => crate::ops::activation::backward(self.gpu, a, self.y, dy, &dz)?,
-            None => crate::ops::activation::softmax_backward(self.gpu, cols, self.y, dy, &dz)?,
+            Some(a) if a.from_output() => ops::activation::backward(self.gpu, a, self.y, dy, &dz)?,
+            Some(a) => ops::activation::backward(self.gpu, a, z.expect("the activation's input is kept"), dy, &dz)?,
+            None => ops::activation::softmax_backward(self.gpu, cols, self.y, dy, &dz)?,
         };
         backward.push(d.owning(dz.clone()));
         Ok(dz)
+    }
+}
+
+/// Whether a product layer applies `act` in a pass of its own over the product z (kept for
+/// the backward pass) rather than in its epilogue: softmax (row-wise), and the activations whose
+/// derivative needs their input.
+pub(crate) fn activate_apart(act: Act) -> bool {
+    act.elementwise().is_none_or(|a| !a.from_output())
+}
+
+/// y = act(z), softmax row-wise over `cols`.
+pub(crate) fn activate(gpu: &Gpu, act: Act, cols: usize, z: &Tensor, y: &Tensor) -> Result<Dispatch> {
+    match act.elementwise() {
+        Some(a) => ops::activation::forward(gpu, a, z, y),
+        None => ops::activation::softmax_forward(gpu, cols, z, y),
     }
 }
 
@@ -264,11 +287,19 @@ pub(crate) fn cpu_activate(act: Act, z: Vec<f64>, cols: usize) -> Vec<f64> {
     }
 }
 
-/// dz from dy through the activation whose output is y.
-pub(crate) fn cpu_deactivate(act: Act, y: &[f64], dy: &[f64], cols: usize) -> Vec<f64> {
+/// dz from dy through the activation whose output is y; `input` recomputes the activation's
+/// input where the derivative needs it.
+pub(crate) fn cpu_deactivate(
+    act: Act,
+    y: &[f64],
+    dy: &[f64],
+    cols: usize,
+    input: impl FnOnce() -> Vec<f64>,
+) -> Vec<f64> {
     use crate::ops::activation::cpu;
     match act.elementwise() {
-        Some(a) => cpu::backward(a, y, dy),
+        Some(a) if a.from_output() => cpu::backward(a, y, dy),
+        Some(a) => cpu::backward(a, &input(), dy),
         None => cpu::softmax_backward(y, dy, cols),
     }
 }
