@@ -19,7 +19,8 @@
 //   zero-padded to whole vec4s, and zeros stay zero under every update); step is one u32.
 // Bindings: 0 params; 1 p, 2 g, 3 velocity (SGD), 4 m, 5 v, 6 step (Adam); RMSprop's velocity,
 //   momentum and average gradient at 3, 4, 5 (one buffer may stand for the ones its settings do
-//   not use), Adagrad's accumulator at 3.
+//   not use), Adagrad's accumulator at 3; 7 the learning rate, one f32 (schedule.wgsl writes it
+//   each step, so a schedule needs no re-recorded step).
 // Grid: one invocation per `vecs` vec4s of parameters (consecutive ones), 256 per workgroup,
 //   folded 2-D past 65 535 workgroups. p, velocity, m and v are updated in place.
 //   GPUs take one vec4 per invocation (neighbours read neighbouring words); CPU adapters 8, which
@@ -31,7 +32,6 @@ override vecs: u32 = 1u;
 
 struct Params {
     len: u32,
-    lr: f32,
     weight_decay: f32,
     momentum: f32,
     nesterov: u32,
@@ -51,6 +51,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> m: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read_write> v: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read> step: array<u32>;
+@group(0) @binding(7) var<storage, read> rate: array<f32>;
 
 fn linear_index(wg: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     return (wg.x + wg.y * nwg.x) * 256u + lid;
@@ -60,8 +61,8 @@ fn len4() -> u32 {
     return (params.len + 3u) / 4u;
 }
 
-fn decayed(w: vec4<f32>) -> vec4<f32> {
-    return w - params.lr * params.weight_decay * w;
+fn decayed(w: vec4<f32>, lr: f32) -> vec4<f32> {
+    return w - lr * params.weight_decay * w;
 }
 
 @compute @workgroup_size(256)
@@ -70,18 +71,19 @@ fn optim_sgd(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
+    let lr = rate[0];
     let first = linear_index(wg, nwg, lid) * vecs;
     for (var i = first; i < min(first + vecs, len4()); i++) {
-        let w = decayed(p[i]);
+        let w = decayed(p[i], lr);
         let grad = g[i];
         if params.momentum == 0.0 {
-            p[i] = w - params.lr * grad;
+            p[i] = w - lr * grad;
             continue;
         }
-        let vel = params.momentum * velocity[i] - params.lr * grad;
+        let vel = params.momentum * velocity[i] - lr * grad;
         velocity[i] = vel;
         if params.nesterov != 0u {
-            p[i] = w + params.momentum * vel - params.lr * grad;
+            p[i] = w + params.momentum * vel - lr * grad;
         } else {
             p[i] = w + vel;
         }
@@ -94,15 +96,16 @@ fn optim_adam(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
+    let lr = rate[0];
     let first = linear_index(wg, nwg, lid) * vecs;
     if first >= len4() {
         return;
     }
     let t = f32(step[0]);
-    let alpha = params.lr * sqrt(1.0 - exp2(t * params.log2_beta2)) / (1.0 - exp2(t * params.log2_beta1));
+    let alpha = lr * sqrt(1.0 - exp2(t * params.log2_beta2)) / (1.0 - exp2(t * params.log2_beta1));
     for (var i = first; i < min(first + vecs, len4()); i++) {
         // Each value is loaded once: the arrays are read_write, so a compiler may not merge loads.
-        let w = decayed(p[i]);
+        let w = decayed(p[i], lr);
         let grad = g[i];
         let m_old = m[i];
         let v_old = v[i];
@@ -120,9 +123,10 @@ fn optim_rmsprop(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
+    let lr = rate[0];
     let first = linear_index(wg, nwg, lid) * vecs;
     for (var i = first; i < min(first + vecs, len4()); i++) {
-        let w = decayed(p[i]);
+        let w = decayed(p[i], lr);
         let grad = g[i];
         let vel = params.rho * velocity[i] + (1.0 - params.rho) * (grad * grad);
         velocity[i] = vel;
@@ -132,7 +136,7 @@ fn optim_rmsprop(
             v[i] = avg;
             denominator = vel - avg * avg + params.epsilon;
         }
-        let increment = params.lr * grad / sqrt(denominator);
+        let increment = lr * grad / sqrt(denominator);
         if params.momentum > 0.0 {
             let mom = params.momentum * m[i] + increment;
             m[i] = mom;
@@ -149,12 +153,13 @@ fn optim_adagrad(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
+    let lr = rate[0];
     let first = linear_index(wg, nwg, lid) * vecs;
     for (var i = first; i < min(first + vecs, len4()); i++) {
-        let w = decayed(p[i]);
+        let w = decayed(p[i], lr);
         let grad = g[i];
         let acc = velocity[i] + grad * grad;
         velocity[i] = acc;
-        p[i] = w - params.lr * grad / sqrt(acc + params.epsilon);
+        p[i] = w - lr * grad / sqrt(acc + params.epsilon);
     }
 }

@@ -182,7 +182,7 @@ pub fn run_preset(
         ensure_writable_dir(dir)?;
     }
     let gpu = open_gpu(args.adapter.as_deref())?;
-    let mut model = Model::new(gpu, preset.model.clone(), preset.compile)?;
+    let mut model = Model::new(gpu, preset.model.clone(), preset.compile.clone())?;
     model.set_class_names(train.class_names.clone())?;
     if !args.quiet {
         print!("{}", model.summary()?);

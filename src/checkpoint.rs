@@ -131,7 +131,7 @@ impl Model {
     /// names) on `gpu` and loads it.
     pub fn from_checkpoint(gpu: Arc<Gpu>, path: &Path) -> Result<(Model, CheckpointInfo)> {
         let saved = Saved::read(path)?;
-        let mut model = Model::new(gpu, saved.architecture.clone(), saved.compile)?;
+        let mut model = Model::new(gpu, saved.architecture.clone(), saved.compile.clone())?;
         let info = model.load_saved(&saved)?;
         Ok((model, info))
     }

@@ -147,7 +147,7 @@ impl Preset {
     pub fn to_spec_json(&self) -> String {
         let spec = SpecFile {
             model: self.model.clone(),
-            compile: self.compile,
+            compile: self.compile.clone(),
             batch_size: self.batch_size,
             epochs: self.epochs,
             validation_split: match self.validation {

@@ -66,8 +66,8 @@ fn optimizer_state_is_saved_under_keras_slot_names_and_restored() {
         (Optimizer::RmsProp(RmsProp::default()), &["velocity"][..]),
         (Optimizer::Adagrad(Adagrad::default()), &["accumulator"][..]),
     ] {
-        let compile = Compile { optimizer, ..compile() };
-        let mut model = Model::new(gpu.clone(), spec(), compile).unwrap();
+        let compile = Compile { optimizer: optimizer.clone(), ..compile() };
+        let mut model = Model::new(gpu.clone(), spec(), compile.clone()).unwrap();
         model.fit(&train, &FitOptions { batch_size: 16, ..FitOptions::default() }).unwrap();
         let path = temp("slots.safetensors");
         model.save(&path, 1).unwrap();

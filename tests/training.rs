@@ -40,7 +40,7 @@ fn batch_f64(data: &Dataset, b: usize, batch: usize, width: usize) -> (Vec<f64>,
 fn parity(name: &'static str, spec: Sequential, optimizer: Optimizer, data: &Dataset, batch: usize, steps: usize) {
     for gpu in gpus() {
         let mut worst = Worst::new(name, gpu);
-        let compile = Compile { optimizer, loss: LossKind::CategoricalCrossentropy, seed: 3 };
+        let compile = Compile { optimizer: optimizer.clone(), loss: LossKind::CategoricalCrossentropy, seed: 3 };
         let mut model = Model::new(gpu.clone(), spec.clone(), compile).unwrap();
         let mut reference = Reference::new(&model).unwrap();
         let data = data.take(batch * steps);
@@ -79,7 +79,7 @@ fn cnn() -> Sequential {
 fn mlp_training_steps_match_the_cpu_twin() {
     let (train, _) = fashion(256);
     parity("model parity mlp adam", mlp(), Optimizer::Adam(Adam::default()), &train, 32, 5);
-    let sgd = Sgd { lr: 0.05, momentum: 0.9, nesterov: true, weight_decay: 0.01 };
+    let sgd = Sgd { lr: 0.05.into(), momentum: 0.9, nesterov: true, weight_decay: 0.01 };
     parity("model parity mlp sgd", mlp(), Optimizer::Sgd(sgd), &train, 32, 5);
 }
 
@@ -137,7 +137,7 @@ fn rmsprop_and_adagrad_training_steps_match_the_cpu_twin() {
     parity("model parity mlp rmsprop", mlp(), Optimizer::RmsProp(RmsProp::default()), &train, 32, 5);
     let centered = RmsProp { momentum: 0.9, centered: true, ..RmsProp::default() };
     parity("model parity mlp rmsprop centered", mlp(), Optimizer::RmsProp(centered), &train, 32, 5);
-    let adagrad = Adagrad { lr: 0.05, ..Adagrad::default() };
+    let adagrad = Adagrad { lr: 0.05.into(), ..Adagrad::default() };
     parity("model parity cnn adagrad", cnn(), Optimizer::Adagrad(adagrad), &train, 16, 3);
 }
 
@@ -246,7 +246,7 @@ fn batch_norm_cnn_training_and_inference_match_the_cpu_twin() {
     let (batch, steps) = (16, 3);
     for gpu in gpus() {
         let mut worst = Worst::new("model parity batch norm cnn", gpu);
-        let compile = Compile { optimizer, loss: LossKind::CategoricalCrossentropy, seed: 4 };
+        let compile = Compile { optimizer: optimizer.clone(), loss: LossKind::CategoricalCrossentropy, seed: 4 };
         let mut model = Model::new(gpu.clone(), spec.clone(), compile).unwrap();
         let mut reference = Reference::new(&model).unwrap();
         let data = train.take(batch * steps);
@@ -291,7 +291,7 @@ fn u8_images_train_through_a_byte_input_as_their_f32_copy_does() {
         let mut first_dispatch = Vec::new();
         let mut weights = Vec::new();
         for data in [&train, &copy] {
-            let mut model = Model::new(gpu.clone(), spec.clone(), compile).unwrap();
+            let mut model = Model::new(gpu.clone(), spec.clone(), compile.clone()).unwrap();
             model.fit(data, &opts).unwrap();
             weights.push(model.weights().unwrap());
             let profile = model.profile_step(data, 32, &mut |_| Ok(0.0)).unwrap();
@@ -317,7 +317,7 @@ fn the_same_seed_gives_bit_identical_weights() {
         let opts =
             FitOptions { batch_size: 32, epochs: 2, validation: Validation::Split(0.2), ..FitOptions::default() };
         let run = |seed| {
-            let mut model = Model::new(gpu.clone(), spec.clone(), Compile { seed, ..compile }).unwrap();
+            let mut model = Model::new(gpu.clone(), spec.clone(), Compile { seed, ..compile.clone() }).unwrap();
             let history = model.fit(&train, &opts).unwrap();
             (model.weights().unwrap(), history.epochs.iter().map(|e| e.loss).collect::<Vec<_>>())
         };
@@ -386,7 +386,7 @@ fn a_short_run_brings_the_binary_classifier_loss_well_down() {
 fn a_loss_that_turns_nan_stops_training_naming_epoch_and_step() {
     let (train, _) = fashion(256);
     for gpu in gpus() {
-        let sgd = Sgd { lr: 1e30, ..Sgd::default() };
+        let sgd = Sgd { lr: 1e30.into(), ..Sgd::default() };
         let compile = Compile { optimizer: Optimizer::Sgd(sgd), loss: LossKind::CategoricalCrossentropy, seed: 1 };
         let mut model = Model::new(gpu.clone(), mlp(), compile).unwrap();
         let opts = FitOptions { batch_size: 32, epochs: 3, ..FitOptions::default() };

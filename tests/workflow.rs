@@ -62,7 +62,7 @@ fn early_stopping_stops_once_the_validation_loss_stalls() {
     let (train, _) = fashion(300);
     let gpu = &gpus()[0];
     // A learning rate of zero never improves on the first epoch's validation loss.
-    let mut model = mlp(gpu, Optimizer::Sgd(Sgd { lr: 0.0, ..Sgd::default() }));
+    let mut model = mlp(gpu, Optimizer::Sgd(Sgd { lr: 0.0.into(), ..Sgd::default() }));
     let opts = FitOptions {
         batch_size: 32,
         epochs: 10,

@@ -424,7 +424,8 @@ impl Bench<'_> {
         let (tp, tg, tm, tv) = (gpu.upload("p", &p)?, gpu.upload("g", &g)?, gpu.zeros("m", len)?, gpu.zeros("v", len)?);
         let step = gpu.upload("step", &[1u32])?;
         let cfg = Adam::default();
-        let d = optim::adam(gpu, &cfg, &tp, &tg, &tm, &tv, &step)?;
+        let rate = gpu.upload("learning_rate", &[1e-3f32])?;
+        let d = optim::adam(gpu, &cfg, &rate, &tp, &tg, &tm, &tv, &step)?;
         gpu.run(&[&d])?;
         let got: Vec<f32> = gpu.read(&tp)?;
         let g64 = f64s(&g);
@@ -432,7 +433,7 @@ impl Bench<'_> {
         let s = cpu_median(3, || {
             want = f64s(&p);
             let (mut m, mut v) = (vec![0.0; len], vec![0.0; len]);
-            optim::cpu::adam(&cfg, &mut want, &g64, &mut m, &mut v, 0);
+            optim::cpu::adam(&cfg, f64::from(1e-3f32), &mut want, &g64, &mut m, &mut v, 0);
         });
         let check = (max_error(&got, &want)?, Some(s));
         self.row("optim_adam", format!("{len} parameters"), (12.0 * len as f64, 4.0 * 7.0 * len as f64), &[&d], check)
@@ -554,13 +555,13 @@ fn bench_training(
         samples_per_second: Vec::new(),
         wgtrain_samples_per_second: Vec::new(),
     });
-    let mut model = Model::new(gpu.clone(), preset.model.clone(), preset.compile)?;
+    let mut model = Model::new(gpu.clone(), preset.model.clone(), preset.compile.clone())?;
     for run in 0..runs {
         if let Some(b) = &mut beside {
             b.samples_per_second.push(run_reference(&b.command)?);
         }
         if run > 0 {
-            model = Model::new(gpu.clone(), preset.model.clone(), preset.compile)?;
+            model = Model::new(gpu.clone(), preset.model.clone(), preset.compile.clone())?;
         }
         let history = model.fit(data, &opts)?;
         let timed: Vec<f64> = history.epochs[1..].iter().map(|e| e.samples_per_second).collect();

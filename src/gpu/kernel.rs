@@ -19,10 +19,11 @@ pub enum Shader {
     Dropout,
     Data,
     BatchNorm,
+    Schedule,
 }
 
 impl Shader {
-    pub const ALL: [Shader; 9] = [
+    pub const ALL: [Shader; 10] = [
         Shader::Matmul,
         Shader::Conv2d,
         Shader::Pool,
@@ -32,6 +33,7 @@ impl Shader {
         Shader::Dropout,
         Shader::Data,
         Shader::BatchNorm,
+        Shader::Schedule,
     ];
 
     pub fn file_name(self) -> &'static str {
@@ -45,6 +47,7 @@ impl Shader {
             Shader::Dropout => "dropout.wgsl",
             Shader::Data => "data.wgsl",
             Shader::BatchNorm => "batch_norm.wgsl",
+            Shader::Schedule => "schedule.wgsl",
         }
     }
 
@@ -59,6 +62,7 @@ impl Shader {
             Shader::Dropout => include_str!("../../shaders/dropout.wgsl"),
             Shader::Data => include_str!("../../shaders/data.wgsl"),
             Shader::BatchNorm => include_str!("../../shaders/batch_norm.wgsl"),
+            Shader::Schedule => include_str!("../../shaders/schedule.wgsl"),
         }
     }
 }

@@ -12,10 +12,10 @@ use super::sequential::Sequential;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Tensor, VIEW_ALIGN};
 use crate::ops::loss::Loss;
-use crate::ops::optim::{Adagrad, Adam, RmsProp, Sgd};
+use crate::ops::optim::{Adagrad, Adam, LearningRate, RmsProp, Sgd};
 
 /// The optimizers, by Keras's class names, each with Keras's update rule and defaults.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Optimizer {
     Sgd(Sgd),
     Adam(Adam),
@@ -65,12 +65,28 @@ impl Optimizer {
         })
     }
 
-    pub fn with_lr(self, lr: f32) -> Optimizer {
+    /// The optimizer with learning rate `lr`: a number or a schedule.
+    pub fn with_lr(mut self, lr: impl Into<LearningRate>) -> Optimizer {
+        *self.lr_mut() = lr.into();
+        self
+    }
+
+    /// The learning rate, or its schedule.
+    pub fn lr(&self) -> &LearningRate {
         match self {
-            Optimizer::Sgd(s) => Optimizer::Sgd(Sgd { lr, ..s }),
-            Optimizer::Adam(a) => Optimizer::Adam(Adam { lr, ..a }),
-            Optimizer::RmsProp(r) => Optimizer::RmsProp(RmsProp { lr, ..r }),
-            Optimizer::Adagrad(a) => Optimizer::Adagrad(Adagrad { lr, ..a }),
+            Optimizer::Sgd(s) => &s.lr,
+            Optimizer::Adam(a) => &a.lr,
+            Optimizer::RmsProp(r) => &r.lr,
+            Optimizer::Adagrad(a) => &a.lr,
+        }
+    }
+
+    fn lr_mut(&mut self) -> &mut LearningRate {
+        match self {
+            Optimizer::Sgd(s) => &mut s.lr,
+            Optimizer::Adam(a) => &mut a.lr,
+            Optimizer::RmsProp(r) => &mut r.lr,
+            Optimizer::Adagrad(a) => &mut a.lr,
         }
     }
 }
@@ -104,7 +120,7 @@ impl LossKind {
 }
 
 /// What `compile` takes in Keras, plus the seed that fixes initial weights, shuffling and dropout.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Compile {
     pub optimizer: Optimizer,
     pub loss: LossKind,
@@ -143,6 +159,10 @@ pub struct Model {
     pub(crate) state: Vec<Vec<State>>,
     /// Optimizer updates made so far (u32): Adam's bias correction and dropout's RNG read it.
     pub(crate) step: Tensor,
+    /// The learning rate's description (`LearningRate::words`), which the schedule kernel
+    /// evaluates at every update into `rate`, the one f32 the optimizer kernels read.
+    pub(crate) schedule: Tensor,
+    pub(crate) rate: Tensor,
     /// The name of each output class (kept in checkpoints), or empty.
     pub(crate) class_names: Vec<String>,
 }
@@ -192,6 +212,7 @@ impl Model {
     pub fn new(gpu: Arc<Gpu>, spec: Sequential, compile: Compile) -> Result<Model> {
         let shapes = spec.shapes()?;
         let head = head(&spec, compile.loss)?;
+        compile.optimizer.lr().check()?;
         let mut rng = StdRng::seed_from_u64(compile.seed);
         // Initial values of every parameter in layer order, and where each goes: (arena, start).
         let mut initial: Vec<Vec<(ParamSpec, Vec<f32>)>> = Vec::new();
@@ -269,6 +290,8 @@ impl Model {
             .collect::<Result<_>>()?;
         Ok(Model {
             step: gpu.upload("step", &[0u32])?,
+            schedule: gpu.upload("schedule", &compile.optimizer.lr().words())?,
+            rate: gpu.zeros("learning_rate", 1)?,
             state,
             gpu,
             spec,
@@ -397,6 +420,28 @@ impl Model {
     /// Optimizer updates made so far.
     pub fn iterations(&self) -> Result<u32> {
         Ok(self.gpu.read::<u32>(&self.step)?[0])
+    }
+
+    /// The learning rate the next update uses (the schedule's at `iterations`), as Keras's
+    /// `optimizer.learning_rate` reads.
+    pub fn learning_rate(&self) -> Result<f64> {
+        Ok(self.compile.optimizer.lr().at(self.iterations()?))
+    }
+
+    /// Sets a constant learning rate for the updates to come (what ReduceLROnPlateau does); as
+    /// in Keras, refused when the rate is a schedule. The step needs no re-recording: the
+    /// schedule kernel reads the new value.
+    pub fn set_learning_rate(&mut self, lr: f32) -> Result<()> {
+        if !self.compile.optimizer.lr().is_constant() {
+            return Err(Error::Invalid(
+                "the learning rate is a schedule, so it cannot be set (as in Keras); use a constant rate".into(),
+            ));
+        }
+        let rate = LearningRate::Constant(lr);
+        rate.check()?;
+        self.gpu.write(&self.schedule, &rate.words());
+        self.compile.optimizer = self.compile.optimizer.clone().with_lr(rate);
+        Ok(())
     }
 
     /// Layer `i` as the graph runs it: the last layer's activation is left out when the loss fuses it.

@@ -42,7 +42,7 @@ impl Reference {
             layers: (0..model.spec.layers.len()).map(|i| model.effective_layer(i)).collect(),
             shapes: model.shapes.clone(),
             loss: model.head.loss,
-            optimizer: model.compile.optimizer,
+            optimizer: model.compile.optimizer.clone(),
             seed: model.compile.seed,
             params,
             state,
@@ -85,22 +85,23 @@ impl Reference {
             let (dx, g) = self.layers[i].kind_impl().cpu_backward(&ctx, &values[i], &values[i + 1], dy);
             (dy, grads[i]) = (dx, g);
         }
+        let lr = self.optimizer.lr().at(self.step);
         for (j, (p, g)) in self.params.iter_mut().flatten().zip(grads.iter().flatten()).enumerate() {
             let state = &mut self.slots[j];
             match &self.optimizer {
-                Optimizer::Sgd(cfg) => optim::cpu::sgd(cfg, p, g, &mut state[0]),
+                Optimizer::Sgd(cfg) => optim::cpu::sgd(cfg, lr, p, g, &mut state[0]),
                 Optimizer::Adam(cfg) => {
                     let (m, v) = state.split_at_mut(1);
-                    optim::cpu::adam(cfg, p, g, &mut m[0], &mut v[0], self.step)
+                    optim::cpu::adam(cfg, lr, p, g, &mut m[0], &mut v[0], self.step)
                 }
                 Optimizer::RmsProp(cfg) => {
                     let (velocity, rest) = state.split_first_mut().expect("RMSprop keeps a velocity");
                     let (mut rest, mut unused) = (rest.iter_mut(), (Vec::new(), Vec::new()));
                     let momentum = if cfg.momentum > 0.0 { rest.next().unwrap() } else { &mut unused.0 };
                     let average = if cfg.centered { rest.next().unwrap() } else { &mut unused.1 };
-                    optim::cpu::rmsprop(cfg, p, g, velocity, momentum, average)
+                    optim::cpu::rmsprop(cfg, lr, p, g, velocity, momentum, average)
                 }
-                Optimizer::Adagrad(cfg) => optim::cpu::adagrad(cfg, p, g, &mut state[0]),
+                Optimizer::Adagrad(cfg) => optim::cpu::adagrad(cfg, lr, p, g, &mut state[0]),
             }
         }
         self.step += 1;

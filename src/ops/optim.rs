@@ -3,14 +3,15 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::grid_for;
+pub use super::schedule::LearningRate;
 use crate::error::Result;
 use crate::gpu::{Dispatch, Gpu, Kernel, Shader, Tensor};
 
 /// Stochastic gradient descent; Keras's defaults: lr 0.01, no momentum.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct Sgd {
-    pub lr: f32,
+    pub lr: LearningRate,
     pub momentum: f32,
     pub nesterov: bool,
     /// Decoupled: p -= lr · weight_decay · p before the update.
@@ -19,16 +20,16 @@ pub struct Sgd {
 
 impl Default for Sgd {
     fn default() -> Sgd {
-        Sgd { lr: 0.01, momentum: 0.0, nesterov: false, weight_decay: 0.0 }
+        Sgd { lr: LearningRate::Constant(0.01), momentum: 0.0, nesterov: false, weight_decay: 0.0 }
     }
 }
 
 /// Adam; Keras's defaults: lr 1e-3, β1 0.9, β2 0.999, ε 1e-7. AdamW is Adam with a
 /// (decoupled) weight decay, Keras's default for it being 0.004.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct Adam {
-    pub lr: f32,
+    pub lr: LearningRate,
     pub beta1: f32,
     pub beta2: f32,
     pub epsilon: f32,
@@ -37,7 +38,7 @@ pub struct Adam {
 
 impl Default for Adam {
     fn default() -> Adam {
-        Adam { lr: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, weight_decay: 0.0 }
+        Adam { lr: LearningRate::Constant(1e-3), beta1: 0.9, beta2: 0.999, epsilon: 1e-7, weight_decay: 0.0 }
     }
 }
 
@@ -48,10 +49,10 @@ impl Adam {
 }
 
 /// RMSprop; Keras's defaults: lr 1e-3, ρ 0.9, no momentum, ε 1e-7, not centered.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct RmsProp {
-    pub lr: f32,
+    pub lr: LearningRate,
     pub rho: f32,
     pub momentum: f32,
     pub epsilon: f32,
@@ -62,15 +63,22 @@ pub struct RmsProp {
 
 impl Default for RmsProp {
     fn default() -> RmsProp {
-        RmsProp { lr: 1e-3, rho: 0.9, momentum: 0.0, epsilon: 1e-7, centered: false, weight_decay: 0.0 }
+        RmsProp {
+            lr: LearningRate::Constant(1e-3),
+            rho: 0.9,
+            momentum: 0.0,
+            epsilon: 1e-7,
+            centered: false,
+            weight_decay: 0.0,
+        }
     }
 }
 
 /// Adagrad; Keras's defaults: lr 1e-3, initial accumulator value 0.1, ε 1e-7.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct Adagrad {
-    pub lr: f32,
+    pub lr: LearningRate,
     pub initial_accumulator_value: f32,
     pub epsilon: f32,
     pub weight_decay: f32,
@@ -78,7 +86,7 @@ pub struct Adagrad {
 
 impl Default for Adagrad {
     fn default() -> Adagrad {
-        Adagrad { lr: 1e-3, initial_accumulator_value: 0.1, epsilon: 1e-7, weight_decay: 0.0 }
+        Adagrad { lr: LearningRate::Constant(1e-3), initial_accumulator_value: 0.1, epsilon: 1e-7, weight_decay: 0.0 }
     }
 }
 
@@ -86,7 +94,6 @@ impl Default for Adagrad {
 #[derive(Clone, Copy, Pod, Zeroable, Default)]
 struct Params {
     len: u32,
-    lr: f32,
     weight_decay: f32,
     momentum: f32,
     nesterov: u32,
@@ -99,28 +106,37 @@ struct Params {
     centered: u32,
 }
 
-/// One SGD update of `p` in place; `velocity` is used when momentum is non-zero.
-pub fn sgd(gpu: &Gpu, cfg: &Sgd, p: &Tensor, g: &Tensor, velocity: &Tensor) -> Result<Dispatch> {
+/// One SGD update of `p` in place at the learning rate in `rate` (one f32; `schedule` writes
+/// it); `velocity` is used when momentum is non-zero.
+pub fn sgd(gpu: &Gpu, cfg: &Sgd, rate: &Tensor, p: &Tensor, g: &Tensor, velocity: &Tensor) -> Result<Dispatch> {
     assert!(p.len() == g.len() && g.len() == velocity.len(), "sgd: p, g, velocity lengths differ");
     let params = Params {
         len: p.len() as u32,
-        lr: cfg.lr,
         weight_decay: cfg.weight_decay,
         momentum: cfg.momentum,
         nesterov: u32::from(cfg.nesterov),
         ..Params::default()
     };
     let (kernel, grid) = per_invocation(gpu, "optim_sgd", p.len())?;
-    gpu.dispatch(&kernel, &params, &[(1, p), (2, g), (3, velocity)], grid)
+    gpu.dispatch(&kernel, &params, &[(1, p), (2, g), (3, velocity), (7, rate)], grid)
 }
 
 /// One Adam update of `p` in place at the step held in `step` (u32, one element: this update's
 /// number, 1 for the first; in training the step's loss dispatch counts it).
-pub fn adam(gpu: &Gpu, cfg: &Adam, p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor, step: &Tensor) -> Result<Dispatch> {
+#[allow(clippy::too_many_arguments)] // the update's tensors, each its own binding
+pub fn adam(
+    gpu: &Gpu,
+    cfg: &Adam,
+    rate: &Tensor,
+    p: &Tensor,
+    g: &Tensor,
+    m: &Tensor,
+    v: &Tensor,
+    step: &Tensor,
+) -> Result<Dispatch> {
     assert!(p.len() == g.len() && g.len() == m.len() && m.len() == v.len(), "adam: lengths differ");
     let params = Params {
         len: p.len() as u32,
-        lr: cfg.lr,
         weight_decay: cfg.weight_decay,
         beta1: cfg.beta1,
         beta2: cfg.beta2,
@@ -130,7 +146,7 @@ pub fn adam(gpu: &Gpu, cfg: &Adam, p: &Tensor, g: &Tensor, m: &Tensor, v: &Tenso
         ..Params::default()
     };
     let (kernel, grid) = per_invocation(gpu, "optim_adam", p.len())?;
-    gpu.dispatch(&kernel, &params, &[(1, p), (2, g), (4, m), (5, v), (6, step)], grid)
+    gpu.dispatch(&kernel, &params, &[(1, p), (2, g), (4, m), (5, v), (6, step), (7, rate)], grid)
 }
 
 /// One RMSprop update of `p` in place. `momentum` is used when `cfg.momentum` > 0 and
@@ -138,6 +154,7 @@ pub fn adam(gpu: &Gpu, cfg: &Adam, p: &Tensor, g: &Tensor, m: &Tensor, v: &Tenso
 pub fn rmsprop(
     gpu: &Gpu,
     cfg: &RmsProp,
+    rate: &Tensor,
     p: &Tensor,
     g: &Tensor,
     [velocity, momentum, average_grad]: [&Tensor; 3],
@@ -146,7 +163,6 @@ pub fn rmsprop(
     assert!(lens.iter().all(|&l| l == p.len()), "rmsprop: p has {} elements, the others {lens:?}", p.len());
     let params = Params {
         len: p.len() as u32,
-        lr: cfg.lr,
         weight_decay: cfg.weight_decay,
         momentum: cfg.momentum,
         epsilon: cfg.epsilon,
@@ -155,21 +171,23 @@ pub fn rmsprop(
         ..Params::default()
     };
     let (kernel, grid) = per_invocation(gpu, "optim_rmsprop", p.len())?;
-    gpu.dispatch(&kernel, &params, &[(1, p), (2, g), (3, velocity), (4, momentum), (5, average_grad)], grid)
+    gpu.dispatch(&kernel, &params, &[(1, p), (2, g), (3, velocity), (4, momentum), (5, average_grad), (7, rate)], grid)
 }
 
 /// One Adagrad update of `p` in place; `accumulator` starts at `cfg.initial_accumulator_value`.
-pub fn adagrad(gpu: &Gpu, cfg: &Adagrad, p: &Tensor, g: &Tensor, accumulator: &Tensor) -> Result<Dispatch> {
+pub fn adagrad(
+    gpu: &Gpu,
+    cfg: &Adagrad,
+    rate: &Tensor,
+    p: &Tensor,
+    g: &Tensor,
+    accumulator: &Tensor,
+) -> Result<Dispatch> {
     assert!(p.len() == g.len() && g.len() == accumulator.len(), "adagrad: p, g, accumulator lengths differ");
-    let params = Params {
-        len: p.len() as u32,
-        lr: cfg.lr,
-        weight_decay: cfg.weight_decay,
-        epsilon: cfg.epsilon,
-        ..Params::default()
-    };
+    let params =
+        Params { len: p.len() as u32, weight_decay: cfg.weight_decay, epsilon: cfg.epsilon, ..Params::default() };
     let (kernel, grid) = per_invocation(gpu, "optim_adagrad", p.len())?;
-    gpu.dispatch(&kernel, &params, &[(1, p), (2, g), (3, accumulator)], grid)
+    gpu.dispatch(&kernel, &params, &[(1, p), (2, g), (3, accumulator), (7, rate)], grid)
 }
 
 /// An update kernel for `len` parameters and its grid: one vec4 of them per invocation on GPUs,
@@ -183,8 +201,9 @@ fn per_invocation(gpu: &Gpu, entry: &'static str, len: usize) -> Result<(Kernel,
 pub mod cpu {
     use super::{Adagrad, Adam, RmsProp, Sgd};
 
-    pub fn sgd(cfg: &Sgd, p: &mut [f64], g: &[f64], velocity: &mut [f64]) {
-        let (lr, mom) = (cfg.lr as f64, cfg.momentum as f64);
+    /// Each update takes its learning rate `lr` (the schedule's, at this update).
+    pub fn sgd(cfg: &Sgd, lr: f64, p: &mut [f64], g: &[f64], velocity: &mut [f64]) {
+        let mom = cfg.momentum as f64;
         for i in 0..p.len() {
             let w = p[i] - lr * cfg.weight_decay as f64 * p[i];
             if cfg.momentum == 0.0 {
@@ -197,8 +216,8 @@ pub mod cpu {
     }
 
     /// `step` is the number of updates made before this one.
-    pub fn adam(cfg: &Adam, p: &mut [f64], g: &[f64], m: &mut [f64], v: &mut [f64], step: u32) {
-        let (lr, b1, b2) = (cfg.lr as f64, cfg.beta1 as f64, cfg.beta2 as f64);
+    pub fn adam(cfg: &Adam, lr: f64, p: &mut [f64], g: &[f64], m: &mut [f64], v: &mut [f64], step: u32) {
+        let (b1, b2) = (cfg.beta1 as f64, cfg.beta2 as f64);
         let t = f64::from(step + 1);
         let alpha = lr * (1.0 - b2.powf(t)).sqrt() / (1.0 - b1.powf(t));
         for i in 0..p.len() {
@@ -210,15 +229,17 @@ pub mod cpu {
     }
 
     /// `momentum` is used when `cfg.momentum` > 0, `average_grad` when `cfg.centered`.
+    #[allow(clippy::too_many_arguments)] // the update's tensors, as the kernel's bindings
     pub fn rmsprop(
         cfg: &RmsProp,
+        lr: f64,
         p: &mut [f64],
         g: &[f64],
         velocity: &mut [f64],
         momentum: &mut [f64],
         average_grad: &mut [f64],
     ) {
-        let (lr, rho, eps) = (cfg.lr as f64, cfg.rho as f64, cfg.epsilon as f64);
+        let (rho, eps) = (cfg.rho as f64, cfg.epsilon as f64);
         for i in 0..p.len() {
             let w = p[i] - lr * cfg.weight_decay as f64 * p[i];
             velocity[i] = rho * velocity[i] + (1.0 - rho) * g[i] * g[i];
@@ -239,8 +260,7 @@ pub mod cpu {
     }
 
     /// `accumulator` starts at `cfg.initial_accumulator_value`.
-    pub fn adagrad(cfg: &Adagrad, p: &mut [f64], g: &[f64], accumulator: &mut [f64]) {
-        let lr = cfg.lr as f64;
+    pub fn adagrad(cfg: &Adagrad, lr: f64, p: &mut [f64], g: &[f64], accumulator: &mut [f64]) {
         for i in 0..p.len() {
             let w = p[i] - lr * cfg.weight_decay as f64 * p[i];
             accumulator[i] += g[i] * g[i];

@@ -10,7 +10,7 @@ use crate::nn::layer::{Act, Layer};
 use crate::nn::layers::{GpuCtx, InputForm};
 use crate::nn::model::{Model, Optimizer};
 use crate::ops::loss::{self, Advance, Loss, LossBuffers};
-use crate::ops::{Activation, activation, optim};
+use crate::ops::{Activation, activation, optim, schedule};
 
 /// How the graph holds its input batch for `data`: `Unorm8` when every dataset it will see
 /// holds u8 features, a sample is whole words, and the first layer that computes (past views
@@ -145,13 +145,14 @@ impl Graph {
             forward_infer.splice(0..0, recorded.forward_infer);
         }
 
-        let mut update = Vec::new();
-        // One update per arena: every parameter at once.
+        // This update's learning rate first, then one update per arena: every parameter at once.
+        let rate = &model.rate;
+        let mut update = vec![schedule::learning_rate(gpu, &model.schedule, &model.step, rate)?];
         for a in &model.arenas {
             update.push(match &model.compile.optimizer {
-                Optimizer::Sgd(cfg) => optim::sgd(gpu, cfg, &a.values, &a.grads, &a.state[0])?,
+                Optimizer::Sgd(cfg) => optim::sgd(gpu, cfg, rate, &a.values, &a.grads, &a.state[0])?,
                 Optimizer::Adam(cfg) => {
-                    optim::adam(gpu, cfg, &a.values, &a.grads, &a.state[0], &a.state[1], &model.step)?
+                    optim::adam(gpu, cfg, rate, &a.values, &a.grads, &a.state[0], &a.state[1], &model.step)?
                 }
                 Optimizer::RmsProp(cfg) => {
                     // The slots its settings use, in `Optimizer::slots` order; velocity stands in for the others.
@@ -159,9 +160,9 @@ impl Graph {
                     let velocity = slots.next().expect("RMSprop keeps a velocity");
                     let momentum = if cfg.momentum > 0.0 { slots.next().expect("a momentum slot") } else { velocity };
                     let average = if cfg.centered { slots.next().expect("an average slot") } else { velocity };
-                    optim::rmsprop(gpu, cfg, &a.values, &a.grads, [velocity, momentum, average])?
+                    optim::rmsprop(gpu, cfg, rate, &a.values, &a.grads, [velocity, momentum, average])?
                 }
-                Optimizer::Adagrad(cfg) => optim::adagrad(gpu, cfg, &a.values, &a.grads, &a.state[0])?,
+                Optimizer::Adagrad(cfg) => optim::adagrad(gpu, cfg, rate, &a.values, &a.grads, &a.state[0])?,
             });
         }
 

@@ -13,3 +13,4 @@ mod loss;
 mod matmul;
 mod optim;
 mod pool;
+mod schedule;
