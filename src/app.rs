@@ -11,7 +11,7 @@ use crate::gpu::Gpu;
 use crate::metrics_file::MetricsFile;
 use crate::nn::Model;
 use crate::presets::{Preset, PresetValidation};
-use crate::train::{EpochLog, FitOptions, History, Metrics, Validation};
+use crate::train::{EpochLog, FitOptions, History, Metrics, ReduceLrOnPlateau, Validation};
 
 /// Flags every training example takes.
 #[derive(clap::Args, Clone, Debug, Default)]
@@ -52,6 +52,14 @@ pub struct TrainArgs {
     /// for N epochs.
     #[arg(long, value_name = "N")]
     pub patience: Option<usize>,
+    /// Multiply a constant learning rate by --reduce-lr-factor when the validation loss (the
+    /// training loss without validation) has not improved for N epochs (Keras's
+    /// ReduceLROnPlateau, its other settings at Keras's defaults).
+    #[arg(long, value_name = "N")]
+    pub reduce_lr_on_plateau: Option<usize>,
+    /// The factor of --reduce-lr-on-plateau (default Keras's, 0.1).
+    #[arg(long, value_name = "F", requires = "reduce_lr_on_plateau")]
+    pub reduce_lr_factor: Option<f64>,
     /// Also write each epoch's metrics to FILE: CSV when it ends in .csv, else JSON lines.
     #[arg(long, value_name = "FILE")]
     pub metrics: Option<PathBuf>,
@@ -199,6 +207,10 @@ pub fn run_preset(
         shuffle: true,
         verbose: !args.quiet,
         patience: args.patience,
+        reduce_lr: args.reduce_lr_on_plateau.map(|patience| {
+            let defaults = ReduceLrOnPlateau::default();
+            ReduceLrOnPlateau { patience, factor: args.reduce_lr_factor.unwrap_or(defaults.factor), ..defaults }
+        }),
         max_resident_bytes: args.max_resident_mib.map(|m| m * 1024 * 1024),
         ..FitOptions::default()
     };

@@ -12,6 +12,7 @@ use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Tensor};
 use crate::nn::{Compile, Model, Sequential};
+use crate::ops::optim::LearningRate;
 use crate::train::Best;
 
 const FORMAT: &str = "wgtrain-checkpoint-1";
@@ -111,7 +112,13 @@ impl Model {
             ("format".to_string(), FORMAT.to_string()),
             ("wgtrain_version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
             ("architecture".to_string(), to_json(&self.spec)),
-            ("compile".to_string(), to_json(&self.compile)),
+            (
+                "compile".to_string(),
+                to_json(&Compile {
+                    optimizer: self.compile.optimizer.clone().with_lr(self.current_lr()?),
+                    ..self.compile.clone()
+                }),
+            ),
             ("epoch".to_string(), epoch.to_string()),
             ("step".to_string(), self.iterations()?.to_string()),
             ("seed".to_string(), self.compile.seed.to_string()),
@@ -169,6 +176,13 @@ impl Model {
             self.gpu.write(tensor, &v);
         }
         self.gpu.write(&self.step, &[saved.info.step]);
+        // A constant rate may have been lowered during the run (ReduceLROnPlateau); a schedule
+        // is a function of the step just restored.
+        if let (LearningRate::Constant(lr), true) =
+            (saved.compile.optimizer.lr(), self.compile.optimizer.lr().is_constant())
+        {
+            self.set_learning_rate(*lr)?;
+        }
         self.class_names = saved.class_names.clone();
         Ok(saved.info.clone())
     }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::train::EpochLog;
 
-const CSV_HEADER: &str = "epoch,loss,accuracy,val_loss,val_accuracy,seconds,samples_per_second";
+const CSV_HEADER: &str = "epoch,loss,accuracy,val_loss,val_accuracy,learning_rate,seconds,samples_per_second";
 
 pub struct MetricsFile {
     path: PathBuf,
@@ -39,12 +39,13 @@ impl MetricsFile {
             let val =
                 |f: fn(&crate::train::Metrics) -> f64| log.val.as_ref().map(|v| f(v).to_string()).unwrap_or_default();
             format!(
-                "{},{},{},{},{},{:.3},{:.1}",
+                "{},{},{},{},{},{},{:.3},{:.1}",
                 log.epoch,
                 log.loss,
                 log.accuracy,
                 val(|v| v.loss),
                 val(|v| v.accuracy),
+                log.learning_rate,
                 log.seconds,
                 log.samples_per_second
             )
@@ -53,6 +54,7 @@ impl MetricsFile {
                 "epoch": log.epoch,
                 "loss": log.loss,
                 "accuracy": log.accuracy,
+                "learning_rate": log.learning_rate,
                 "seconds": log.seconds,
                 "samples_per_second": log.samples_per_second,
             });

@@ -6,8 +6,9 @@ use std::path::PathBuf;
 
 use common::*;
 use wgtrain::nn::{Act, Compile, Layer, LossKind, Model, Optimizer, Sequential};
-use wgtrain::ops::optim::{Adagrad, Adam, RmsProp};
-use wgtrain::train::{FitOptions, Validation};
+use wgtrain::ops::optim::{Adagrad, Adam, LearningRate, RmsProp, Sgd};
+use wgtrain::ops::schedule::Schedule;
+use wgtrain::train::{FitOptions, ReduceLrOnPlateau, Validation};
 
 fn temp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("wgtrain-ckpt-{}", std::process::id()));
@@ -31,7 +32,15 @@ fn compile() -> Compile {
 #[test]
 fn a_resumed_run_matches_an_uninterrupted_one_bit_for_bit() {
     let (train, _) = fashion(200);
-    for gpu in gpus() {
+    let cosine = Schedule::CosineDecay {
+        initial_learning_rate: 1e-4,
+        decay_steps: 10.0,
+        alpha: 0.0,
+        warmup_target: Some(3e-3),
+        warmup_steps: 4.0,
+    };
+    let scheduled = Compile { optimizer: Optimizer::Adam(Adam { lr: cosine.into(), ..Adam::default() }), ..compile() };
+    for (gpu, compile) in gpus().iter().flat_map(|g| [(g, compile()), (g, scheduled.clone())]) {
         let opts = |epochs, initial_epoch| FitOptions {
             batch_size: 32,
             epochs,
@@ -39,20 +48,70 @@ fn a_resumed_run_matches_an_uninterrupted_one_bit_for_bit() {
             validation: Validation::Split(0.2),
             ..FitOptions::default()
         };
-        let mut straight = Model::new(gpu.clone(), spec(), compile()).unwrap();
-        straight.fit(&train, &opts(3, 0)).unwrap();
+        let mut straight = Model::new(gpu.clone(), spec(), compile.clone()).unwrap();
+        let straight_history = straight.fit(&train, &opts(3, 0)).unwrap();
 
         let path = temp(&format!("resume-{:?}.safetensors", gpu.info.backend));
-        let mut first = Model::new(gpu.clone(), spec(), compile()).unwrap();
+        let mut first = Model::new(gpu.clone(), spec(), compile.clone()).unwrap();
         first.fit(&train, &opts(1, 0)).unwrap();
         first.save(&path, 1).unwrap();
-        let mut resumed = Model::new(gpu.clone(), spec(), compile()).unwrap();
+        let mut resumed = Model::new(gpu.clone(), spec(), compile.clone()).unwrap();
         let info = resumed.load(&path).unwrap();
         assert_eq!((info.epoch, info.step, info.seed), (1, 5, 9));
-        resumed.fit(&train, &opts(3, info.epoch)).unwrap();
+        let resumed_history = resumed.fit(&train, &opts(3, info.epoch)).unwrap();
 
         assert_eq!(resumed.iterations().unwrap(), straight.iterations().unwrap());
-        assert!(resumed.weights().unwrap() == straight.weights().unwrap(), "resumed weights differ on {}", short(gpu));
+        let what = format!("{:?} on {}", compile.optimizer, short(gpu));
+        assert!(resumed.weights().unwrap() == straight.weights().unwrap(), "resumed weights differ: {what}");
+        let rates = |h: &wgtrain::train::History| h.epochs.iter().map(|e| e.learning_rate).collect::<Vec<_>>();
+        assert_eq!(rates(&resumed_history), rates(&straight_history)[1..], "{what}");
+    }
+}
+
+/// ReduceLROnPlateau lowers the rate on the device between epochs (the recorded step reads
+/// it), the epoch logs show it, and a checkpoint keeps the lowered rate.
+#[test]
+fn reduce_lr_on_plateau_lowers_the_rate_the_step_uses_and_checkpoints_keep_it() {
+    let (train, _) = fashion(128);
+    let sgd = Compile { optimizer: Optimizer::Sgd(Sgd { lr: 0.05.into(), ..Sgd::default() }), ..compile() };
+    for gpu in gpus() {
+        let opts =
+            |epochs, initial_epoch| FitOptions { batch_size: 32, epochs, initial_epoch, ..FitOptions::default() };
+        // No epoch improves by min_delta: with patience 1 every epoch from the second lowers the rate.
+        let plateau = ReduceLrOnPlateau { patience: 1, factor: 0.5, min_delta: 1e9, ..ReduceLrOnPlateau::default() };
+        let mut reduced = Model::new(gpu.clone(), spec(), sgd.clone()).unwrap();
+        let history = reduced.fit(&train, &FitOptions { reduce_lr: Some(plateau), ..opts(3, 0) }).unwrap();
+        let logged: Vec<f64> = history.epochs.iter().map(|e| e.learning_rate).collect();
+        assert_eq!(logged, [0.05f32, 0.05, 0.025].map(f64::from));
+        assert_eq!(reduced.current_lr().unwrap(), LearningRate::Constant(0.0125));
+
+        // The same epochs with the rate set by hand between them train to the same bits.
+        let mut by_hand = Model::new(gpu.clone(), spec(), sgd.clone()).unwrap();
+        by_hand.fit(&train, &opts(2, 0)).unwrap();
+        by_hand.set_learning_rate(0.025).unwrap();
+        by_hand.fit(&train, &opts(3, 2)).unwrap();
+        assert!(by_hand.weights().unwrap() == reduced.weights().unwrap(), "on {}", short(gpu));
+
+        let path = temp(&format!("plateau-{:?}.safetensors", gpu.info.backend));
+        reduced.save(&path, 3).unwrap();
+        let mut loaded = Model::new(gpu.clone(), spec(), sgd.clone()).unwrap();
+        loaded.load(&path).unwrap();
+        assert_eq!(loaded.current_lr().unwrap(), LearningRate::Constant(0.0125));
+        assert!((loaded.learning_rate().unwrap() - f64::from(0.0125f32)).abs() < 1e-12);
+
+        // A schedule cannot be set, nor watched by the callback (as in Keras).
+        let cosine = Schedule::CosineDecay {
+            initial_learning_rate: 0.1,
+            decay_steps: 10.0,
+            alpha: 0.0,
+            warmup_target: None,
+            warmup_steps: 0.0,
+        };
+        let scheduled = Compile { optimizer: sgd.optimizer.clone().with_lr(cosine), ..compile() };
+        let mut model = Model::new(gpu.clone(), spec(), scheduled).unwrap();
+        assert!(model.set_learning_rate(0.1).unwrap_err().to_string().contains("schedule"));
+        let err = model.fit(&train, &FitOptions { reduce_lr: Some(plateau), ..opts(1, 0) }).unwrap_err();
+        assert!(err.to_string().contains("needs a constant learning rate"), "{err}");
     }
 }
 

@@ -148,7 +148,29 @@ fn a_spec_file_trains_and_a_bad_one_is_refused() {
     let stdout = succeeded(&out);
     assert!(stdout.contains("test: loss") && stdout.contains("(600 samples)"), "{stdout}");
     let csv = std::fs::read_to_string(dir.join("m.csv")).unwrap();
-    assert!(csv.starts_with("epoch,loss,accuracy,val_loss,val_accuracy") && csv.lines().count() == 2, "{csv}");
+    assert!(
+        csv.starts_with("epoch,loss,accuracy,val_loss,val_accuracy,learning_rate") && csv.lines().count() == 2,
+        "{csv}"
+    );
+
+    // A schedule in the spec file: the epoch lines show the rate it reached.
+    let preset = text(&wgtrain(&["spec", "mlp"]).stdout);
+    let cosine = r#""lr": {"CosineDecay": {"initial_learning_rate": 0.001, "decay_steps": 38}}"#;
+    std::fs::write(&spec, preset.replace(r#""lr": 0.001"#, cosine)).unwrap();
+    let data = ["--data", wgtrain::data::find::BUNDLED, "--limit", "600"];
+    let out = wgtrain(&[&["train", "--spec", s(&spec), "--epochs", "2"][..], &data].concat());
+    let stdout = succeeded(&out);
+    // 480 training rows, 15 steps an epoch: cos(π·15/38) and the end of the decay.
+    assert!(
+        stdout.contains("- learning_rate: 6.6235e-04") && stdout.contains("- learning_rate: 1.0543e-04"),
+        "{stdout}"
+    );
+    failed_with(
+        &wgtrain(&[&["train", "--spec", s(&spec), "--reduce-lr-on-plateau", "2"][..], &data].concat()),
+        &["ReduceLROnPlateau needs a constant learning rate"],
+    );
+    std::fs::write(&spec, preset.replace(r#""lr": 0.001"#, &cosine.replace("38", "0"))).unwrap();
+    failed_with(&wgtrain(&["train", "--spec", s(&spec)]), &["CosineDecay decay_steps 0 must be positive"]);
 
     std::fs::write(&spec, r#"{"model": {"input_shape": [784], "layers": ["Flatten"]}}"#).unwrap();
     failed_with(&wgtrain(&["train", "--spec", s(&spec)]), &["mlp.json", "not a model spec", "compile"]);

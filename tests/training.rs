@@ -12,6 +12,7 @@ use wgtrain::nn::layers::{
 use wgtrain::nn::reference::Reference;
 use wgtrain::nn::{Act, Compile, Layer, LossKind, Model, Optimizer, Sequential};
 use wgtrain::ops::optim::{Adagrad, Adam, RmsProp, Sgd};
+use wgtrain::ops::schedule::Schedule;
 use wgtrain::train::{FitOptions, Validation};
 
 /// Inputs as the GPU sees them (u8 / 255) and one-hot or float targets, for batch `b`.
@@ -81,6 +82,13 @@ fn mlp_training_steps_match_the_cpu_twin() {
     parity("model parity mlp adam", mlp(), Optimizer::Adam(Adam::default()), &train, 32, 5);
     let sgd = Sgd { lr: 0.05.into(), momentum: 0.9, nesterov: true, weight_decay: 0.01 };
     parity("model parity mlp sgd", mlp(), Optimizer::Sgd(sgd), &train, 32, 5);
+    let decay =
+        Schedule::ExponentialDecay { initial_learning_rate: 0.05, decay_steps: 2.0, decay_rate: 0.5, staircase: true };
+    let sgd = Sgd { lr: decay.into(), momentum: 0.9, ..Sgd::default() };
+    parity("model parity mlp sgd exponential decay", mlp(), Optimizer::Sgd(sgd), &train, 32, 5);
+    let pieces = Schedule::PiecewiseConstantDecay { boundaries: vec![1, 3], values: vec![1e-3, 3e-3, 1e-4] };
+    let adam = Adam { lr: pieces.into(), ..Adam::default() };
+    parity("model parity mlp adam piecewise", mlp(), Optimizer::Adam(adam), &train, 32, 5);
 }
 
 #[test]
@@ -242,7 +250,15 @@ fn batch_norm_cnn_training_and_inference_match_the_cpu_twin() {
     let summary = spec.summary().unwrap();
     assert!(summary.contains("batch_normalization_1 (BatchNormalization)"), "{summary}");
     assert!(summary.contains("Non-trainable params: 72\n"), "{summary}");
-    let optimizer = Optimizer::RmsProp(RmsProp { centered: true, ..RmsProp::default() });
+    // A cosine schedule with warmup short enough that every step's rate differs.
+    let schedule = Schedule::CosineDecay {
+        initial_learning_rate: 1e-4,
+        decay_steps: 3.0,
+        alpha: 0.1,
+        warmup_target: Some(2e-3),
+        warmup_steps: 1.0,
+    };
+    let optimizer = Optimizer::RmsProp(RmsProp { centered: true, lr: schedule.into(), ..RmsProp::default() });
     let (batch, steps) = (16, 3);
     for gpu in gpus() {
         let mut worst = Worst::new("model parity batch norm cnn", gpu);

@@ -425,13 +425,24 @@ impl Model {
     /// The learning rate the next update uses (the schedule's at `iterations`), as Keras's
     /// `optimizer.learning_rate` reads.
     pub fn learning_rate(&self) -> Result<f64> {
-        Ok(self.compile.optimizer.lr().at(self.iterations()?))
+        Ok(self.current_lr()?.at(self.iterations()?))
     }
 
-    /// Sets a constant learning rate for the updates to come (what ReduceLROnPlateau does); as
-    /// in Keras, refused when the rate is a schedule. The step needs no re-recording: the
-    /// schedule kernel reads the new value.
-    pub fn set_learning_rate(&mut self, lr: f32) -> Result<()> {
+    /// The rate as it stands: the schedule compiled in, or a constant one as the device holds it
+    /// (`set_learning_rate` may have lowered it since compile). Checkpoints save this.
+    pub fn current_lr(&self) -> Result<LearningRate> {
+        Ok(match self.compile.optimizer.lr() {
+            LearningRate::Constant(_) => {
+                LearningRate::Constant(f32::from_bits(self.gpu.read::<u32>(&self.schedule)?[1]))
+            }
+            schedule => schedule.clone(),
+        })
+    }
+
+    /// Sets a constant learning rate for the updates to come (what ReduceLROnPlateau does), on
+    /// the device, so the recorded step needs nothing new; as in Keras, refused when the rate is
+    /// a schedule.
+    pub fn set_learning_rate(&self, lr: f32) -> Result<()> {
         if !self.compile.optimizer.lr().is_constant() {
             return Err(Error::Invalid(
                 "the learning rate is a schedule, so it cannot be set (as in Keras); use a constant rate".into(),
@@ -440,7 +451,6 @@ impl Model {
         let rate = LearningRate::Constant(lr);
         rate.check()?;
         self.gpu.write(&self.schedule, &rate.words());
-        self.compile.optimizer = self.compile.optimizer.clone().with_lr(rate);
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 
 mod feed;
 mod graph;
+mod plateau;
 mod progress;
 
 use std::fmt;
@@ -20,6 +21,8 @@ use crate::gpu::Dispatch;
 use crate::nn::Model;
 use feed::{DeviceData, Feed};
 use graph::{Graph, input_form};
+use plateau::Plateau;
+pub use plateau::ReduceLrOnPlateau;
 use progress::Progress;
 
 /// Where validation data comes from.
@@ -46,6 +49,9 @@ pub struct FitOptions<'a> {
     /// Early stopping (Keras's `EarlyStopping(patience=…)`): stop once the monitored loss has
     /// not improved for this many epochs.
     pub patience: Option<usize>,
+    /// Lower a constant learning rate when the monitored loss stops improving (Keras's
+    /// `ReduceLROnPlateau`).
+    pub reduce_lr: Option<ReduceLrOnPlateau>,
     /// The best monitored loss before this run (from a checkpoint when resuming).
     pub best: Best,
     /// The most dataset bytes held on the GPU at once; a larger dataset streams through a
@@ -88,6 +94,7 @@ impl Default for FitOptions<'_> {
             verbose: false,
             initial_epoch: 0,
             patience: None,
+            reduce_lr: None,
             best: Best::default(),
             max_resident_bytes: None,
         }
@@ -111,6 +118,9 @@ pub struct EpochLog {
     pub seconds: f64,
     /// Training samples per second (validation excluded).
     pub samples_per_second: f64,
+    /// The optimizer's learning rate at the epoch's end (the schedule's for the next update),
+    /// before ReduceLROnPlateau acts on the epoch: what Keras logs as `learning_rate`.
+    pub learning_rate: f64,
     /// The best monitored loss after this epoch; `best.epochs_since == 0` when this epoch set it.
     pub best: Best,
 }
@@ -132,8 +142,21 @@ impl fmt::Display for EpochLog {
         if let Some(v) = self.val {
             write!(f, " - val_loss: {:.4} - val_accuracy: {:.4}", v.loss, v.accuracy)?;
         }
+        write!(f, " - learning_rate: {}", keras_value(self.learning_rate))?;
         write!(f, " - {:.0} samples/s", self.samples_per_second)
     }
+}
+
+/// A value as Keras's progress bar writes it: 4 decimals, or when small 4 in scientific
+/// notation with a signed two-digit exponent (`1.0000e-04`).
+fn keras_value(v: f64) -> String {
+    if v.abs() > 1e-3 {
+        return format!("{v:.4}");
+    }
+    let scientific = format!("{v:.4e}");
+    let (mantissa, exponent) = scientific.split_once('e').expect("{:e} writes an exponent");
+    let exponent: i32 = exponent.parse().expect("{:e} writes an integer exponent");
+    format!("{mantissa}e{}{:02}", if exponent < 0 { '-' } else { '+' }, exponent.abs())
 }
 
 /// Per-epoch metrics, as Keras's `History`.
@@ -439,6 +462,18 @@ impl Model {
             )));
         }
         feed::check(self, data)?;
+        let mut plateau = match opts.reduce_lr {
+            Some(cfg) => {
+                cfg.check()?;
+                if !self.compile.optimizer.lr().is_constant() {
+                    return Err(Error::Invalid(
+                        "ReduceLROnPlateau needs a constant learning rate, not a schedule (as in Keras)".into(),
+                    ));
+                }
+                Some(Plateau::new(cfg))
+            }
+            None => None,
+        };
         let (train_rows, val_rows): (Vec<u32>, Vec<u32>) = match opts.validation {
             Validation::Split(f) => {
                 if !(0.0..1.0).contains(&f) {
@@ -520,11 +555,20 @@ impl Model {
                 val: val_metrics,
                 seconds: started.elapsed().as_secs_f64(),
                 samples_per_second: train_rows.len() as f64 / train_seconds,
+                learning_rate: self.learning_rate()?,
                 best,
             };
             best = best.after(log.monitored_loss());
             log.best = best;
             progress.finish(&log);
+            // Before on_epoch, so a checkpoint saved there holds the rate the next epoch uses.
+            if let Some(lower) = plateau.as_mut().and_then(|p| p.after(log.monitored_loss(), log.learning_rate as f32))
+            {
+                self.set_learning_rate(lower)?;
+                if opts.verbose {
+                    println!("epoch {epoch}: ReduceLROnPlateau reducing learning rate to {lower:e}");
+                }
+            }
             on_epoch(self, &log)?;
             history.epochs.push(log);
             if opts.patience.is_some_and(|p| best.epochs_since >= p) && epoch < opts.epochs {
@@ -609,5 +653,14 @@ impl Model {
         }
         gpu.queue.submit([encoder.finish()]);
         gpu.read_mapped(&out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn values_are_written_as_keras_writes_them() {
+        let written = [0.25, 0.001, 6.62346e-4, 1e-7, 0.0].map(super::keras_value);
+        assert_eq!(written, ["0.2500", "1.0000e-03", "6.6235e-04", "1.0000e-07", "0.0000e+00"]);
     }
 }
