@@ -18,7 +18,9 @@ save("batch_norm_cnn", keras.Sequential([keras.Input((28, 28, 1)),
 save("global_max", keras.Sequential([keras.Input((8, 8, 3)), layers.Conv2D(4, 2), layers.GlobalMaxPooling2D(keepdims=True), layers.Flatten(), layers.Dense(3, activation="linear")]))
 save("lstm", keras.Sequential([keras.Input((10, 4)), layers.LSTM(8), layers.Dense(2, activation="softmax")]))
 save("dilated", keras.Sequential([keras.Input((16, 16, 1)), layers.Conv2D(4, 3, dilation_rate=2), layers.Flatten(), layers.Dense(2, activation="softmax")]))
-save("regularized", keras.Sequential([keras.Input((20,)), layers.Dense(8, activation="relu", kernel_regularizer="l2"), layers.Dense(2, activation="softmax")]))
+save("regularized", keras.Sequential([keras.Input((8, 8, 1)), layers.Conv2D(2, 3, kernel_regularizer=keras.regularizers.L1(0.001)), layers.Flatten(),
+    layers.Dense(8, activation="relu", kernel_regularizer="l2"), layers.Dense(2, activation="softmax", kernel_regularizer=keras.regularizers.L1L2(l1=0.01, l2=0.02))]))
+save("bias_regularized", keras.Sequential([keras.Input((20,)), layers.Dense(8, activation="relu", bias_regularizer="l2"), layers.Dense(2, activation="softmax")]))
 save("he_init", keras.Sequential([keras.Input((20,)), layers.Dense(8, activation="relu", kernel_initializer="he_normal"), layers.Dense(2, activation="softmax")]))
 save("selu", keras.Sequential([keras.Input((20,)), layers.Dense(8, activation="selu"), layers.Dense(2, activation="softmax")]))
 save("activations", keras.Sequential([keras.Input((6, 6, 2)), layers.Conv2D(3, 3, activation="gelu"), layers.LeakyReLU(),

@@ -9,6 +9,7 @@ use wgtrain::ops::conv2d::{self, Conv2dShape};
 use wgtrain::ops::loss::{self, Loss};
 use wgtrain::ops::matmul::{self, MatmulShape};
 use wgtrain::ops::pool::{self, PoolKind, PoolShape};
+use wgtrain::ops::regularizer::{self, Regularizer};
 use wgtrain::ops::{Activation, Padding, activation, dropout};
 
 fn random(rng: &mut StdRng, len: usize) -> Vec<f64> {
@@ -209,4 +210,13 @@ fn batch_norm_backward_is_the_gradient_through_the_batch_statistics() {
         check(&format!("{what} dgamma"), &gamma, &dgamma, |v| weighted(&r, &forward(&x, v, &beta)));
         check(&format!("{what} dbeta"), &beta, &dbeta, |v| weighted(&r, &forward(&x, &gamma, v)));
     }
+}
+
+#[test]
+fn regularizer_grad_is_the_penalty_gradient() {
+    let mut rng = StdRng::seed_from_u64(12);
+    let r = Regularizer { l1: 0.03, l2: 0.2 };
+    // Away from zero, where |w| has a derivative.
+    let w: Vec<f64> = random(&mut rng, 40).into_iter().map(|v| v + 0.1f64.copysign(v)).collect();
+    check("regularizer", &w, &regularizer::cpu::grad(&r, &w), |v| regularizer::cpu::penalty(&r, v));
 }

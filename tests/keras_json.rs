@@ -10,6 +10,7 @@ use wgtrain::nn::layers::{
 };
 use wgtrain::nn::{Act, Layer, LossKind, Sequential};
 use wgtrain::ops::Padding;
+use wgtrain::ops::regularizer::Regularizer;
 use wgtrain::presets::{self, Preset};
 
 fn fixture(name: &str) -> std::path::PathBuf {
@@ -48,6 +49,7 @@ fn keras_models_build_the_same_layers() {
             padding: Padding::Same,
             activation: Act::Linear,
             use_bias: false,
+            kernel_regularizer: None,
         })
     };
     let batch_norm = Sequential::new(&[28, 28, 1])
@@ -71,7 +73,7 @@ fn keras_models_build_the_same_layers() {
         .add(Layer::conv2d(4, (2, 2), Act::Linear))
         .add(Layer::GlobalMaxPooling2D(GlobalMaxPooling2D { keepdims: true }))
         .add(Layer::Flatten)
-        .add(Layer::Dense(Dense { units: 3, activation: Act::Linear, use_bias: true }));
+        .add(Layer::Dense(Dense { units: 3, activation: Act::Linear, use_bias: true, kernel_regularizer: None }));
     assert_eq!(model("global_max"), global_max);
     let activations = Sequential::new(&[6, 6, 2])
         .add(Layer::conv2d(3, (3, 3), Act::Gelu))
@@ -84,6 +86,17 @@ fn keras_models_build_the_same_layers() {
         .add(Layer::LeakyReLU(LeakyReLU { negative_slope: 0.1 }))
         .add(Layer::dense(2, Act::Softmax));
     assert_eq!(model("activations"), activations);
+    let regularized = |layer: Layer, r| match layer {
+        Layer::Dense(d) => Layer::Dense(Dense { kernel_regularizer: Some(r), ..d }),
+        Layer::Conv2D(c) => Layer::Conv2D(Conv2D { kernel_regularizer: Some(r), ..c }),
+        other => other,
+    };
+    let with_penalties = Sequential::new(&[8, 8, 1])
+        .add(regularized(Layer::conv2d(2, (3, 3), Act::Linear), Regularizer::l1(0.001)))
+        .add(Layer::Flatten)
+        .add(regularized(Layer::dense(8, Act::Relu), Regularizer::l2(0.01)))
+        .add(regularized(Layer::dense(2, Act::Softmax), Regularizer { l1: 0.01, l2: 0.02 }));
+    assert_eq!(model("regularized"), with_penalties);
 }
 
 #[test]
@@ -100,7 +113,7 @@ fn what_wgtrain_lacks_is_refused_by_name() {
     for (name, needles) in [
         ("lstm", &["layer 0 (LSTM)", "the layer LSTM is not supported"][..]),
         ("dilated", &["layer 0 (Conv2D)", "dilation_rate"][..]),
-        ("regularized", &["layer 0 (Dense)", "kernel_regularizer"][..]),
+        ("bias_regularized", &["layer 0 (Dense)", "bias_regularizer"][..]),
         ("he_init", &["layer 0 (Dense)", "kernel_initializer HeNormal"][..]),
         ("selu", &["layer 0 (Dense)", "activation \"selu\""][..]),
     ] {

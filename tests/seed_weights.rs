@@ -32,6 +32,7 @@ fn every_layer() -> Preset {
             padding: Padding::Same,
             activation: Act::Tanh,
             use_bias: true,
+            kernel_regularizer: None,
         }))
         .add(Layer::avg_pool((2, 2)))
         .add(Layer::dropout(0.3))

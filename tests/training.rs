@@ -12,6 +12,7 @@ use wgtrain::nn::layers::{
 use wgtrain::nn::reference::Reference;
 use wgtrain::nn::{Act, Compile, Layer, LossKind, Model, Optimizer, Sequential};
 use wgtrain::ops::optim::{Adagrad, Adam, RmsProp, Sgd};
+use wgtrain::ops::regularizer::{self, Regularizer};
 use wgtrain::ops::schedule::Schedule;
 use wgtrain::train::{FitOptions, Validation};
 
@@ -162,6 +163,46 @@ fn mlp_with_dropout_tanh_and_sigmoid_matches_the_cpu_twin() {
     parity("model parity mlp dropout", spec, Optimizer::Adam(Adam::default()), &train, 16, 4);
 }
 
+fn dense(units: usize, activation: Act) -> Dense {
+    Dense { units, activation, use_bias: true, kernel_regularizer: None }
+}
+
+/// A kernel regularizer's penalty counts in the loss fit and evaluate report, as Keras's does:
+/// the regularized model's loss is the plain one's on the same weights plus the penalty.
+#[test]
+fn kernel_regularizers_add_their_penalty_to_the_loss() {
+    let (train, _) = fashion(96);
+    let (l2, l1l2) = (Regularizer::l2(0.01), Regularizer { l1: 0.003, l2: 0.02 });
+    let layers = |regularized: bool| {
+        let r = |r| regularized.then_some(r);
+        Sequential::new(&[28, 28, 1])
+            .add(Layer::Conv2D(Conv2D { kernel_regularizer: r(l1l2), ..conv(3) }))
+            .add(Layer::Flatten)
+            .add(Layer::Dense(Dense { kernel_regularizer: r(l2), ..dense(10, Act::Softmax) }))
+    };
+    fn conv(filters: usize) -> Conv2D {
+        let Layer::Conv2D(c) = Layer::conv2d(filters, (3, 3), Act::Relu) else { unreachable!() };
+        c
+    }
+    for gpu in gpus() {
+        let compile =
+            Compile { optimizer: Optimizer::Adam(Adam::default()), loss: LossKind::CategoricalCrossentropy, seed: 8 };
+        let mut model = Model::new(gpu.clone(), layers(true), compile.clone()).unwrap();
+        model.fit(&train, &FitOptions { batch_size: 32, ..FitOptions::default() }).unwrap();
+        let weights = model.weights().unwrap();
+        let mut plain = Model::new(gpu.clone(), layers(false), compile).unwrap();
+        plain.set_weights(&weights).unwrap();
+        // 96 rows in batches of 40: a short last batch counts its penalty once per row, as the others.
+        let (with, without) = (model.evaluate(&train, 40).unwrap(), plain.evaluate(&train, 40).unwrap());
+        let penalty =
+            regularizer::cpu::penalty(&l1l2, &f64s(&weights[0])) + regularizer::cpu::penalty(&l2, &f64s(&weights[2]));
+        assert!(penalty > 0.01, "{penalty}");
+        let err = (with.loss - (without.loss + penalty)).abs();
+        assert!(err < 1e-5 * with.loss, "{} on {}: {} vs {} + {penalty}", err, short(gpu), with.loss, without.loss);
+        assert_eq!(with.accuracy, without.accuracy);
+    }
+}
+
 #[test]
 fn cnn_training_steps_match_the_cpu_twin() {
     let (train, _) = fashion(64);
@@ -174,11 +215,12 @@ fn cnn_training_steps_match_the_cpu_twin() {
             padding: wgtrain::ops::Padding::Same,
             activation: Act::Tanh,
             use_bias: true,
+            kernel_regularizer: Some(Regularizer { l1: 0.01, l2: 0.02 }),
         }))
         .add(Layer::avg_pool((2, 2)))
         .add(Layer::conv2d(6, (3, 3), Act::Relu))
         .add(Layer::Flatten)
-        .add(Layer::dense(10, Act::Softmax));
+        .add(Layer::Dense(Dense { kernel_regularizer: Some(Regularizer::l2(0.05)), ..dense(10, Act::Softmax) }));
     parity("model parity cnn2 sgd", spec, Optimizer::Sgd(Sgd { momentum: 0.9, ..Sgd::default() }), &train, 16, 3);
 }
 
@@ -193,6 +235,7 @@ fn global_pooling_training_steps_match_the_cpu_twin() {
             padding: wgtrain::ops::Padding::Same,
             activation,
             use_bias: true,
+            kernel_regularizer: None,
         })
     };
     let gap = Sequential::new(&[28, 28, 1])
@@ -228,6 +271,7 @@ fn batch_norm_cnn_training_and_inference_match_the_cpu_twin() {
             padding: wgtrain::ops::Padding::Same,
             activation: Act::Linear,
             use_bias: false,
+            kernel_regularizer: None,
         })
     };
     let spec = Sequential::new(&[28, 28, 1])
@@ -239,7 +283,7 @@ fn batch_norm_cnn_training_and_inference_match_the_cpu_twin() {
         .add(Layer::BatchNormalization(BatchNormalization { momentum: 0.9, ..BatchNormalization::default() }))
         .add(Layer::Activation(Act::Relu))
         .add(Layer::GlobalAveragePooling2D(GlobalAveragePooling2D::default()))
-        .add(Layer::Dense(Dense { units: 16, activation: Act::Linear, use_bias: false }))
+        .add(Layer::Dense(Dense { units: 16, activation: Act::Linear, use_bias: false, kernel_regularizer: None }))
         .add(Layer::BatchNormalization(BatchNormalization {
             center: false,
             scale: false,

@@ -20,10 +20,11 @@ pub enum Shader {
     Data,
     BatchNorm,
     Schedule,
+    Regularizer,
 }
 
 impl Shader {
-    pub const ALL: [Shader; 10] = [
+    pub const ALL: [Shader; 11] = [
         Shader::Matmul,
         Shader::Conv2d,
         Shader::Pool,
@@ -34,6 +35,7 @@ impl Shader {
         Shader::Data,
         Shader::BatchNorm,
         Shader::Schedule,
+        Shader::Regularizer,
     ];
 
     pub fn file_name(self) -> &'static str {
@@ -48,6 +50,7 @@ impl Shader {
             Shader::Data => "data.wgsl",
             Shader::BatchNorm => "batch_norm.wgsl",
             Shader::Schedule => "schedule.wgsl",
+            Shader::Regularizer => "regularizer.wgsl",
         }
     }
 
@@ -63,6 +66,7 @@ impl Shader {
             Shader::Data => include_str!("../../shaders/data.wgsl"),
             Shader::BatchNorm => include_str!("../../shaders/batch_norm.wgsl"),
             Shader::Schedule => include_str!("../../shaders/schedule.wgsl"),
+            Shader::Regularizer => include_str!("../../shaders/regularizer.wgsl"),
         }
     }
 }

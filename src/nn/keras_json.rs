@@ -13,6 +13,7 @@ use super::layers::{
 use super::sequential::Sequential;
 use crate::error::{Error, Result};
 use crate::ops::Padding;
+use crate::ops::regularizer::Regularizer;
 
 /// Whether `json` is a Keras model (a `class_name` at the top) rather than a wgtrain spec.
 pub fn is_keras_model(json: &Value) -> bool {
@@ -126,14 +127,39 @@ impl Reader {
     }
 
     /// A Dense or Conv2D layer's kernel and bias settings that wgtrain computes only at Keras's
-    /// defaults: Glorot-uniform kernels, zero biases, no regularizers or constraints.
+    /// defaults: Glorot-uniform kernels, zero biases, no bias or activity regularizers, no
+    /// constraints.
     fn expect_product_defaults(&mut self) -> Result<()> {
         self.expect_initializer("kernel_initializer", "GlorotUniform")?;
         self.expect_initializer("bias_initializer", "Zeros")?;
-        let unsupported =
-            ["kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint"];
+        let unsupported = ["bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint"];
         self.expect_null(&unsupported)?;
         self.expect_null(&["lora_rank"])
+    }
+
+    /// `kernel_regularizer`: none, or Keras's L1, L2 or L1L2 with its weights.
+    fn kernel_regularizer(&mut self) -> Result<Option<Regularizer>> {
+        let v = match self.take("kernel_regularizer") {
+            None | Some(Value::Null) => return Ok(None),
+            Some(v) => v,
+        };
+        let class = v.get("class_name").and_then(Value::as_str).unwrap_or("?");
+        let mut config = v.get("config").and_then(Value::as_object).cloned().unwrap_or_default();
+        let mut weight = |key: &str, default: f32| match config.remove(key) {
+            None | Some(Value::Null) => Ok(default),
+            Some(w) => w.as_f64().map(|w| w as f32).ok_or(format!("kernel_regularizer {key} = {w} is not a number")),
+        };
+        let r = match class {
+            "L1" => weight("l1", 0.01).map(Regularizer::l1),
+            "L2" => weight("l2", 0.01).map(Regularizer::l2),
+            "L1L2" => weight("l1", 0.0).and_then(|l1| Ok(Regularizer { l1, l2: weight("l2", 0.0)? })),
+            other => Err(format!("kernel_regularizer {other} is not supported (L1, L2, L1L2)")),
+        };
+        let r = r.map_err(|m| self.error(m))?;
+        if let Some(key) = config.keys().next() {
+            return Err(self.error(format!("kernel_regularizer setting '{key}' is not supported")));
+        }
+        Ok(Some(r))
     }
 
     fn required(&mut self, key: &str) -> Result<Value> {
@@ -207,7 +233,12 @@ impl Reader {
                 self.expect_product_defaults()?;
                 self.expect_null(&["quantization_config"])?;
                 let units = self.usize("units")?;
-                Layer::Dense(Dense { units, activation: self.activation()?, use_bias: self.bool("use_bias", true)? })
+                Layer::Dense(Dense {
+                    units,
+                    activation: self.activation()?,
+                    use_bias: self.bool("use_bias", true)?,
+                    kernel_regularizer: self.kernel_regularizer()?,
+                })
             }
             "Conv2D" => {
                 self.channels_last()?;
@@ -223,6 +254,7 @@ impl Reader {
                     padding: self.padding()?,
                     activation: self.activation()?,
                     use_bias: self.bool("use_bias", true)?,
+                    kernel_regularizer: self.kernel_regularizer()?,
                 })
             }
             "MaxPooling2D" | "AveragePooling2D" => {

@@ -94,12 +94,21 @@ impl Layer {
     }
 
     pub fn dense(units: usize, activation: Act) -> Layer {
-        Layer::Dense(Dense { units, activation, use_bias: true })
+        Layer::Dense(Dense { units, activation, use_bias: true, kernel_regularizer: None })
     }
 
     /// Stride 1, 'valid' padding, as Keras's defaults.
     pub fn conv2d(filters: usize, kernel: (usize, usize), activation: Act) -> Layer {
-        Layer::Conv2D(Conv2D { filters, kernel, strides: (1, 1), padding: Padding::Valid, activation, use_bias: true })
+        let (strides, padding) = ((1, 1), Padding::Valid);
+        Layer::Conv2D(Conv2D {
+            filters,
+            kernel,
+            strides,
+            padding,
+            activation,
+            use_bias: true,
+            kernel_regularizer: None,
+        })
     }
 
     /// Strides equal to the pool size, 'valid' padding, as Keras's defaults.

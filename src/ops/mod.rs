@@ -13,6 +13,7 @@ pub mod loss;
 pub mod matmul;
 pub mod optim;
 pub mod pool;
+pub mod regularizer;
 pub mod schedule;
 
 pub use activation::Activation;

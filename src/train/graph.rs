@@ -136,6 +136,8 @@ impl Graph {
                 dy_is_pre_activation: folded[i],
                 step: &model.step,
                 seed: model.compile.seed,
+                loss_totals: &loss_bufs.totals,
+                batch_rows: &loss_bufs.batch_rows,
             };
             let reads_bytes = layer.kind_impl().is_product() || layer.kind_impl().is_view();
             assert!(ctx.x_form == InputForm::F32 || reads_bytes, "only a product reads a byte input");

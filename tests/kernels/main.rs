@@ -13,4 +13,5 @@ mod loss;
 mod matmul;
 mod optim;
 mod pool;
+mod regularizer;
 mod schedule;

@@ -4,11 +4,13 @@ use std::sync::Arc;
 
 use super::{
     CpuCtx, GpuCtx, Init, LayerKind, ParamSpec, Recorded, activate, activate_apart, cpu_activate, cpu_deactivate,
+    cpu_regularize, record_regularizer,
 };
 use crate::error::{Error, Result};
 use crate::gpu::Tensor;
 use crate::nn::layer::{Act, Layer};
 use crate::ops::conv2d::{self, Conv2dShape};
+use crate::ops::regularizer::Regularizer;
 use crate::ops::{Activation, Padding, matmul};
 
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -21,6 +23,9 @@ pub struct Conv2D {
     /// Whether the layer adds a bias (Keras's `use_bias`; true unless said).
     #[serde(default = "super::yes")]
     pub use_bias: bool,
+    /// A penalty on the kernel, added to the loss and its gradient (Keras's `kernel_regularizer`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_regularizer: Option<Regularizer>,
 }
 
 impl Conv2D {
@@ -54,6 +59,7 @@ impl LayerKind for Conv2D {
     }
 
     fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>> {
+        self.kernel_regularizer.map_or(Ok(()), |r| r.check())?;
         if input.len() != 3 {
             return Err(Error::Invalid(format!("Conv2D needs an [h, w, c] input, got shape {input:?}")));
         }
@@ -119,6 +125,7 @@ impl LayerKind for Conv2D {
             &dz_owned
         };
         rec.backward.extend(conv2d::backward_weight(gpu, &shape, ctx.x, dz, &kernel.grad)?);
+        record_regularizer(ctx, self.kernel_regularizer, kernel, &mut rec)?;
         if let Some(bias) = bias {
             rec.backward.push(matmul::bias_grad(gpu, dz.len() / self.filters, self.filters, dz, &bias.grad)?);
         }
@@ -136,6 +143,7 @@ impl LayerKind for Conv2D {
         let shape = self.shape(ctx.input_shape, ctx.batch);
         let dz = cpu_deactivate(self.activation, y, &dy, self.filters, || self.cpu_product(ctx, x));
         let mut grads = vec![conv2d::cpu::backward_weight(&shape, x, &dz)];
+        cpu_regularize(self.kernel_regularizer, &ctx.params[0], &mut grads[0]);
         if self.use_bias {
             grads.push(matmul::cpu::bias_grad(dz.len() / self.filters, self.filters, &dz));
         }

@@ -4,12 +4,14 @@ use std::sync::Arc;
 
 use super::{
     CpuCtx, GpuCtx, Init, LayerKind, ParamSpec, Recorded, activate, activate_apart, cpu_activate, cpu_deactivate,
+    cpu_regularize, record_regularizer,
 };
 use crate::error::{Error, Result};
 use crate::gpu::Tensor;
 use crate::nn::layer::{Act, Layer};
 use crate::ops::Activation;
 use crate::ops::matmul::{self, MatmulShape};
+use crate::ops::regularizer::Regularizer;
 
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Dense {
@@ -18,6 +20,9 @@ pub struct Dense {
     /// Whether the layer adds a bias (Keras's `use_bias`; true unless said).
     #[serde(default = "super::yes")]
     pub use_bias: bool,
+    /// A penalty on the kernel, added to the loss and its gradient (Keras's `kernel_regularizer`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_regularizer: Option<Regularizer>,
 }
 
 impl LayerKind for Dense {
@@ -26,6 +31,7 @@ impl LayerKind for Dense {
     }
 
     fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>> {
+        self.kernel_regularizer.map_or(Ok(()), |r| r.check())?;
         match input {
             [_] if self.units > 0 => Ok(vec![self.units]),
             [_] => Err(Error::Invalid("Dense needs at least one unit".into())),
@@ -90,6 +96,7 @@ impl LayerKind for Dense {
             &kernel.grad,
             ctx.params.get(1).map(|b| &b.grad),
         )?);
+        record_regularizer(ctx, self.kernel_regularizer, kernel, &mut rec)?;
         if let Some(dx) = ctx.dx {
             let dx_shape = MatmulShape { m: ctx.batch, n: k_in, k: units, trans_a: false, trans_b: true };
             let input_act = ctx.input_act.map(|a| (a, ctx.x));
@@ -108,6 +115,7 @@ impl LayerKind for Dense {
         let dw = MatmulShape { m: k, n: self.units, k: batch, trans_a: true, trans_b: false };
         let dx = MatmulShape { m: batch, n: k, k: self.units, trans_a: false, trans_b: true };
         let mut grads = vec![matmul::cpu::matmul(dw, x, &dz, None, Activation::Linear)];
+        cpu_regularize(self.kernel_regularizer, &ctx.params[0], &mut grads[0]);
         if self.use_bias {
             grads.push(matmul::cpu::bias_grad(batch, self.units, &dz));
         }

@@ -27,6 +27,7 @@ use super::layer::{Act, Layer};
 use crate::error::Result;
 use crate::gpu::{Dispatch, Gpu, Tensor};
 use crate::ops::matmul::Operand;
+use crate::ops::regularizer::Regularizer;
 use crate::ops::{self, Activation};
 
 /// How a parameter starts, as Keras's initializers.
@@ -205,6 +206,10 @@ pub(crate) struct GpuCtx<'a> {
     /// Optimizer updates so far (u32): dropout's RNG reads it.
     pub step: &'a Tensor,
     pub seed: u64,
+    /// Where a layer adds a loss of its own (a kernel regularizer's, as Keras's `add_loss`):
+    /// the loss totals, and the batch's valid rows.
+    pub loss_totals: &'a Tensor,
+    pub batch_rows: &'a Tensor,
 }
 
 impl GpuCtx<'_> {
@@ -236,6 +241,30 @@ impl GpuCtx<'_> {
         };
         backward.push(d.owning(dz.clone()));
         Ok(dz)
+    }
+}
+
+/// Records a kernel regularizer of `kernel`: its loss in the forward pass (in training and
+/// inference, as Keras's evaluate counts it too), and its gradient added to the kernel's after
+/// the layer's own (`backward` is the layer's list so far).
+pub(crate) fn record_regularizer(
+    ctx: &GpuCtx,
+    r: Option<Regularizer>,
+    kernel: &Param,
+    rec: &mut Recorded,
+) -> Result<()> {
+    let Some(r) = r else { return Ok(()) };
+    rec.forward(|| ops::regularizer::penalty(ctx.gpu, &r, &kernel.value, ctx.batch, ctx.batch_rows, ctx.loss_totals))?;
+    rec.backward.push(ops::regularizer::grad(ctx.gpu, &r, &kernel.value, &kernel.grad)?);
+    Ok(())
+}
+
+/// Adds a kernel regularizer's gradient to the kernel's: the CPU twin of `record_regularizer`.
+pub(crate) fn cpu_regularize(r: Option<Regularizer>, kernel: &[f64], grad: &mut [f64]) {
+    if let Some(r) = r {
+        for (g, d) in grad.iter_mut().zip(ops::regularizer::cpu::grad(&r, kernel)) {
+            *g += d;
+        }
     }
 }
 
