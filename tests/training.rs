@@ -203,6 +203,41 @@ fn kernel_regularizers_add_their_penalty_to_the_loss() {
     }
 }
 
+/// train_on_batch is one step of fit, batch by batch, to the bit; test_on_batch is evaluate
+/// on one batch; both return the batch's own loss and accuracy, as Keras's do.
+#[test]
+fn train_and_test_on_batch_are_fits_and_evaluations_of_one_batch() {
+    let (train, test) = fashion(96);
+    let spec = Sequential::new(&[28, 28, 1])
+        .add(Layer::conv2d(3, (3, 3), Act::Relu))
+        .add(Layer::Flatten)
+        .add(Layer::dropout(0.3))
+        .add(Layer::dense(10, Act::Softmax));
+    for gpu in gpus() {
+        let compile =
+            Compile { optimizer: Optimizer::Adam(Adam::default()), loss: LossKind::CategoricalCrossentropy, seed: 6 };
+        let mut fitted = Model::new(gpu.clone(), spec.clone(), compile.clone()).unwrap();
+        let opts = FitOptions { batch_size: 32, shuffle: false, ..FitOptions::default() };
+        let epoch_loss = fitted.fit(&train, &opts).unwrap().epochs[0].loss;
+        let mut stepped = Model::new(gpu.clone(), spec.clone(), compile.clone()).unwrap();
+        let losses: Vec<f64> =
+            (0..3).map(|b| stepped.train_on_batch(&train.slice(b * 32..(b + 1) * 32)).unwrap().loss).collect();
+        assert_eq!(stepped.iterations().unwrap(), 3);
+        assert!(stepped.weights().unwrap() == fitted.weights().unwrap(), "on {}", short(gpu));
+        let mean = losses.iter().sum::<f64>() / 3.0;
+        assert!((mean - epoch_loss).abs() < 1e-6 * epoch_loss, "{losses:?} vs {epoch_loss}");
+
+        let batch = test.take(50);
+        let before = stepped.weights().unwrap();
+        let tested = stepped.test_on_batch(&batch).unwrap();
+        let evaluated = stepped.evaluate(&batch, 50).unwrap();
+        assert_eq!(tested, evaluated);
+        assert!(stepped.weights().unwrap() == before && stepped.iterations().unwrap() == 3);
+        let empty = stepped.train_on_batch(&test.take(0)).unwrap_err().to_string();
+        assert!(empty.contains("empty batch"), "{empty}");
+    }
+}
+
 #[test]
 fn cnn_training_steps_match_the_cpu_twin() {
     let (train, _) = fashion(64);

@@ -608,6 +608,31 @@ impl Model {
         Ok(StepProfile { kernels, step: time(&run)? / STEPS as f64 })
     }
 
+    /// One training step on every row of `batch` as one batch, as Keras's `train_on_batch`: the
+    /// batch's loss and accuracy (from the forward pass, before the update; a kernel
+    /// regularizer's penalty included), the optimizer stepped once. Each call builds the graph
+    /// for its batch size (pipelines stay cached); `fit` records a whole epoch at once.
+    pub fn train_on_batch(&mut self, batch: &Dataset) -> Result<Metrics> {
+        self.on_batch(batch, true)
+    }
+
+    /// The loss and accuracy of every row of `batch` as one batch in inference mode, as Keras's
+    /// `test_on_batch`; nothing changes.
+    pub fn test_on_batch(&mut self, batch: &Dataset) -> Result<Metrics> {
+        self.on_batch(batch, false)
+    }
+
+    fn on_batch(&mut self, batch: &Dataset, train: bool) -> Result<Metrics> {
+        if batch.is_empty() {
+            return Err(Error::Invalid("an empty batch".into()));
+        }
+        feed::check(self, batch)?;
+        let trainer = Trainer::new(self, batch.len(), &[batch])?;
+        let order: Vec<u32> = (0..batch.len() as u32).collect();
+        let rows = Rows::new(&trainer, batch, &order, self.gpu.largest_binding())?;
+        trainer.pass(&rows, &order, train, &mut |_, _| Ok(()))
+    }
+
     /// Mean loss and accuracy over `data`, as Keras's `evaluate`.
     pub fn evaluate(&mut self, data: &Dataset, batch_size: usize) -> Result<Metrics> {
         check_batch(batch_size)?;
