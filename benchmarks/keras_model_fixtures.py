@@ -26,3 +26,6 @@ save("selu", keras.Sequential([keras.Input((20,)), layers.Dense(8, activation="s
 save("activations", keras.Sequential([keras.Input((6, 6, 2)), layers.Conv2D(3, 3, activation="gelu"), layers.LeakyReLU(),
     layers.Flatten(), layers.Dense(8, activation="silu"), layers.ELU(alpha=0.5), layers.Dense(8, activation="swish"),
     layers.Activation("gelu"), layers.LeakyReLU(negative_slope=0.1), layers.Dense(2, activation="softmax")]))
+block = lambda filters: [layers.Conv2D(filters, 3, padding="same", use_bias=False), layers.BatchNormalization(), layers.Activation("relu")]
+save("bn_cnn", keras.Sequential([keras.Input((28, 28, 1)), *block(16), layers.MaxPooling2D(2), *block(32), layers.MaxPooling2D(2), *block(64),
+    layers.GlobalAveragePooling2D(), layers.Dense(10, activation="softmax")]))

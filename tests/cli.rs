@@ -133,6 +133,21 @@ fn train_cnn_trains_the_seed_64x64_rgb_configuration() {
 }
 
 #[test]
+fn train_convnet_trains_the_convnet_and_the_batch_norm_cnn() {
+    for (flags, summary) in [(&[][..], "dropout (Dropout)"), (&["--bn"][..], "global_average_pooling2d")] {
+        let out = example("train_convnet")
+            .args(flags)
+            .args(["--epochs", "2", "--limit", "256", "--data", wgtrain::data::find::BUNDLED])
+            .output()
+            .unwrap();
+        let stdout = text(&out.stdout);
+        assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+        assert!(stdout.contains(summary) && stdout.contains("epoch   2 -"), "{stdout}");
+        assert!(stdout.contains("test: loss") && stdout.contains("(256 samples)"), "{stdout}");
+    }
+}
+
+#[test]
 fn bench_measures_checked_kernels_writes_json_and_compares_reports() {
     let dir = std::env::temp_dir().join(format!("wgtrain-bench-{}", std::process::id()));
     let dir_s = dir.to_str().unwrap();

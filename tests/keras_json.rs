@@ -31,16 +31,9 @@ fn keras_models_build_the_same_layers() {
     mlp.input_shape = vec![28, 28];
     assert_eq!(model("seed_mlp"), mlp);
     assert_eq!(model("seed_cnn"), presets::cnn([28, 28, 1]).model);
-    let conv = |filters, activation| Layer::conv2d(filters, (3, 3), activation);
-    let convnet = Sequential::new(&[28, 28, 1])
-        .add(conv(32, Act::Relu))
-        .add(Layer::max_pool((2, 2)))
-        .add(conv(64, Act::Relu))
-        .add(Layer::max_pool((2, 2)))
-        .add(Layer::Flatten)
-        .add(Layer::dropout(0.5))
-        .add(Layer::dense(10, Act::Softmax));
-    assert_eq!(model("convnet"), convnet);
+    // The presets are the models of benchmarks/keras_convnets.py.
+    assert_eq!(model("convnet"), presets::convnet().model);
+    assert_eq!(model("bn_cnn"), presets::bn_cnn().model);
     let same = |filters, stride| {
         Layer::Conv2D(Conv2D {
             filters,

@@ -83,13 +83,17 @@ impl Sequential {
     /// A table like Keras's `model.summary()`: each layer's output shape and parameter count.
     pub fn summary(&self) -> Result<String> {
         let shapes = self.shapes()?;
-        let rule = "=".repeat(66);
-        let mut out = format!("{:<30}{:<24}{:>12}\n{rule}\n", "Layer (type)", "Output Shape", "Param #");
-        for ((layer, input), name) in self.layers.iter().zip(&shapes).zip(self.layer_names()) {
+        let names: Vec<String> =
+            self.layers.iter().zip(self.layer_names()).map(|(l, name)| format!("{name} ({})", l.kind())).collect();
+        // The first column fits the longest name, with a space after it.
+        let width = names.iter().map(|n| n.chars().count() + 1).max().unwrap_or(0).max(30);
+        let rule = "=".repeat(width + 36);
+        let mut out = format!("{:<width$}{:<24}{:>12}\n{rule}\n", "Layer (type)", "Output Shape", "Param #");
+        for ((layer, input), name) in self.layers.iter().zip(&shapes).zip(names) {
             let output = layer.output_shape(input)?;
             let shape = format!("(None, {})", output.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "));
             let params: usize = layer.params(input).iter().map(|p| p.len()).sum();
-            out += &format!("{:<30}{:<24}{:>12}\n", format!("{name} ({})", layer.kind()), shape, params);
+            out += &format!("{name:<width$}{shape:<24}{params:>12}\n");
         }
         let trainable: usize = self
             .layers
