@@ -33,7 +33,7 @@ fn main() -> std::process::ExitCode {
         }
         let data = npy::load(&x, &y, LabelKind::Targets)?;
         println!("data: {} and {}: {} samples of {:?}", x.display(), y.display(), data.len(), data.sample_shape);
-        let preset = args.train.apply(wgtrain::presets::binary());
+        let preset = args.train.apply(wgtrain::presets::binary())?;
         app::run_preset(&preset, &data, None, &args.train)?;
         Ok(())
     })())

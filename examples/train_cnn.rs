@@ -33,7 +33,7 @@ fn main() -> std::process::ExitCode {
             let s = &data.train.sample_shape;
             (data.train.clone(), data.test.clone(), [s[0], s[1], s[2]])
         };
-        let preset = args.train.apply(wgtrain::presets::cnn(input));
+        let preset = args.train.apply(wgtrain::presets::cnn(input))?;
         app::run_preset(&preset, &train, Some(&test), &args.train)?;
         Ok(())
     })())

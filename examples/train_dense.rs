@@ -22,7 +22,7 @@ fn main() -> std::process::ExitCode {
         app::ensure_synthetic(&x, &y, app::Synthetic::Classes)?;
         let data = npy::load(&x, &y, LabelKind::Classes(10))?;
         println!("data: {} and {}: {} samples of {:?}", x.display(), y.display(), data.len(), data.sample_shape);
-        let preset = args.train.apply(wgtrain::presets::dense());
+        let preset = args.train.apply(wgtrain::presets::dense())?;
         app::run_preset(&preset, &data, None, &args.train)?;
         Ok(())
     })())

@@ -4,7 +4,7 @@
 // Layouts: elementwise tensors are flat f32 arrays of `len`, read as vec4s (tensors are
 //   zero-padded to whole vec4s); softmax works on [rows, cols] row-major (rows = len / cols)
 //   and is numerically stable (the row maximum is subtracted).
-// Bindings: 0 params; activation_forward: 1 x, 2 y; activation_backward: 3 y (the forward's
+// Bindings: 0 params; activation_forward: 1 x, 2 y; activation_backward: 3 saved (the forward's
 //   output, or for gelu and silu its input), 4 dy, 5 dx; softmax_forward: 6 sx, 7 sy;
 //   softmax_backward: 8 sy, 9 sdy, 10 sdx. Gradients are computed from the forward's output y
 //   where the derivative is a function of it, so x need not be kept.
@@ -24,7 +24,7 @@ struct Params {
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> y: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> y_saved: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> saved: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> dy: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read_write> dx: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read> sx: array<f32>;
@@ -101,21 +101,21 @@ fn activation_backward(
     if i >= (params.len + 3u) / 4u {
         return;
     }
-    // The output y, or for gelu and silu the input x.
-    let out = y_saved[i];
-    let v = out;
+    // The output y for codes 1 to 5; the input x for gelu and silu.
+    let y = saved[i];
+    let x = saved[i];
     var slope = vec4<f32>(1.0);
     switch params.act {
-        case 1u: { slope = select(vec4<f32>(0.0), vec4<f32>(1.0), out > vec4<f32>(0.0)); }
-        case 2u: { slope = out * (1.0 - out); }
-        case 3u: { slope = 1.0 - out * out; }
-        case 4u: { slope = select(vec4<f32>(params.alpha), vec4<f32>(1.0), out > vec4<f32>(0.0)); }
-        case 5u: { slope = select(out + params.alpha, vec4<f32>(1.0), out > vec4<f32>(0.0)); }
+        case 1u: { slope = select(vec4<f32>(0.0), vec4<f32>(1.0), y > vec4<f32>(0.0)); }
+        case 2u: { slope = y * (1.0 - y); }
+        case 3u: { slope = 1.0 - y * y; }
+        case 4u: { slope = select(vec4<f32>(params.alpha), vec4<f32>(1.0), y > vec4<f32>(0.0)); }
+        case 5u: { slope = select(y + params.alpha, vec4<f32>(1.0), y > vec4<f32>(0.0)); }
         // Φ(x) + x·φ(x), φ the normal density.
-        case 6u: { slope = phi(v) + v * exp(-0.5 * v * v) * 0.39894228040143268; }
+        case 6u: { slope = phi(x) + x * exp(-0.5 * x * x) * 0.39894228040143268; }
         case 7u: {
-            let s = sigmoid(v);
-            slope = s * (1.0 + v * (1.0 - s));
+            let s = sigmoid(x);
+            slope = s * (1.0 + x * (1.0 - s));
         }
         default: {}
     }

@@ -22,7 +22,7 @@ pub struct TrainArgs {
     /// Samples per step (default: the seed program's).
     #[arg(long)]
     pub batch_size: Option<usize>,
-    /// Learning rate (default: Keras's for the optimizer).
+    /// Learning rate: the constant one, or a schedule's initial rate (default: the model's).
     #[arg(long)]
     pub lr: Option<f32>,
     /// Seed of the initial weights, the shuffling and dropout.
@@ -78,15 +78,27 @@ impl TrainArgs {
         data.take(self.limit.unwrap_or(usize::MAX))
     }
 
-    /// The preset with the flags' overrides applied.
-    pub fn apply(&self, mut preset: Preset) -> Preset {
+    /// The preset with the flags' overrides applied; refuses flags that do not fit it.
+    pub fn apply(&self, mut preset: Preset) -> Result<Preset> {
         preset.epochs = self.epochs.unwrap_or(preset.epochs);
         preset.batch_size = self.batch_size.unwrap_or(preset.batch_size);
         preset.compile.seed = self.seed.unwrap_or(preset.compile.seed);
         if let Some(lr) = self.lr {
-            preset.compile.optimizer = preset.compile.optimizer.with_lr(lr);
+            let rate = preset.compile.optimizer.lr().with_initial(lr)?;
+            preset.compile.optimizer = preset.compile.optimizer.with_lr(rate);
         }
-        preset
+        if let Some(plateau) = self.reduce_lr() {
+            plateau.check(preset.compile.optimizer.lr())?;
+        }
+        Ok(preset)
+    }
+
+    /// ReduceLROnPlateau as the flags ask for it.
+    fn reduce_lr(&self) -> Option<ReduceLrOnPlateau> {
+        self.reduce_lr_on_plateau.map(|patience| {
+            let defaults = ReduceLrOnPlateau::default();
+            ReduceLrOnPlateau { patience, factor: self.reduce_lr_factor.unwrap_or(defaults.factor), ..defaults }
+        })
     }
 }
 
@@ -150,7 +162,7 @@ pub fn exit(result: Result<()>) -> ExitCode {
 pub fn train_on_idx(preset: Preset, args: &TrainArgs) -> Result<()> {
     let data = crate::data::find::idx_data(args.data.as_deref())?;
     println!("data: {}", data.origin);
-    run_preset(&args.apply(preset), &data.train, Some(&data.test), args)?;
+    run_preset(&args.apply(preset)?, &data.train, Some(&data.test), args)?;
     Ok(())
 }
 
@@ -207,10 +219,7 @@ pub fn run_preset(
         shuffle: true,
         verbose: !args.quiet,
         patience: args.patience,
-        reduce_lr: args.reduce_lr_on_plateau.map(|patience| {
-            let defaults = ReduceLrOnPlateau::default();
-            ReduceLrOnPlateau { patience, factor: args.reduce_lr_factor.unwrap_or(defaults.factor), ..defaults }
-        }),
+        reduce_lr: args.reduce_lr(),
         max_resident_bytes: args.max_resident_mib.map(|m| m * 1024 * 1024),
         ..FitOptions::default()
     };
@@ -219,6 +228,11 @@ pub fn run_preset(
         println!("resuming after epoch {} (step {})", info.epoch, info.step);
         opts.initial_epoch = info.epoch;
         opts.best = info.best.unwrap_or_default();
+        opts.reduce_lr_state = info.plateau.unwrap_or_default();
+        // The checkpoint restores the rate it ran at (lowered, maybe); a rate given now wins.
+        if let (Some(lr), true) = (args.lr, preset.compile.optimizer.lr().is_constant()) {
+            model.set_learning_rate(lr)?;
+        }
     }
     let history = if opts.initial_epoch >= opts.epochs {
         println!("already trained for {} epochs", opts.initial_epoch);
@@ -234,9 +248,9 @@ pub fn run_preset(
                 file.append(log)?;
             }
             if let Some(dir) = &args.checkpoint_dir {
-                model.save_run(&dir.join("last.safetensors"), log.epoch, Some(log.best))?;
+                model.save_run(&dir.join("last.safetensors"), log.epoch, Some(log.best), log.plateau)?;
                 if log.best.epochs_since == 0 {
-                    model.save_run(&dir.join("best.safetensors"), log.epoch, Some(log.best))?;
+                    model.save_run(&dir.join("best.safetensors"), log.epoch, Some(log.best), log.plateau)?;
                 }
                 last_saved = Some(log.epoch);
             }

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Tensor};
 use crate::nn::{Compile, Model, Sequential};
 use crate::ops::optim::LearningRate;
-use crate::train::Best;
+use crate::train::{Best, PlateauState};
 
 const FORMAT: &str = "wgtrain-checkpoint-1";
 
@@ -29,6 +29,8 @@ pub struct CheckpointInfo {
     /// The run's best monitored loss so far, so a resumed run keeps its best checkpoint and
     /// early-stopping count.
     pub best: Option<Best>,
+    /// ReduceLROnPlateau's state, so a resumed run lowers the rate when the uninterrupted one would.
+    pub plateau: Option<PlateauState>,
 }
 
 fn data_error(path: &Path, message: String) -> Error {
@@ -91,11 +93,11 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 impl Model {
     /// Saves weights, optimizer state and step, with `epoch` (epochs completed) as metadata.
     pub fn save(&self, path: &Path, epoch: usize) -> Result<()> {
-        self.save_run(path, epoch, None)
+        self.save_run(path, epoch, None, None)
     }
 
-    /// `save`, also recording the run's best monitored loss so far.
-    pub fn save_run(&self, path: &Path, epoch: usize, best: Option<Best>) -> Result<()> {
+    /// `save`, also recording the run's best monitored loss so far and ReduceLROnPlateau's state.
+    pub fn save_run(&self, path: &Path, epoch: usize, best: Option<Best>, plateau: Option<PlateauState>) -> Result<()> {
         let tensors = named_tensors(self);
         let mut data = Vec::with_capacity(tensors.len());
         for (name, t, shape) in &tensors {
@@ -129,6 +131,9 @@ impl Model {
             metadata.insert("best_loss".to_string(), best.loss.to_string());
             metadata.insert("epochs_since_best".to_string(), best.epochs_since.to_string());
         }
+        if let Some(plateau) = plateau {
+            metadata.insert("reduce_lr_state".to_string(), to_json(&plateau));
+        }
         let bytes = safetensors::serialize(views, Some(metadata))
             .map_err(|e| data_error(path, format!("could not serialise the checkpoint: {e}")))?;
         write_atomically(path, &bytes)
@@ -154,6 +159,11 @@ impl Model {
         let bad = |m: String| data_error(path, m);
         if let Some(m) = first_mismatch(&self.spec, &saved.architecture) {
             return Err(bad(format!("another architecture: {m}")));
+        }
+        if saved.compile.optimizer.lr().is_constant() != self.compile.optimizer.lr().is_constant() {
+            return Err(bad(
+                "saved with a constant learning rate where the model has a schedule, or the other way".into()
+            ));
         }
         let st = SafeTensors::deserialize(&saved.bytes)
             .map_err(|e| bad(format!("not a safetensors file, or truncated or corrupt: {e}")))?;
@@ -227,12 +237,17 @@ impl Saved {
             }),
             None => None,
         };
+        let plateau = match meta.get("reduce_lr_state") {
+            Some(s) => Some(serde_json::from_str(s).map_err(|e| bad(format!("unreadable 'reduce_lr_state': {e}")))?),
+            None => None,
+        };
         let info = CheckpointInfo {
             epoch: number("epoch")? as usize,
             step: number("step")? as u32,
             seed: number("seed")?,
             wgtrain_version: field("wgtrain_version")?.clone(),
             best,
+            plateau,
         };
         Ok(Saved { path: path.to_path_buf(), bytes, architecture, compile, class_names, info })
     }

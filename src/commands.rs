@@ -125,8 +125,8 @@ fn compiled(cmd: &TrainCommand, mut preset: Preset) -> Result<Preset> {
 
 pub fn train(cmd: &TrainCommand) -> Result<()> {
     let (preset, from_spec) = match (&cmd.preset, &cmd.spec) {
-        (Some(name), _) => (cmd.train.apply(compiled(cmd, presets::by_name(name)?)?), false),
-        (None, Some(path)) => (cmd.train.apply(compiled(cmd, Preset::from_spec_file(path)?)?), true),
+        (Some(name), _) => (cmd.train.apply(compiled(cmd, presets::by_name(name)?)?)?, false),
+        (None, Some(path)) => (cmd.train.apply(compiled(cmd, Preset::from_spec_file(path)?)?)?, true),
         (None, None) => return Err(Error::Invalid("give --preset or --spec".into())),
     };
     if let Some(save) = &cmd.save {

@@ -99,6 +99,33 @@ fn reduce_lr_on_plateau_lowers_the_rate_the_step_uses_and_checkpoints_keep_it() 
         assert_eq!(loaded.current_lr().unwrap(), LearningRate::Constant(0.0125));
         assert!((loaded.learning_rate().unwrap() - f64::from(0.0125f32)).abs() < 1e-12);
 
+        // Resumed from a checkpoint of epoch 2, the callback goes on from its saved state: the
+        // rate falls at the epochs it falls at in one run, to the same weights.
+        let opts4 = |initial_epoch, state| FitOptions {
+            reduce_lr: Some(plateau),
+            reduce_lr_state: state,
+            ..opts(4, initial_epoch)
+        };
+        let mut straight = Model::new(gpu.clone(), spec(), sgd.clone()).unwrap();
+        let straight_rates: Vec<f64> = straight
+            .fit(&train, &opts4(0, Default::default()))
+            .unwrap()
+            .epochs
+            .iter()
+            .map(|e| e.learning_rate)
+            .collect();
+        let mut first = Model::new(gpu.clone(), spec(), sgd.clone()).unwrap();
+        let logs = first.fit(&train, &FitOptions { epochs: 2, ..opts4(0, Default::default()) }).unwrap().epochs;
+        let last = logs.last().unwrap();
+        first.save_run(&path, 2, Some(last.best), last.plateau).unwrap();
+        let mut resumed = Model::new(gpu.clone(), spec(), sgd.clone()).unwrap();
+        let info = resumed.load(&path).unwrap();
+        let state = info.plateau.expect("the callback's state is saved");
+        let resumed_rates: Vec<f64> =
+            resumed.fit(&train, &opts4(2, state)).unwrap().epochs.iter().map(|e| e.learning_rate).collect();
+        assert_eq!(resumed_rates, straight_rates[2..]);
+        assert!(resumed.weights().unwrap() == straight.weights().unwrap(), "on {}", short(gpu));
+
         // A schedule cannot be set, nor watched by the callback (as in Keras).
         let cosine = Schedule::CosineDecay {
             initial_learning_rate: 0.1,

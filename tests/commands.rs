@@ -149,7 +149,8 @@ fn a_spec_file_trains_and_a_bad_one_is_refused() {
     assert!(stdout.contains("test: loss") && stdout.contains("(600 samples)"), "{stdout}");
     let csv = std::fs::read_to_string(dir.join("m.csv")).unwrap();
     assert!(
-        csv.starts_with("epoch,loss,accuracy,val_loss,val_accuracy,learning_rate") && csv.lines().count() == 2,
+        csv.starts_with("epoch,loss,accuracy,val_loss,val_accuracy,seconds,samples_per_second,learning_rate\n")
+            && csv.lines().count() == 2,
         "{csv}"
     );
 
@@ -168,6 +169,16 @@ fn a_spec_file_trains_and_a_bad_one_is_refused() {
     failed_with(
         &wgtrain(&[&["train", "--spec", s(&spec), "--reduce-lr-on-plateau", "2"][..], &data].concat()),
         &["ReduceLROnPlateau needs a constant learning rate"],
+    );
+    failed_with(
+        &wgtrain(&["train", "--preset", "mlp", "--reduce-lr-on-plateau", "2", "--reduce-lr-factor", "1.5"]),
+        &["ReduceLROnPlateau factor must be in [0, 1), got 1.5"],
+    );
+    let pieces = r#""lr": {"PiecewiseConstantDecay": {"boundaries": [10], "values": [0.01, 0.001]}}"#;
+    std::fs::write(&spec, preset.replace(r#""lr": 0.001"#, pieces)).unwrap();
+    failed_with(
+        &wgtrain(&["train", "--spec", s(&spec), "--lr", "0.1"]),
+        &["PiecewiseConstantDecay, which has no initial rate"],
     );
     std::fs::write(&spec, preset.replace(r#""lr": 0.001"#, &cosine.replace("38", "0"))).unwrap();
     failed_with(&wgtrain(&["train", "--spec", s(&spec)]), &["CosineDecay decay_steps 0 must be positive"]);

@@ -135,6 +135,39 @@ fn what_wgtrain_lacks_is_refused_by_name() {
         let err = Preset::from_spec_file(&path).unwrap_err().to_string();
         assert!(err.contains(needle), "'{needle}' not in: {err}");
     }
+    let text = std::fs::read_to_string(fixture("regularized")).unwrap();
+    let l2 = r#""class_name": "L2", "config": {"l2": 0.01}"#;
+    for (to, needle) in [
+        (
+            r#""class_name": "OrthogonalRegularizer", "config": {"factor": 0.01}"#,
+            "OrthogonalRegularizer is not supported",
+        ),
+        (r#""class_name": "L2", "config": {"l2": 0.01, "l3": 1}"#, "kernel_regularizer setting 'l3'"),
+        (r#""class_name": "L2", "config": {"l2": -1}"#, "l2 must be finite and non-negative"),
+    ] {
+        assert!(text.contains(l2));
+        let path = dir.join("edited.json");
+        std::fs::write(&path, text.replacen(l2, to, 1)).unwrap();
+        let err = Preset::from_spec_file(&path).unwrap_err().to_string();
+        assert!(err.contains(needle) && err.contains("layer 2 (Dense)"), "'{needle}' not in: {err}");
+    }
+}
+
+/// A preset written as a spec file reads back as itself, its schedule included.
+#[test]
+fn presets_round_trip_through_spec_files() {
+    let dir = std::env::temp_dir().join(format!("wgtrain-spec-round-trip-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for name in presets::NAMES {
+        let preset = presets::by_name(name).unwrap();
+        let path = dir.join(format!("{name}.json"));
+        std::fs::write(&path, preset.to_spec_json()).unwrap();
+        let read = Preset::from_spec_file(&path).unwrap();
+        assert_eq!(
+            (&read.model, &read.compile, read.batch_size, read.epochs),
+            (&preset.model, &preset.compile, preset.batch_size, preset.epochs)
+        );
+    }
 }
 
 #[test]

@@ -164,7 +164,7 @@ fn checkpoints_carry_class_names_and_the_best_loss() {
     assert!(model.set_class_names(names[..3].to_vec()).is_err());
     model.set_class_names(names.clone()).unwrap();
     let best = Best { loss: 0.123456789, epochs_since: 2 };
-    model.save_run(&path, 4, Some(best)).unwrap();
+    model.save_run(&path, 4, Some(best), None).unwrap();
     let (loaded, info) = Model::from_checkpoint(gpu.clone(), &path).unwrap();
     assert_eq!(loaded.class_names(), names);
     assert_eq!((info.epoch, info.best), (4, Some(best)));

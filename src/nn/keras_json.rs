@@ -156,6 +156,7 @@ impl Reader {
             other => Err(format!("kernel_regularizer {other} is not supported (L1, L2, L1L2)")),
         };
         let r = r.map_err(|m| self.error(m))?;
+        r.check().map_err(|e| self.error(e.to_string()))?;
         if let Some(key) = config.keys().next() {
             return Err(self.error(format!("kernel_regularizer setting '{key}' is not supported")));
         }

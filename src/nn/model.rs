@@ -423,9 +423,9 @@ impl Model {
     }
 
     /// The learning rate the next update uses (the schedule's at `iterations`), as Keras's
-    /// `optimizer.learning_rate` reads.
+    /// `optimizer.learning_rate` reads, rounded to the f32 the kernels hold it in.
     pub fn learning_rate(&self) -> Result<f64> {
-        Ok(self.current_lr()?.at(self.iterations()?))
+        Ok(f64::from(self.current_lr()?.at(self.iterations()?) as f32))
     }
 
     /// The rate as it stands: the schedule compiled in, or a constant one as the device holds it

@@ -42,7 +42,8 @@ impl Reference {
             layers: (0..model.spec.layers.len()).map(|i| model.effective_layer(i)).collect(),
             shapes: model.shapes.clone(),
             loss: model.head.loss,
-            optimizer: model.compile.optimizer.clone(),
+            // The rate as it stands (ReduceLROnPlateau may have lowered it on the device).
+            optimizer: model.compile.optimizer.clone().with_lr(model.current_lr()?),
             seed: model.compile.seed,
             params,
             state,

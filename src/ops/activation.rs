@@ -135,6 +135,17 @@ pub fn softmax_backward(gpu: &Gpu, cols: usize, y: &Tensor, dy: &Tensor, dx: &Te
     build(gpu, "softmax_backward", params, y.len() / cols, &[(8, y), (9, dy), (10, dx)])
 }
 
+#[cfg(test)]
+mod tests {
+    use super::Activation;
+
+    #[test]
+    fn the_epilogue_activations_are_those_differentiated_through_their_output() {
+        let from_output: Vec<Activation> = Activation::ALL.into_iter().filter(|a| a.from_output()).collect();
+        assert_eq!(from_output, Activation::EPILOGUE);
+    }
+}
+
 pub mod cpu {
     use super::{Activation, Elementwise};
 
@@ -168,7 +179,9 @@ pub mod cpu {
     /// (`Activation::saved`).
     pub fn slope(act: impl Into<Elementwise>, saved: f64) -> f64 {
         let Elementwise { act, alpha } = act.into();
-        let (alpha, y, x) = (f64::from(alpha), saved, saved);
+        let alpha = f64::from(alpha);
+        // The output y, except for gelu and silu, whose derivative needs the input x.
+        let (y, x) = (saved, saved);
         match act {
             Activation::Linear => 1.0,
             Activation::Relu => f64::from(u8::from(y > 0.0)),

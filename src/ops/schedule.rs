@@ -113,6 +113,26 @@ impl LearningRate {
         }
     }
 
+    /// The rate starting at `lr` instead: the constant itself, or a decay's initial rate; a
+    /// piecewise schedule has none.
+    pub fn with_initial(&self, lr: f32) -> Result<LearningRate> {
+        Ok(match self.clone() {
+            LearningRate::Constant(_) => LearningRate::Constant(lr),
+            LearningRate::Schedule(Schedule::ExponentialDecay { decay_steps, decay_rate, staircase, .. }) => {
+                Schedule::ExponentialDecay { initial_learning_rate: lr, decay_steps, decay_rate, staircase }.into()
+            }
+            LearningRate::Schedule(Schedule::CosineDecay {
+                decay_steps, alpha, warmup_target, warmup_steps, ..
+            }) => Schedule::CosineDecay { initial_learning_rate: lr, decay_steps, alpha, warmup_target, warmup_steps }
+                .into(),
+            LearningRate::Schedule(Schedule::PiecewiseConstantDecay { .. }) => {
+                return Err(Error::Invalid(
+                    "the learning rate is a PiecewiseConstantDecay, which has no initial rate to set".into(),
+                ));
+            }
+        })
+    }
+
     /// Whether the rate is a number (which `set_learning_rate` may change) rather than a schedule.
     pub fn is_constant(&self) -> bool {
         matches!(self, LearningRate::Constant(_))
@@ -163,6 +183,9 @@ impl LearningRate {
                         boundaries.len(),
                         values.len()
                     ));
+                }
+                if boundaries.is_empty() {
+                    return bad("PiecewiseConstantDecay needs at least one boundary (as Keras)".into());
                 }
                 if boundaries.len() > MAX_BOUNDARIES {
                     return bad(format!("PiecewiseConstantDecay takes at most {MAX_BOUNDARIES} boundaries"));

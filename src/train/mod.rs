@@ -22,7 +22,7 @@ use crate::nn::Model;
 use feed::{DeviceData, Feed};
 use graph::{Graph, input_form};
 use plateau::Plateau;
-pub use plateau::ReduceLrOnPlateau;
+pub use plateau::{PlateauState, ReduceLrOnPlateau};
 use progress::Progress;
 
 /// Where validation data comes from.
@@ -52,6 +52,8 @@ pub struct FitOptions<'a> {
     /// Lower a constant learning rate when the monitored loss stops improving (Keras's
     /// `ReduceLROnPlateau`).
     pub reduce_lr: Option<ReduceLrOnPlateau>,
+    /// What ReduceLROnPlateau had seen before this run (from a checkpoint when resuming).
+    pub reduce_lr_state: PlateauState,
     /// The best monitored loss before this run (from a checkpoint when resuming).
     pub best: Best,
     /// The most dataset bytes held on the GPU at once; a larger dataset streams through a
@@ -95,6 +97,7 @@ impl Default for FitOptions<'_> {
             initial_epoch: 0,
             patience: None,
             reduce_lr: None,
+            reduce_lr_state: PlateauState::default(),
             best: Best::default(),
             max_resident_bytes: None,
         }
@@ -123,6 +126,8 @@ pub struct EpochLog {
     pub learning_rate: f64,
     /// The best monitored loss after this epoch; `best.epochs_since == 0` when this epoch set it.
     pub best: Best,
+    /// ReduceLROnPlateau's state after this epoch, when it runs.
+    pub plateau: Option<PlateauState>,
 }
 
 impl EpochLog {
@@ -464,13 +469,8 @@ impl Model {
         feed::check(self, data)?;
         let mut plateau = match opts.reduce_lr {
             Some(cfg) => {
-                cfg.check()?;
-                if !self.compile.optimizer.lr().is_constant() {
-                    return Err(Error::Invalid(
-                        "ReduceLROnPlateau needs a constant learning rate, not a schedule (as in Keras)".into(),
-                    ));
-                }
-                Some(Plateau::new(cfg))
+                cfg.check(self.compile.optimizer.lr())?;
+                Some(Plateau::new(cfg, opts.reduce_lr_state))
             }
             None => None,
         };
@@ -557,17 +557,20 @@ impl Model {
                 samples_per_second: train_rows.len() as f64 / train_seconds,
                 learning_rate: self.learning_rate()?,
                 best,
+                plateau: None,
             };
             best = best.after(log.monitored_loss());
             log.best = best;
             progress.finish(&log);
             // Before on_epoch, so a checkpoint saved there holds the rate the next epoch uses.
-            if let Some(lower) = plateau.as_mut().and_then(|p| p.after(log.monitored_loss(), log.learning_rate as f32))
-            {
-                self.set_learning_rate(lower)?;
-                if opts.verbose {
-                    println!("epoch {epoch}: ReduceLROnPlateau reducing learning rate to {lower:e}");
+            if let Some(p) = plateau.as_mut() {
+                if let Some(lower) = p.after(log.monitored_loss(), log.learning_rate as f32) {
+                    self.set_learning_rate(lower)?;
+                    if opts.verbose {
+                        println!("epoch {epoch}: ReduceLROnPlateau reducing learning rate to {lower:e}");
+                    }
                 }
+                log.plateau = Some(p.state);
             }
             on_epoch(self, &log)?;
             history.epochs.push(log);

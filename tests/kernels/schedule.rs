@@ -36,7 +36,7 @@ fn schedules() -> Vec<LearningRate> {
         }
         .into(),
         Schedule::PiecewiseConstantDecay { boundaries: vec![100, 1000], values: vec![1.0, 0.5, 0.1] }.into(),
-        Schedule::PiecewiseConstantDecay { boundaries: vec![], values: vec![0.25] }.into(),
+        Schedule::PiecewiseConstantDecay { boundaries: vec![7], values: vec![0.25, 2.0] }.into(),
     ]
 }
 
@@ -90,6 +90,7 @@ fn schedules_follow_keras_formulas() {
             "one value more than boundaries",
         ),
         (Schedule::PiecewiseConstantDecay { boundaries: vec![10, 5], values: vec![1.0; 3] }, "increasing order"),
+        (Schedule::PiecewiseConstantDecay { boundaries: vec![], values: vec![1.0] }, "at least one boundary"),
         (
             Schedule::ExponentialDecay {
                 initial_learning_rate: 0.1,
