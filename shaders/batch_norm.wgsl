@@ -1,7 +1,9 @@
 // batch_norm.wgsl: batch normalization over the last axis, as Keras's BatchNormalization.
 //
 // x is viewed as [rows, c]: a Dense layer's [n, c] output, or a channels-last [n, h, w, c]
-// one (rows = n·h·w). Per channel, over the rows of the batch:
+// one (rows = n·h·w, per_sample = h·w). Only the batch's valid samples count (batch_rows[0],
+// written by data.wgsl's label gather): a short last batch is normalised over its own rows, as
+// Keras normalises it, and its padding rows get a zero dx. Per channel, over the counted rows:
 //   batch_norm_stats:   mean, var = Σ(x - mean)² / rows (two passes: no cancellation), written
 //     as stats = [mean, 1/sqrt(var + ε)]; moving = moving·momentum + batch·(1 - momentum)
 //     for the moving mean and the (biased) moving variance, as Keras updates them.
@@ -13,7 +15,7 @@
 // Layouts: x, y, dy, dx [rows, c] row-major; gamma, beta, moving_mean, moving_var, dgamma,
 //   dbeta [c]; stats [2, c].
 // Bindings: 0 params; 1 x, 2 y, 3 gamma, 4 beta, 5 stats, 6 moving_mean, 7 moving_var, 8 dy,
-//   9 dx, 10 dgamma, 11 dbeta.
+//   9 dx, 10 dgamma, 11 dbeta, 12 batch_rows (u32; the stats and backward passes).
 // Grid: the reductions (stats, backward_params) one workgroup of 256 per channel (folded 2-D
 //   past 65 535), summing in a
 //   fixed order (deterministic); the elementwise passes one invocation per element, 256 per
@@ -24,6 +26,7 @@ struct Params {
     c: u32,
     epsilon: f32,
     momentum: f32,
+    per_sample: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -33,6 +36,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read> beta: array<f32>;
 @group(0) @binding(5) var<storage, read_write> stats: array<f32>;
 @group(0) @binding(6) var<storage, read_write> moving_mean: array<f32>;
+@group(0) @binding(12) var<storage, read> batch_rows: array<u32>;
 @group(0) @binding(7) var<storage, read_write> moving_var: array<f32>;
 @group(0) @binding(8) var<storage, read> dy: array<f32>;
 @group(0) @binding(9) var<storage, read_write> dx: array<f32>;
@@ -60,6 +64,11 @@ fn workgroup_sum(lid: u32, value: f32) -> f32 {
     return total;
 }
 
+// The rows of the batch's valid samples.
+fn counted_rows() -> u32 {
+    return min(batch_rows[0], params.rows / params.per_sample) * params.per_sample;
+}
+
 @compute @workgroup_size(256)
 fn batch_norm_stats(
     @builtin(workgroup_id) wg: vec3<u32>,
@@ -71,14 +80,15 @@ fn batch_norm_stats(
     if ch >= params.c {
         return;
     }
-    let rows = f32(params.rows);
+    let counted = counted_rows();
+    let rows = f32(counted);
     var sum = 0.0;
-    for (var r = lid; r < params.rows; r += 256u) {
+    for (var r = lid; r < counted; r += 256u) {
         sum += x[r * params.c + ch];
     }
     let mean = workgroup_sum(lid, sum) / rows;
     var squares = 0.0;
-    for (var r = lid; r < params.rows; r += 256u) {
+    for (var r = lid; r < counted; r += 256u) {
         let d = x[r * params.c + ch] - mean;
         squares += d * d;
     }
@@ -134,7 +144,7 @@ fn batch_norm_backward_params(
     let invstd = stats[params.c + ch];
     var sum_dy = 0.0;
     var sum_dy_xhat = 0.0;
-    for (var r = lid; r < params.rows; r += 256u) {
+    for (var r = lid; r < counted_rows(); r += 256u) {
         let i = r * params.c + ch;
         sum_dy += dy[i];
         sum_dy_xhat += dy[i] * (x[i] - mean) * invstd;
@@ -158,8 +168,13 @@ fn batch_norm_backward_input(
         return;
     }
     let ch = i % params.c;
+    let counted = counted_rows();
+    if i / params.c >= counted {
+        dx[i] = 0.0;
+        return;
+    }
     let invstd = stats[params.c + ch];
     let xhat = (x[i] - stats[ch]) * invstd;
-    let rows = f32(params.rows);
+    let rows = f32(counted);
     dx[i] = gamma[ch] * invstd / rows * (rows * dy[i] - dbeta[ch] - xhat * dgamma[ch]);
 }

@@ -196,7 +196,7 @@ fn dropout_backward_is_the_gradient() {
 fn batch_norm_backward_is_the_gradient_through_the_batch_statistics() {
     let mut rng = StdRng::seed_from_u64(7);
     for (rows, c) in [(2, 1), (5, 3), (12, 4)] {
-        let shape = BatchNormShape { rows, c, epsilon: 1e-3, momentum: 0.99 };
+        let shape = BatchNormShape { rows, c, per_sample: 1, epsilon: 1e-3, momentum: 0.99 };
         let x: Vec<f64> = random(&mut rng, rows * c).iter().enumerate().map(|(i, v)| v + (i % c) as f64).collect();
         let (gamma, beta, r) = (random(&mut rng, c), random(&mut rng, c), random(&mut rng, rows * c));
         // Training mode: the mean and variance are those of x itself.

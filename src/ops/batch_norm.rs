@@ -6,11 +6,13 @@ use super::grid_for;
 use crate::error::Result;
 use crate::gpu::{Dispatch, Gpu, Kernel, Shader, Tensor};
 
-/// x viewed as [rows, c], normalised per channel over the rows.
+/// x viewed as [rows, c], normalised per channel over the rows of the batch's valid samples,
+/// `per_sample` rows each (1 after a Dense layer, h·w after a Conv2D one).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BatchNormShape {
     pub rows: usize,
     pub c: usize,
+    pub per_sample: usize,
     pub epsilon: f32,
     /// The moving statistics' decay per step (Keras's `momentum`).
     pub momentum: f32,
@@ -23,11 +25,19 @@ struct Params {
     c: u32,
     epsilon: f32,
     momentum: f32,
+    per_sample: u32,
 }
 
 impl BatchNormShape {
     fn params(&self) -> Params {
-        Params { rows: self.rows as u32, c: self.c as u32, epsilon: self.epsilon, momentum: self.momentum }
+        assert!(self.per_sample > 0 && self.rows.is_multiple_of(self.per_sample), "batch_norm: {self:?}");
+        Params {
+            rows: self.rows as u32,
+            c: self.c as u32,
+            epsilon: self.epsilon,
+            momentum: self.momentum,
+            per_sample: self.per_sample as u32,
+        }
     }
 
     fn len(&self) -> usize {
@@ -40,17 +50,17 @@ fn kernel(entry: &'static str) -> Kernel {
 }
 
 /// The batch's per-channel statistics into `stats` ([mean, 1/sqrt(var + ε)], [2, c]), and the
-/// moving mean and variance moved towards them.
+/// moving mean and variance moved towards them; over the samples `batch_rows` (u32) counts.
 pub fn stats(
     gpu: &Gpu,
     shape: &BatchNormShape,
     x: &Tensor,
+    batch_rows: &Tensor,
     stats: &Tensor,
-    moving_mean: &Tensor,
-    moving_var: &Tensor,
+    [moving_mean, moving_var]: [&Tensor; 2],
 ) -> Result<Dispatch> {
     assert!(x.len() == shape.len() && stats.len() == 2 * shape.c, "batch_norm stats: shapes differ from {shape:?}");
-    let tensors = [(1, x), (5, stats), (6, moving_mean), (7, moving_var)];
+    let tensors = [(1, x), (5, stats), (6, moving_mean), (7, moving_var), (12, batch_rows)];
     gpu.dispatch(&kernel("batch_norm_stats"), &shape.params(), &tensors, gpu.grid(shape.c as u64)?)
 }
 
@@ -82,26 +92,30 @@ pub fn infer(
     gpu.dispatch(&kernel("batch_norm_infer"), &shape.params(), &tensors, grid_for(gpu, shape.len())?)
 }
 
-/// dgamma = Σ dy·x̂ and dbeta = Σ dy per channel, overwritten.
+/// dgamma = Σ dy·x̂ and dbeta = Σ dy per channel over the counted samples, overwritten.
+#[allow(clippy::too_many_arguments)] // the pass's tensors, each its own binding
 pub fn backward_params(
     gpu: &Gpu,
     shape: &BatchNormShape,
     x: &Tensor,
+    batch_rows: &Tensor,
     dy: &Tensor,
     stats: &Tensor,
     [dgamma, dbeta]: [&Tensor; 2],
 ) -> Result<Dispatch> {
     assert!(dy.len() == shape.len() && dgamma.len() == shape.c, "batch_norm backward: shapes differ from {shape:?}");
-    let tensors = [(1, x), (5, stats), (8, dy), (10, dgamma), (11, dbeta)];
+    let tensors = [(1, x), (5, stats), (8, dy), (10, dgamma), (11, dbeta), (12, batch_rows)];
     gpu.dispatch(&kernel("batch_norm_backward_params"), &shape.params(), &tensors, gpu.grid(shape.c as u64)?)
 }
 
-/// dx from dy, the batch's stats and the parameter gradients `backward_params` wrote.
+/// dx from dy, the batch's stats and the parameter gradients `backward_params` wrote; zero in
+/// the rows of samples `batch_rows` does not count.
 #[allow(clippy::too_many_arguments)]
 pub fn backward_input(
     gpu: &Gpu,
     shape: &BatchNormShape,
     x: &Tensor,
+    batch_rows: &Tensor,
     dy: &Tensor,
     gamma: &Tensor,
     stats: &Tensor,
@@ -109,7 +123,7 @@ pub fn backward_input(
     dx: &Tensor,
 ) -> Result<Dispatch> {
     assert!(dx.len() == shape.len(), "batch_norm backward input: dx has {} elements for {shape:?}", dx.len());
-    let tensors = [(1, x), (3, gamma), (5, stats), (8, dy), (9, dx), (10, dgamma), (11, dbeta)];
+    let tensors = [(1, x), (3, gamma), (5, stats), (8, dy), (9, dx), (10, dgamma), (11, dbeta), (12, batch_rows)];
     gpu.dispatch(&kernel("batch_norm_backward_input"), &shape.params(), &tensors, grid_for(gpu, shape.len())?)
 }
 

@@ -2,12 +2,24 @@ use wgtrain::ops::batch_norm::{self, BatchNormShape, cpu};
 
 use crate::common::*;
 
-/// (rows, c): one row, primes, more rows than a workgroup, the BatchNormalization CNN's
-/// 32×14×14×32 and a wide Dense layer's.
-const SHAPES: [(usize, usize); 7] = [(1, 1), (7, 3), (300, 1), (257, 67), (1000, 5), (6272, 32), (32, 300)];
+/// (samples, rows per sample, c, valid samples): one row, primes, more rows than a workgroup,
+/// the BatchNormalization CNN's 32×14×14×32 and a wide Dense layer's; and short last batches,
+/// whose padding samples must not count.
+const SHAPES: [(usize, usize, usize, usize); 10] = [
+    (1, 1, 1, 1),
+    (7, 1, 3, 7),
+    (300, 1, 1, 300),
+    (257, 1, 67, 257),
+    (10, 100, 5, 10),
+    (32, 196, 32, 32),
+    (32, 1, 300, 32),
+    (32, 1, 300, 5),
+    (16, 49, 7, 1),
+    (64, 9, 33, 37),
+];
 
-fn shape(rows: usize, c: usize) -> BatchNormShape {
-    BatchNormShape { rows, c, epsilon: 1e-3, momentum: 0.99 }
+fn shape(samples: usize, per_sample: usize, c: usize) -> BatchNormShape {
+    BatchNormShape { rows: samples * per_sample, c, per_sample, epsilon: 1e-3, momentum: 0.99 }
 }
 
 /// x with a per-channel offset and spread, so the statistics differ by channel and a mean far
@@ -23,8 +35,11 @@ fn batch_norm_forward_matches_cpu() {
     for gpu in gpus() {
         let mut worst = Worst::new("batch_norm_forward", gpu);
         let mut rng = rng(60);
-        for (rows, c) in SHAPES {
-            let s = shape(rows, c);
+        for (samples, per_sample, c, valid) in SHAPES {
+            let (s, rows) = (shape(samples, per_sample, c), samples * per_sample);
+            // The CPU twin sees only the valid samples, as Keras does in a short batch.
+            let (counted, valid_s) = (valid * per_sample * c, shape(valid, per_sample, c));
+            let batch_rows = gpu.upload("batch_rows", &[valid as u32]).unwrap();
             let x = input(&mut rng, rows, c);
             let (gamma, beta) = (uniform(&mut rng, c, 0.5, 1.5), uniform(&mut rng, c, -1.0, 1.0));
             let (mm, mv) = (uniform(&mut rng, c, -1.0, 1.0), uniform(&mut rng, c, 0.5, 2.0));
@@ -32,22 +47,23 @@ fn batch_norm_forward_matches_cpu() {
             let (tg, tb) = (gpu.upload("gamma", &gamma).unwrap(), gpu.upload("beta", &beta).unwrap());
             let (tmm, tmv) = (gpu.upload("moving_mean", &mm).unwrap(), gpu.upload("moving_var", &mv).unwrap());
             let (stats, y) = (poisoned(gpu, 2 * c), poisoned(gpu, rows * c));
-            run(gpu, batch_norm::stats(gpu, &s, &tx, &stats, &tmm, &tmv));
+            run(gpu, batch_norm::stats(gpu, &s, &tx, &batch_rows, &stats, [&tmm, &tmv]));
             run(gpu, batch_norm::forward(gpu, &s, &tx, [&tg, &tb], &stats, &y));
-            let xs = f64s(&x);
-            let (mean, var) = cpu::moments(&s, &xs);
-            let want = cpu::normalize(&s, &xs, &mean, &var, &f64s(&gamma), &f64s(&beta));
-            worst.add(compare(&format!("batch_norm_forward {rows}x{c}"), &read(gpu, &y), &want));
+            let xs = f64s(&x[..counted]);
+            let (mean, var) = cpu::moments(&valid_s, &xs);
+            let want = cpu::normalize(&valid_s, &xs, &mean, &var, &f64s(&gamma), &f64s(&beta));
+            let what = format!("{samples}x{per_sample}x{c} ({valid} valid)");
+            worst.add(compare(&format!("batch_norm_forward {what}"), &read(gpu, &y)[..counted], &want));
             let invstd: Vec<f64> = var.iter().map(|v| 1.0 / (v + 1e-3).sqrt()).collect();
-            worst.add(compare(&format!("batch_norm_stats {rows}x{c}"), &read(gpu, &stats), &[mean, invstd].concat()));
-            let (want_mm, want_mv) = cpu::moved(&s, &xs, &f64s(&mm), &f64s(&mv));
-            worst.add(compare(&format!("batch_norm moving mean {rows}x{c}"), &read(gpu, &tmm), &want_mm));
-            worst.add(compare(&format!("batch_norm moving variance {rows}x{c}"), &read(gpu, &tmv), &want_mv));
-            // Inference reads the moving statistics as they now are.
+            worst.add(compare(&format!("batch_norm_stats {what}"), &read(gpu, &stats), &[mean, invstd].concat()));
+            let (want_mm, want_mv) = cpu::moved(&valid_s, &xs, &f64s(&mm), &f64s(&mv));
+            worst.add(compare(&format!("batch_norm moving mean {what}"), &read(gpu, &tmm), &want_mm));
+            worst.add(compare(&format!("batch_norm moving variance {what}"), &read(gpu, &tmv), &want_mv));
+            // Inference reads the moving statistics as they now are, in every row.
             let y = poisoned(gpu, rows * c);
             run(gpu, batch_norm::infer(gpu, &s, &tx, [&tg, &tb], [&tmm, &tmv], &y));
-            let want = cpu::normalize(&s, &xs, &want_mm, &want_mv, &f64s(&gamma), &f64s(&beta));
-            worst.add(compare(&format!("batch_norm_infer {rows}x{c}"), &read(gpu, &y), &want));
+            let want = cpu::normalize(&s, &f64s(&x), &want_mm, &want_mv, &f64s(&gamma), &f64s(&beta));
+            worst.add(compare(&format!("batch_norm_infer {what}"), &read(gpu, &y), &want));
         }
     }
 }
@@ -57,8 +73,10 @@ fn batch_norm_backward_matches_cpu() {
     for gpu in gpus() {
         let mut worst = Worst::new("batch_norm_backward", gpu);
         let mut rng = rng(61);
-        for (rows, c) in SHAPES {
-            let s = shape(rows, c);
+        for (samples, per_sample, c, valid) in SHAPES {
+            let (s, rows) = (shape(samples, per_sample, c), samples * per_sample);
+            let (counted, valid_s) = (valid * per_sample * c, shape(valid, per_sample, c));
+            let batch_rows = gpu.upload("batch_rows", &[valid as u32]).unwrap();
             let x = input(&mut rng, rows, c);
             let (dy, gamma) = (uniform(&mut rng, rows * c, -1.0, 1.0), uniform(&mut rng, c, 0.5, 1.5));
             let (tx, tdy, tg) =
@@ -66,13 +84,18 @@ fn batch_norm_backward_matches_cpu() {
             let (tmm, tmv) = (gpu.zeros("moving_mean", c).unwrap(), gpu.zeros("moving_var", c).unwrap());
             let stats = gpu.zeros("stats", 2 * c).unwrap();
             let (dgamma, dbeta, dx) = (poisoned(gpu, c), poisoned(gpu, c), poisoned(gpu, rows * c));
-            run(gpu, batch_norm::stats(gpu, &s, &tx, &stats, &tmm, &tmv));
-            run(gpu, batch_norm::backward_params(gpu, &s, &tx, &tdy, &stats, [&dgamma, &dbeta]));
-            run(gpu, batch_norm::backward_input(gpu, &s, &tx, &tdy, &tg, &stats, [&dgamma, &dbeta], &dx));
-            let (want_dx, want_dgamma, want_dbeta) = cpu::backward(&s, &f64s(&x), &f64s(&dy), &f64s(&gamma));
-            worst.add(compare(&format!("batch_norm dgamma {rows}x{c}"), &read(gpu, &dgamma), &want_dgamma));
-            worst.add(compare(&format!("batch_norm dbeta {rows}x{c}"), &read(gpu, &dbeta), &want_dbeta));
-            worst.add(compare(&format!("batch_norm dx {rows}x{c}"), &read(gpu, &dx), &want_dx));
+            run(gpu, batch_norm::stats(gpu, &s, &tx, &batch_rows, &stats, [&tmm, &tmv]));
+            run(gpu, batch_norm::backward_params(gpu, &s, &tx, &batch_rows, &tdy, &stats, [&dgamma, &dbeta]));
+            let grads = [&dgamma, &dbeta];
+            run(gpu, batch_norm::backward_input(gpu, &s, &tx, &batch_rows, &tdy, &tg, &stats, grads, &dx));
+            let (xs, dys) = (f64s(&x[..counted]), f64s(&dy[..counted]));
+            let (mut want_dx, want_dgamma, want_dbeta) = cpu::backward(&valid_s, &xs, &dys, &f64s(&gamma));
+            // The padding samples pass no gradient back.
+            want_dx.resize(rows * c, 0.0);
+            let what = format!("{samples}x{per_sample}x{c} ({valid} valid)");
+            worst.add(compare(&format!("batch_norm dgamma {what}"), &read(gpu, &dgamma), &want_dgamma));
+            worst.add(compare(&format!("batch_norm dbeta {what}"), &read(gpu, &dbeta), &want_dbeta));
+            worst.add(compare(&format!("batch_norm dx {what}"), &read(gpu, &dx), &want_dx));
         }
     }
 }
