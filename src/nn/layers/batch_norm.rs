@@ -79,7 +79,8 @@ impl LayerKind for BatchNormalization {
         let (mean, var) = (&ctx.state[0].value, &ctx.state[1].value);
         let stats = Arc::new(gpu.zeros("batch_norm_stats", 2 * shape.c)?);
         let mut rec = Recorded::default();
-        rec.forward_train.push(batch_norm::stats(gpu, &shape, ctx.x, ctx.batch_rows, &stats, [mean, var])?.owning(stats.clone()));
+        rec.forward_train
+            .push(batch_norm::stats(gpu, &shape, ctx.x, ctx.batch_rows, &stats, [mean, var])?.owning(stats.clone()));
         rec.forward_train.push(batch_norm::forward(gpu, &shape, ctx.x, [g, b], &stats, ctx.y)?);
         let infer = batch_norm::infer(gpu, &shape, ctx.x, [g, b], [mean, var], ctx.y)?;
         rec.forward_infer.push(infer.owning(ones.clone()).owning(zeros.clone()));
@@ -87,7 +88,8 @@ impl LayerKind for BatchNormalization {
         let (dgamma_scratch, dbeta_scratch) = (scratch("dgamma")?, scratch("dbeta")?);
         let dgamma = gamma.map_or(&*dgamma_scratch, |p| &p.grad);
         let dbeta = beta.map_or(&*dbeta_scratch, |p| &p.grad);
-        let params_grad = batch_norm::backward_params(gpu, &shape, ctx.x, ctx.batch_rows, ctx.dy(), &stats, [dgamma, dbeta])?;
+        let params_grad =
+            batch_norm::backward_params(gpu, &shape, ctx.x, ctx.batch_rows, ctx.dy(), &stats, [dgamma, dbeta])?;
         rec.backward.push(params_grad.owning(dgamma_scratch.clone()).owning(dbeta_scratch.clone()));
         if let Some(dx) = ctx.dx {
             rec.backward.push(batch_norm::backward_input(
