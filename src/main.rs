@@ -27,7 +27,7 @@ enum Command {
     Predict(commands::PredictCommand),
     /// Print a seed model as a spec file (JSON) to edit and train with `train --spec`.
     Spec {
-        /// mlp, cnn, mlp-sgd, dense or binary.
+        /// mlp, cnn, mlp-sgd, dense, binary, convnet or bn-cnn.
         preset: String,
     },
     /// Benchmark every kernel and the seed models end to end (see BENCHMARKS.md).
