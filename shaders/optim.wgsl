@@ -19,8 +19,8 @@
 //   zero-padded to whole vec4s, and zeros stay zero under every update); step is one u32.
 // Bindings: 0 params; 1 p, 2 g, 3 velocity (SGD), 4 m, 5 v, 6 step (Adam); RMSprop's velocity,
 //   momentum and average gradient at 3, 4, 5 (one buffer may stand for the ones its settings do
-//   not use), Adagrad's accumulator at 3; 7 the learning rate, one f32 (schedule.wgsl writes it
-//   each step, so a schedule needs no re-recorded step).
+//   not use), Adagrad's accumulator at 3; 7 the learning rate, one f32 (a constant one written by
+//   the host, a schedule's by schedule.wgsl each step: neither needs a re-recorded step).
 // Grid: one invocation per `vecs` vec4s of parameters (consecutive ones), 256 per workgroup,
 //   folded 2-D past 65 535 workgroups. p, velocity, m and v are updated in place.
 //   GPUs take one vec4 per invocation (neighbours read neighbouring words); CPU adapters 8, which

@@ -1,7 +1,7 @@
 // schedule.wgsl: the learning rate of this update, from the optimizer's step counter, as
-// keras.optimizers.schedules compute it in float32. It runs first in a step's update and
-// writes the rate every optimizer kernel reads, so a schedule (or a rate changed between
-// epochs, as ReduceLROnPlateau does) needs no re-recorded step.
+// keras.optimizers.schedules compute it in float32. With a schedule it runs first in a step's
+// update and writes the rate every optimizer kernel reads, so the schedule needs no re-recorded
+// step (a constant rate is written by the host, and rewritten by ReduceLROnPlateau: no dispatch).
 //
 // Keras evaluates a schedule at the optimizer's `iterations`, the updates made before this
 // one: the step counter holds this update's number (the loss dispatch counts it), so one less.

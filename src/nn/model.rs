@@ -159,10 +159,11 @@ pub struct Model {
     pub(crate) state: Vec<Vec<State>>,
     /// Optimizer updates made so far (u32): Adam's bias correction and dropout's RNG read it.
     pub(crate) step: Tensor,
-    /// The learning rate's description (`LearningRate::words`), which the schedule kernel
-    /// evaluates at every update into `rate`, the one f32 the optimizer kernels read.
-    pub(crate) schedule: Tensor,
+    /// The learning rate the optimizer kernels read (one f32): a constant one as the host
+    /// wrote it, or a schedule's, which the schedule kernel evaluates from `schedule` (its
+    /// description, `LearningRate::words`) at the start of every update.
     pub(crate) rate: Tensor,
+    pub(crate) schedule: Tensor,
     /// The name of each output class (kept in checkpoints), or empty.
     pub(crate) class_names: Vec<String>,
 }
@@ -290,8 +291,11 @@ impl Model {
             .collect::<Result<_>>()?;
         Ok(Model {
             step: gpu.upload("step", &[0u32])?,
+            rate: match compile.optimizer.lr() {
+                LearningRate::Constant(lr) => gpu.upload("learning_rate", &[*lr])?,
+                LearningRate::Schedule(_) => gpu.zeros("learning_rate", 1)?,
+            },
             schedule: gpu.upload("schedule", &compile.optimizer.lr().words())?,
-            rate: gpu.zeros("learning_rate", 1)?,
             state,
             gpu,
             spec,
@@ -432,25 +436,22 @@ impl Model {
     /// (`set_learning_rate` may have lowered it since compile). Checkpoints save this.
     pub fn current_lr(&self) -> Result<LearningRate> {
         Ok(match self.compile.optimizer.lr() {
-            LearningRate::Constant(_) => {
-                LearningRate::Constant(f32::from_bits(self.gpu.read::<u32>(&self.schedule)?[1]))
-            }
+            LearningRate::Constant(_) => LearningRate::Constant(self.gpu.read::<f32>(&self.rate)?[0]),
             schedule => schedule.clone(),
         })
     }
 
-    /// Sets a constant learning rate for the updates to come (what ReduceLROnPlateau does), on
-    /// the device, so the recorded step needs nothing new; as in Keras, refused when the rate is
-    /// a schedule.
+    /// Sets a constant learning rate for the updates to come (what ReduceLROnPlateau does), in
+    /// the device's rate, so the recorded step needs nothing new; as in Keras, refused when the
+    /// rate is a schedule.
     pub fn set_learning_rate(&self, lr: f32) -> Result<()> {
         if !self.compile.optimizer.lr().is_constant() {
             return Err(Error::Invalid(
                 "the learning rate is a schedule, so it cannot be set (as in Keras); use a constant rate".into(),
             ));
         }
-        let rate = LearningRate::Constant(lr);
-        rate.check()?;
-        self.gpu.write(&self.schedule, &rate.words());
+        LearningRate::Constant(lr).check()?;
+        self.gpu.write(&self.rate, &[lr]);
         Ok(())
     }
 

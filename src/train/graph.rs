@@ -147,9 +147,13 @@ impl Graph {
             forward_infer.splice(0..0, recorded.forward_infer);
         }
 
-        // This update's learning rate first, then one update per arena: every parameter at once.
+        // A schedule's rate for this update first (a constant one is in place already), then one
+        // update per arena: every parameter at once.
         let rate = &model.rate;
-        let mut update = vec![schedule::learning_rate(gpu, &model.schedule, &model.step, rate)?];
+        let mut update = Vec::new();
+        if !model.compile.optimizer.lr().is_constant() {
+            update.push(schedule::learning_rate(gpu, &model.schedule, &model.step, rate)?);
+        }
         for a in &model.arenas {
             update.push(match &model.compile.optimizer {
                 Optimizer::Sgd(cfg) => optim::sgd(gpu, cfg, rate, &a.values, &a.grads, &a.state[0])?,
