@@ -180,6 +180,13 @@ fn a_spec_file_trains_and_a_bad_one_is_refused() {
         &wgtrain(&["train", "--spec", s(&spec), "--lr", "0.1"]),
         &["PiecewiseConstantDecay, which has no initial rate"],
     );
+    for (lr, says) in [
+        (cosine.replace("CosineDecay", "CosineDecy"), "unknown variant `CosineDecy`, expected one of"),
+        (cosine.replace(r#", "decay_steps": 38"#, ""), "missing field `decay_steps`"),
+    ] {
+        std::fs::write(&spec, preset.replace(r#""lr": 0.001"#, &lr)).unwrap();
+        failed_with(&wgtrain(&["train", "--spec", s(&spec)]), &["learning rate", says]);
+    }
     std::fs::write(&spec, preset.replace(r#""lr": 0.001"#, &cosine.replace("38", "0"))).unwrap();
     failed_with(&wgtrain(&["train", "--spec", s(&spec)]), &["CosineDecay decay_steps 0 must be positive"]);
 

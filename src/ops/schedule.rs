@@ -9,11 +9,28 @@ use crate::gpu::{Dispatch, Gpu, Kernel, Shader, Tensor};
 /// An optimizer's learning rate: a number, or a schedule of the updates made so far (Keras's
 /// `learning_rate` argument takes either). In a spec file `"lr": 0.001` or
 /// `"lr": {"CosineDecay": {"initial_learning_rate": 0.001, "decay_steps": 1000}}`.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[serde(untagged)]
 pub enum LearningRate {
     Constant(f32),
     Schedule(Schedule),
+}
+
+impl<'de> serde::Deserialize<'de> for LearningRate {
+    /// A number, or a schedule read as one, so a misspelt schedule or a missing setting is named
+    /// (an untagged enum would only say that nothing matched).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<LearningRate, D::Error> {
+        use serde::de::Error as _;
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::Number(n) => {
+                let lr = n.as_f64().ok_or_else(|| D::Error::custom(format!("learning rate {n} is not a number")))?;
+                Ok(LearningRate::Constant(lr as f32))
+            }
+            other => serde_json::from_value(other)
+                .map(LearningRate::Schedule)
+                .map_err(|e| D::Error::custom(format!("learning rate: {e}"))),
+        }
+    }
 }
 
 /// Keras's schedules, with its names, settings and defaults.
