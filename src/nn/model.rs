@@ -161,9 +161,9 @@ pub struct Model {
     pub(crate) step: Tensor,
     /// The learning rate the optimizer kernels read (one f32): a constant one as the host
     /// wrote it, or a schedule's, which the schedule kernel evaluates from `schedule` (its
-    /// description, `LearningRate::words`) at the start of every update.
+    /// description, `LearningRate::words`; none for a constant rate) at the start of every update.
     pub(crate) rate: Tensor,
-    pub(crate) schedule: Tensor,
+    pub(crate) schedule: Option<Tensor>,
     /// The name of each output class (kept in checkpoints), or empty.
     pub(crate) class_names: Vec<String>,
 }
@@ -295,7 +295,10 @@ impl Model {
                 LearningRate::Constant(lr) => gpu.upload("learning_rate", &[*lr])?,
                 LearningRate::Schedule(_) => gpu.zeros("learning_rate", 1)?,
             },
-            schedule: gpu.upload("schedule", &compile.optimizer.lr().words())?,
+            schedule: match compile.optimizer.lr() {
+                LearningRate::Constant(_) => None,
+                schedule => Some(gpu.upload("schedule", &schedule.words())?),
+            },
             state,
             gpu,
             spec,

@@ -151,8 +151,8 @@ impl Graph {
         // update per arena: every parameter at once.
         let rate = &model.rate;
         let mut update = Vec::new();
-        if !model.compile.optimizer.lr().is_constant() {
-            update.push(schedule::learning_rate(gpu, &model.schedule, &model.step, rate)?);
+        if let Some(description) = &model.schedule {
+            update.push(schedule::learning_rate(gpu, description, &model.step, rate)?);
         }
         for a in &model.arenas {
             update.push(match &model.compile.optimizer {

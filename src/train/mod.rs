@@ -436,7 +436,11 @@ impl<'m> Trainer<'m> {
         MemoryReport {
             parameters: arenas.iter().map(|a| size(&a.values)).sum::<u64>()
                 + self.model.state.iter().flatten().map(|s| size(&s.value)).sum::<u64>()
-                + [&self.model.step, &self.model.rate, &self.model.schedule].map(size).iter().sum::<u64>(),
+                + [Some(&self.model.step), Some(&self.model.rate), self.model.schedule.as_ref()]
+                    .into_iter()
+                    .flatten()
+                    .map(size)
+                    .sum::<u64>(),
             gradients: arenas.iter().map(|a| size(&a.grads)).sum(),
             optimizer_state: arenas.iter().flat_map(|a| a.state.iter().map(size)).sum(),
             activations: self.graph.bytes,

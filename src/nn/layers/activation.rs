@@ -127,48 +127,37 @@ impl LayerKind for Act {
     }
 }
 
-impl LeakyReLU {
+/// A layer that is one elementwise activation with a parameter: what LeakyReLU and ELU share.
+trait Parametrised {
+    const KIND: &'static str;
+    /// Keras's name of the parameter.
+    const PARAMETER: &'static str;
+    fn elementwise(&self) -> Elementwise;
+}
+
+impl Parametrised for LeakyReLU {
+    const KIND: &'static str = "LeakyReLU";
+    const PARAMETER: &'static str = "negative_slope";
     fn elementwise(&self) -> Elementwise {
         Elementwise { act: Activation::LeakyRelu, alpha: self.negative_slope }
     }
 }
 
-impl LayerKind for LeakyReLU {
-    fn kind(&self) -> &'static str {
-        "LeakyReLU"
-    }
-
-    fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>> {
-        check_parameter("LeakyReLU", "negative_slope", self.negative_slope)?;
-        Ok(input.to_vec())
-    }
-
-    fn record(&self, ctx: &GpuCtx) -> Result<Recorded> {
-        record(ctx, Some(self.elementwise()))
-    }
-
-    fn cpu_forward(&self, _ctx: &CpuCtx, x: &[f64], _training: bool) -> Vec<f64> {
-        cpu_forward(Some(self.elementwise()), x, 1)
-    }
-
-    fn cpu_backward(&self, _ctx: &CpuCtx, x: &[f64], y: &[f64], dy: Vec<f64>) -> (Vec<f64>, Vec<Vec<f64>>) {
-        (cpu_backward(Some(self.elementwise()), x, y, &dy, 1), Vec::new())
-    }
-}
-
-impl ELU {
+impl Parametrised for ELU {
+    const KIND: &'static str = "ELU";
+    const PARAMETER: &'static str = "alpha";
     fn elementwise(&self) -> Elementwise {
         Elementwise { act: Activation::Elu, alpha: self.alpha }
     }
 }
 
-impl LayerKind for ELU {
+impl<T: Parametrised> LayerKind for T {
     fn kind(&self) -> &'static str {
-        "ELU"
+        T::KIND
     }
 
     fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>> {
-        check_parameter("ELU", "alpha", self.alpha)?;
+        check_parameter(T::KIND, T::PARAMETER, self.elementwise().alpha)?;
         Ok(input.to_vec())
     }
 

@@ -1,10 +1,8 @@
 //! Conv2D: NHWC convolution, kernel [kh, kw, c_in, filters], as Keras's `Conv2D`.
 
-use std::sync::Arc;
-
 use super::{
-    CpuCtx, GpuCtx, Init, LayerKind, ParamSpec, Recorded, activate, activate_apart, cpu_activate, cpu_deactivate,
-    cpu_regularize, record_regularizer,
+    CpuCtx, GpuCtx, Init, LayerKind, ParamSpec, Recorded, cpu_activate, cpu_deactivate, cpu_regularize, record_product,
+    record_regularizer,
 };
 use crate::error::{Error, Result};
 use crate::gpu::Tensor;
@@ -100,23 +98,11 @@ impl LayerKind for Conv2D {
         let gpu = ctx.gpu;
         let (kernel, bias) = (&ctx.params[0], ctx.params.get(1));
         let shape = self.shape(ctx.input_shape, ctx.batch);
-        let a = self.activation.elementwise().expect("Conv2D softmax refused by output_shape");
         let bias_value = bias.map(|b| &b.value);
         let mut rec = Recorded::default();
-        let mut z = None;
-        if activate_apart(self.activation) {
-            // The convolution writes z, a second pass activates it.
-            let kept = Arc::new(gpu.zeros("preactivation", ctx.y.len())?);
-            for list in [&mut rec.forward_train, &mut rec.forward_infer] {
-                let product =
-                    conv2d::forward(gpu, &shape, ctx.x, &kernel.value, bias_value, Activation::Linear, &kept)?;
-                list.push(product.owning(kept.clone()));
-                list.push(activate(gpu, self.activation, self.filters, &kept, ctx.y)?);
-            }
-            z = Some(kept);
-        } else {
-            rec.forward(|| conv2d::forward(gpu, &shape, ctx.x, &kernel.value, bias_value, a, ctx.y))?;
-        }
+        let z = record_product(ctx, self.activation, self.filters, &mut rec, |a, out| {
+            conv2d::forward(gpu, &shape, ctx.x, &kernel.value, bias_value, a, out)
+        })?;
         let dz_owned;
         let dz: &Tensor = if self.activation == Act::Linear {
             ctx.dy()

@@ -1,10 +1,8 @@
 //! Dense: y = act(x · kernel + bias), kernel [in, units], as Keras's `Dense`.
 
-use std::sync::Arc;
-
 use super::{
-    CpuCtx, GpuCtx, Init, LayerKind, ParamSpec, Recorded, activate, activate_apart, cpu_activate, cpu_deactivate,
-    cpu_regularize, record_regularizer,
+    CpuCtx, GpuCtx, Init, LayerKind, ParamSpec, Recorded, cpu_activate, cpu_deactivate, cpu_regularize, record_product,
+    record_regularizer,
 };
 use crate::error::{Error, Result};
 use crate::gpu::Tensor;
@@ -63,23 +61,9 @@ impl LayerKind for Dense {
         let k_in = ctx.input_shape[0];
         let shape = MatmulShape::new(ctx.batch, units, k_in);
         let mut rec = Recorded::default();
-        let mut z = None;
-        match self.activation.elementwise() {
-            Some(a) if !activate_apart(self.activation) => {
-                rec.forward(|| matmul::matmul(gpu, shape, ctx.x_operand(), &kernel.value, bias, a, ctx.y))?
-            }
-            _ => {
-                // The product writes z, a second pass activates it.
-                let kept = Arc::new(gpu.zeros("preactivation", ctx.y.len())?);
-                for list in [&mut rec.forward_train, &mut rec.forward_infer] {
-                    let product =
-                        matmul::matmul(gpu, shape, ctx.x_operand(), &kernel.value, bias, Activation::Linear, &kept)?;
-                    list.push(product.owning(kept.clone()));
-                    list.push(activate(gpu, self.activation, units, &kept, ctx.y)?);
-                }
-                z = Some(kept);
-            }
-        }
+        let z = record_product(ctx, self.activation, units, &mut rec, |a, out| {
+            matmul::matmul(gpu, shape, ctx.x_operand(), &kernel.value, bias, a, out)
+        })?;
         let dz_owned;
         let dz: &Tensor = if self.activation == Act::Linear || ctx.dy_is_pre_activation {
             ctx.dy()

@@ -268,19 +268,31 @@ pub(crate) fn cpu_regularize(r: Option<Regularizer>, kernel: &[f64], grad: &mut 
     }
 }
 
-/// Whether a product layer applies `act` in a pass of its own over the product z (kept for
-/// the backward pass) rather than in its epilogue: softmax (row-wise), and the activations whose
-/// derivative needs their input.
-pub(crate) fn activate_apart(act: Act) -> bool {
-    act.elementwise().is_none_or(|a| !a.from_output())
-}
-
-/// y = act(z), softmax row-wise over `cols`.
-pub(crate) fn activate(gpu: &Gpu, act: Act, cols: usize, z: &Tensor, y: &Tensor) -> Result<Dispatch> {
-    match act.elementwise() {
-        Some(a) => ops::activation::forward(gpu, a, z, y),
-        None => ops::activation::softmax_forward(gpu, cols, z, y),
+/// Records a product layer's forward pass (in training and inference), `product(activation,
+/// out)` writing activation(x · kernel + bias) into out. An activation whose derivative is a
+/// function of its output runs in the product's epilogue. Softmax (row-wise over `cols`) and
+/// those whose derivative needs their input run as a pass of their own over the product z,
+/// which is returned, kept for the backward pass.
+pub(crate) fn record_product(
+    ctx: &GpuCtx,
+    act: Act,
+    cols: usize,
+    rec: &mut Recorded,
+    product: impl Fn(Activation, &Tensor) -> Result<Dispatch>,
+) -> Result<Option<Arc<Tensor>>> {
+    if let Some(a) = act.elementwise().filter(|a| a.from_output()) {
+        rec.forward(|| product(a, ctx.y))?;
+        return Ok(None);
     }
+    let z = Arc::new(ctx.gpu.zeros("preactivation", ctx.y.len())?);
+    for list in [&mut rec.forward_train, &mut rec.forward_infer] {
+        list.push(product(Activation::Linear, &z)?.owning(z.clone()));
+        list.push(match act.elementwise() {
+            Some(a) => ops::activation::forward(ctx.gpu, a, &z, ctx.y)?,
+            None => ops::activation::softmax_forward(ctx.gpu, cols, &z, ctx.y)?,
+        });
+    }
+    Ok(Some(z))
 }
 
 /// What a layer's CPU twin computes against.
