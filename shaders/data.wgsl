@@ -8,13 +8,13 @@
 // serve every step of an epoch. A batch past the end of
 // `indices` is short: its rows beyond `total` are zero-filled and batch_rows[0] tells the
 // losses (loss.wgsl) how many rows count.
-//   data_gather: x[b, f] = feature f of the batch's row b (u8 features · scale, 1/255 for
-//     images); y[b, :] = its one-hot class (u8 labels, `classes` wide) or its f32 targets
+//   data_gather: x[b, f] = feature f of the batch's row b (u8 features read as byte / 255,
+//     unorm8x4); y[b, :] = its one-hot class (u8 labels, `classes` wide) or its f32 targets
 //     (`classes` per row); batch_rows[0] = the rows that count. One dispatch for all of it:
 //     on adapters where each dispatch costs tens of microseconds, fewer is faster.
 //   data_gather_bytes (u8 features, a multiple of 4 per row): x_bytes[b, :] = the batch row's
 //     features as the dataset holds them, four bytes to a word, for a first layer that reads
-//     them as byte / 255 (matmul.wgsl's a_unorm8; the scale is 1/255); y and batch_rows as
+//     them as byte / 255 (matmul.wgsl's a_unorm8); y and batch_rows as
 //     data_gather. A copy of a quarter of the words.
 //   data_advance: cursor += rows.
 // Layouts: features [total rows, features], labels [total rows] or [total rows, classes];
@@ -32,7 +32,6 @@ struct Params {
     features: u32,
     classes: u32,
     total: u32,
-    scale: f32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -44,6 +43,20 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> y: array<f32>;
 @group(0) @binding(7) var<storage, read_write> batch_rows: array<u32>;
 @group(0) @binding(8) var<storage, read_write> x_bytes: array<u32>;
+
+// byte / 255 rounded once to f32 (bit for bit Keras's x / 255 in float32; a product with
+// 1 / 255 is off in the last bit for half the bytes), exact on every device because it is integer
+// arithmetic: byte / 255 in binary is the byte's 8 bits repeated, so byte · 0x01010101 holds its
+// first 32 bits; shifted to the leading one, the top 24 are the mantissa and the next bit rounds
+// it (the rest is never exactly a tie). A carry out of the mantissa lands in the exponent.
+fn unorm8x4(bytes: vec4<u32>) -> vec4<f32> {
+    let bits = bytes * 0x01010101u;
+    let lz = countLeadingZeros(bits);
+    let m = bits << (lz & vec4<u32>(31u));
+    let f = ((vec4<u32>(126u) - lz) << vec4<u32>(23u)) + ((m >> vec4<u32>(8u)) & vec4<u32>(0x7fffffu))
+        + ((m >> vec4<u32>(7u)) & vec4<u32>(1u));
+    return select(bitcast<vec4<f32>>(f), vec4<f32>(0.0), bytes == vec4<u32>(0u));
+}
 
 // The dataset row of batch row b, or -1 past the end of the split.
 fn source_row(b: u32) -> i32 {
@@ -66,7 +79,7 @@ fn load_features(at: u32) -> vec4<f32> {
             bits = (bits >> shift) | (data[min(word + 1u, last)] << (32u - shift));
         }
         let bytes = vec4<u32>(bits & 0xffu, (bits >> 8u) & 0xffu, (bits >> 16u) & 0xffu, bits >> 24u);
-        return vec4<f32>(bytes) * params.scale;
+        return unorm8x4(bytes);
     }
     return vec4<f32>(
         bitcast<f32>(data[at]),

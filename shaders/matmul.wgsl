@@ -129,11 +129,20 @@ fn load_a(row: u32, p: u32) -> f32 {
 // A's element i, and its elements 4i .. 4i + 3: f32, or with `a_unorm8` bytes packed four to a
 // word (14 a_u8) read as byte / 255 — an input batch of u8 images, copied as it is: a quarter
 // of the words to load, which is what a product costs on CPU adapters (each load a gather).
-const UNORM8: f32 = 1.0 / 255.0;
+// byte / 255 rounded once to f32, in integer arithmetic so it is exact on every device: the
+// same function as data.wgsl's, which says how it works.
+fn unorm8x4(bytes: vec4<u32>) -> vec4<f32> {
+    let bits = bytes * 0x01010101u;
+    let lz = countLeadingZeros(bits);
+    let m = bits << (lz & vec4<u32>(31u));
+    let f = ((vec4<u32>(126u) - lz) << vec4<u32>(23u)) + ((m >> vec4<u32>(8u)) & vec4<u32>(0x7fffffu))
+        + ((m >> vec4<u32>(7u)) & vec4<u32>(1u));
+    return select(bitcast<vec4<f32>>(f), vec4<f32>(0.0), bytes == vec4<u32>(0u));
+}
 
 fn a_at(i: u32) -> f32 {
     if a_unorm8 {
-        return f32((a_u8[i / 4u] >> (8u * (i % 4u))) & 0xffu) * UNORM8;
+        return unorm8x4(vec4<u32>((a_u8[i / 4u] >> (8u * (i % 4u))) & 0xffu)).x;
     }
     return a[i];
 }
@@ -141,7 +150,7 @@ fn a_at(i: u32) -> f32 {
 fn a4_at(i: u32) -> vec4<f32> {
     if a_unorm8 {
         let w = a_u8[i];
-        return vec4<f32>(vec4<u32>(w & 0xffu, (w >> 8u) & 0xffu, (w >> 16u) & 0xffu, w >> 24u)) * UNORM8;
+        return unorm8x4(vec4<u32>(w & 0xffu, (w >> 8u) & 0xffu, (w >> 16u) & 0xffu, w >> 24u));
     }
     return a4[i];
 }

@@ -79,7 +79,7 @@ fn pool_max_forward(
     let oy = (i / (params.c * params.ow)) % params.oh;
     let b = i / (params.c * params.ow * params.oh);
     let win = window(oy, ox);
-    var best = -3.4028235e38;
+    var best = -3.4028234e38;
     var best_at = 0u;
     var found = false;
     for (var iy = win.x; iy < win.y; iy++) {

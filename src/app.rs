@@ -90,6 +90,15 @@ impl TrainArgs {
         if let Some(plateau) = self.reduce_lr() {
             plateau.check(preset.compile.optimizer.lr())?;
         }
+        if self.limit == Some(0) {
+            return Err(Error::Invalid("--limit must be at least 1".into()));
+        }
+        if self.max_resident_mib.is_some_and(|m| m == 0 || m.checked_mul(1 << 20).is_none()) {
+            return Err(Error::Invalid("--max-resident-mib must be at least 1 and below 2^44".into()));
+        }
+        // Before any data is read or a device opened.
+        crate::train::check_counts(preset.batch_size, preset.epochs)?;
+        preset.compile.optimizer.check()?;
         Ok(preset)
     }
 
@@ -168,6 +177,9 @@ pub fn train_on_idx(preset: Preset, args: &TrainArgs) -> Result<()> {
 
 /// Fails now, before any training, when `dir` cannot be created or written to.
 pub fn ensure_writable_dir(dir: &Path) -> Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(Error::Data { path: dir.to_path_buf(), message: "is a file; expected a directory".into() });
+    }
     let io = |source| Error::Io { path: dir.to_path_buf(), source };
     std::fs::create_dir_all(dir).map_err(io)?;
     let probe = dir.join(format!(".wgtrain-write-test-{}", std::process::id()));
@@ -176,7 +188,10 @@ pub fn ensure_writable_dir(dir: &Path) -> Result<()> {
 }
 
 /// Fails now when `file` cannot be written: its directory is created and probed.
-fn ensure_writable_file(file: &Path) -> Result<()> {
+pub fn ensure_writable_file(file: &Path) -> Result<()> {
+    if file.is_dir() || file.file_name().is_none() {
+        return Err(Error::Data { path: file.to_path_buf(), message: "is a directory; expected a file name".into() });
+    }
     let dir = file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     ensure_writable_dir(dir)
         .map_err(|e| Error::Data { path: file.to_path_buf(), message: format!("cannot be written: {e}") })
@@ -200,6 +215,11 @@ pub fn run_preset(
     }
     if let Some(dir) = &args.checkpoint_dir {
         ensure_writable_dir(dir)?;
+        let last = dir.join("last.safetensors");
+        if args.resume && !last.is_file() {
+            let message = "nothing to resume: no checkpoint here (a run with --checkpoint-dir writes it)".into();
+            return Err(Error::Data { path: last, message });
+        }
     }
     let gpu = open_gpu(args.adapter.as_deref())?;
     let mut model = Model::new(gpu, preset.model.clone(), preset.compile.clone())?;

@@ -232,7 +232,12 @@ impl Saved {
         let number = |key: &str| field(key)?.parse::<u64>().map_err(|e| bad(format!("'{key}': {e}")));
         let best = match meta.get("best_loss") {
             Some(b) => Some(Best {
-                loss: b.parse::<f64>().map_err(|e| bad(format!("'best_loss': {e}")))?,
+                // +inf before any epoch; NaN or -inf would never be beaten.
+                loss: b
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|l| !l.is_nan() && *l != f64::NEG_INFINITY)
+                    .ok_or_else(|| bad(format!("'best_loss' {b} is not a loss")))?,
                 epochs_since: number("epochs_since_best")? as usize,
             }),
             None => None,
@@ -243,7 +248,7 @@ impl Saved {
         };
         let info = CheckpointInfo {
             epoch: number("epoch")? as usize,
-            step: number("step")? as u32,
+            step: u32::try_from(number("step")?).map_err(|_| bad("'step' is past the largest step count".into()))?,
             seed: number("seed")?,
             wgtrain_version: field("wgtrain_version")?.clone(),
             best,

@@ -130,7 +130,7 @@ pub fn train(cmd: &TrainCommand) -> Result<()> {
         (None, None) => return Err(Error::Invalid("give --preset or --spec".into())),
     };
     if let Some(save) = &cmd.save {
-        app::ensure_writable_dir(save.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")))?;
+        app::ensure_writable_file(save)?;
     }
     let input = from_spec.then_some(preset.model.input_shape.as_slice());
     let classes = preset.model.output_width()?;
@@ -235,6 +235,9 @@ pub fn evaluate(cmd: &EvaluateCommand) -> Result<()> {
             found.test
         }
     };
+    if cmd.limit == Some(0) {
+        return Err(Error::Invalid("--limit must be at least 1".into()));
+    }
     let data = data.take(cmd.limit.unwrap_or(usize::MAX));
     let metrics = model.evaluate(&data, cmd.batch_size)?;
     println!("loss {:.4} - accuracy {:.4} ({} samples)", metrics.loss, metrics.accuracy, data.len());

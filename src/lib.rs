@@ -10,6 +10,7 @@ pub use error::{Error, Result};
 pub use gpu::Gpu;
 pub mod app;
 pub mod bench;
+pub mod check;
 pub mod checkpoint;
 pub mod commands;
 pub mod data;

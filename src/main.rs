@@ -30,6 +30,10 @@ enum Command {
         /// mlp, cnn, mlp-sgd, dense, binary, convnet or bn-cnn.
         preset: String,
     },
+    /// Check every kernel and variant against its CPU twin, and whole training steps against
+    /// the CPU reference, on every adapter present (or --adapter): a table per adapter, exit 1
+    /// on any failure.
+    Check(wgtrain::check::CheckArgs),
     /// Benchmark every kernel and the seed models end to end (see BENCHMARKS.md).
     Bench(wgtrain::bench::BenchArgs),
 }
@@ -60,5 +64,6 @@ fn run(cli: Cli) -> wgtrain::Result<()> {
         Command::Predict(cmd) => commands::predict(&cmd),
         Command::Spec { preset } => commands::spec(&preset),
         Command::Bench(args) => wgtrain::bench::run(&args),
+        Command::Check(args) => wgtrain::check::run_command(&args),
     }
 }

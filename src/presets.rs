@@ -264,6 +264,7 @@ impl Preset {
         }
         let spec: SpecFile = serde_json::from_value(json).map_err(|e| bad(format!("not a model spec: {e}")))?;
         spec.model.shapes().map_err(|e| bad(e.to_string()))?;
+        spec.compile.optimizer.check().map_err(|e| bad(e.to_string()))?;
         Ok(Preset {
             name,
             model: spec.model,

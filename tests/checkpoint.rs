@@ -313,3 +313,35 @@ fn weights_are_read_and_set_by_keras_names() {
     assert!(err.to_string().contains("3 values for shape [1352, 10]"), "{err}");
     assert!(model.get_weights().unwrap() == now, "a refused set changed the weights");
 }
+
+/// A device lost in the middle of training (`destroy` simulates a driver reset or a GPU pulled
+/// out) stops `fit` with one error naming the loss, no panic; the checkpoint saved before it
+/// loads intact on a fresh device.
+#[test]
+fn a_device_lost_mid_training_is_one_error_and_the_last_checkpoint_survives() {
+    let (train, _) = fashion(128);
+    for template in gpus() {
+        let info = &template.info;
+        let adapter = wgtrain::gpu::adapter::all().into_iter().find(|a| a.get_info() == *info).unwrap();
+        let gpu = std::sync::Arc::new(wgtrain::Gpu::open(adapter).unwrap());
+        let mut model = Model::new(gpu, spec(), compile()).unwrap();
+        let path = temp(&format!("lost-{:?}.safetensors", info.backend));
+        let opts = FitOptions { batch_size: 32, epochs: 3, ..FitOptions::default() };
+        let err = model
+            .fit_with(&train, &opts, &mut |m, log| {
+                m.save(&path, log.epoch)?;
+                if log.epoch == 1 {
+                    m.gpu().device.destroy();
+                }
+                Ok(())
+            })
+            .expect_err("training on a destroyed device fails");
+        let text = err.to_string();
+        assert!(text.contains("was destroyed") && !text.contains('\n'), "{text}");
+        // Every later call fails the same way rather than reaching wgpu.
+        assert!(model.weights().unwrap_err().to_string().contains("was destroyed"));
+        let (restored, saved) = Model::from_checkpoint(template.clone(), &path).unwrap();
+        assert_eq!((saved.epoch, restored.iterations().unwrap()), (1, 4));
+        std::fs::remove_file(&path).ok();
+    }
+}

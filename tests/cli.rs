@@ -114,7 +114,8 @@ fn an_example_given_a_missing_data_directory_fails_with_one_line() {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr.lines().any(|l| l.starts_with("error: /nonexistent/wgtrain: no MNIST-format files here")),
+        stderr.lines().any(|l| l
+            .starts_with("error: /nonexistent/wgtrain: does not exist; expected a directory of MNIST-format files")),
         "{stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
@@ -250,4 +251,53 @@ fn checkpoint_dir_saves_last_and_best_and_resume_continues() {
     assert!(second.contains("resuming after epoch 1 (step 13)"), "{second}");
     assert!(second.contains("Epoch 2/2") && !second.contains("Epoch 1/2"), "{second}");
     std::fs::remove_dir_all(dir).ok();
+}
+
+/// `wgtrain check --quick` on every adapter: a table per adapter, every check passing, and a
+/// JSON report naming each adapter, its driver and limits.
+#[test]
+fn check_passes_on_every_adapter_and_writes_a_json_report() {
+    let dir = std::env::temp_dir().join(format!("wgtrain-check-{}", std::process::id()));
+    let json = dir.join("check.json");
+    let out = wgtrain(&["check", "--quick", "--json", json.to_str().unwrap()], &[]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\nstderr: {}", text(&out.stderr));
+    let adapters = wgtrain::gpu::adapter::all().len();
+    let checks = wgtrain::check::all().len();
+    assert_eq!(stdout.matches(&format!("all {checks} checks passed")).count(), adapters, "{stdout}");
+    assert!(stdout.contains("matmul                   vec4-16x8") && stdout.contains("training step"), "{stdout}");
+    let reports: Vec<wgtrain::check::AdapterReport> =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(reports.len(), adapters);
+    for r in &reports {
+        assert!(r.passed() && r.quick && r.checks.len() == checks);
+        assert!(!r.adapter.name.is_empty() && r.limits.max_storage_buffer_binding_size > 0);
+        assert!(r.checks.iter().all(|c| c.cases > 0 && c.max_error < 1e-4), "{:?}", r.checks);
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A deliberately broken kernel (its dispatches one workgroup short) fails exactly the check of
+/// the variant that uses it, with the case named, and the run exits 1 naming it. On CPU adapters
+/// the wide conv2d weight-gradient plan runs in no training step, so nothing else may fail.
+#[test]
+fn check_reports_a_broken_kernel_and_nothing_else() {
+    let adapters = wgtrain::gpu::adapter::all();
+    let cpu = adapters.iter().map(|a| a.get_info()).find(|i| i.device_type == wgpu::DeviceType::Cpu);
+    let name = cpu.expect("a CPU adapter (lavapipe or llvmpipe)").name;
+    let out = wgtrain(
+        &["check", "--quick", "--adapter", &name],
+        &[("WGTRAIN_BREAK_KERNEL", "conv2d_backward_weight_reduce_wide")],
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let failed: Vec<&str> = stdout.lines().filter(|l| l.ends_with("FAIL")).collect();
+    assert_eq!(failed.len(), 1, "{stdout}");
+    assert!(failed[0].starts_with("conv2d_backward_weight   wide"), "{stdout}");
+    assert!(
+        stdout.contains("1 of") && stdout.contains("conv2d_backward_weight/wide: conv2d_backward_weight Wide"),
+        "{stdout}"
+    );
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("wgtrain: error:")).collect();
+    assert_eq!(errors, [format!("wgtrain: error: check failed: conv2d_backward_weight/wide on {name}")], "{stderr}");
 }

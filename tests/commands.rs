@@ -309,3 +309,60 @@ fn bad_input_is_one_error_line_and_a_failure_exit() {
     failed_with(&wgtrain(&["train", "--preset", "mlp", "--epochs", "0"]), &["epochs must be at least 1"]);
     failed_with(&wgtrain(&["train", "--preset", "mlp", "--batch-size", "0"]), &["batch size must be at least 1"]);
 }
+
+/// Numeric settings are checked where they enter (flags, spec files) and before anything is
+/// built: one line naming the setting and its range. A layer too large for the adapter is one
+/// line naming the layer and the limit, refused before its gigabytes are allocated.
+#[test]
+fn out_of_range_settings_and_oversized_layers_are_one_line_each() {
+    let dir = temp_dir("settings");
+    let spec = dir.join("spec.json");
+    let mlp = text(&wgtrain(&["spec", "mlp"]).stdout);
+    let sgd = text(&wgtrain(&["spec", "mlp-sgd"]).stdout);
+    for (preset, from, to, says) in [
+        (&mlp, r#""beta1": 0.9"#, r#""beta1": 1.0"#, "Adam beta_1 1 must be in [0, 1)"),
+        (&mlp, r#""beta2": 0.999"#, r#""beta2": -0.5"#, "Adam beta_2 -0.5 must be in [0, 1)"),
+        (&mlp, r#""epsilon": 1e-7"#, r#""epsilon": 0.0"#, "Adam epsilon 0 must be finite and > 0"),
+        (&mlp, r#""lr": 0.001"#, r#""lr": -0.001"#, "learning rate: the rate -0.001 is negative"),
+        (&sgd, r#""momentum": 0.0"#, r#""momentum": 1.5"#, "SGD momentum 1.5 must be in [0, 1]"),
+        (&sgd, r#""weight_decay": 0.0"#, r#""weight_decay": -1.0"#, "SGD weight_decay -1 must be finite and >= 0"),
+        (&mlp, r#""units": 128"#, r#""units": 1000000"#, "layer 2 (Dense) kernel of shape [784, 1000000] needs"),
+        // A misspelt setting is an error, never silently its default.
+        (&mlp, r#""beta1": 0.9"#, r#""betta1": 0.9"#, "unknown field `betta1`"),
+        (&mlp, r#""use_bias": true"#, r#""use_bais": true"#, "unknown field `use_bais`"),
+    ] {
+        assert!(preset.contains(from), "{from}");
+        std::fs::write(&spec, preset.replace(from, to)).unwrap();
+        let started = std::time::Instant::now();
+        failed_with(&wgtrain(&["train", "--spec", s(&spec)]), &[says]);
+        assert!(started.elapsed().as_secs() < 30, "{says}: refused only after {:?}", started.elapsed());
+    }
+    failed_with(&wgtrain(&["train", "--preset", "mlp", "--lr=-1"]), &["learning rate: the rate -1 is negative"]);
+    failed_with(&wgtrain(&["train", "--preset", "mlp", "--lr", "NaN"]), &["the rate NaN is not finite"]);
+    failed_with(&wgtrain(&["train", "--preset", "mlp", "--limit", "0"]), &["--limit must be at least 1"]);
+    failed_with(&wgtrain(&["train", "--preset", "mlp", "--batch-size", "0"]), &["batch size must be at least 1"]);
+    failed_with(&wgtrain(&["train", "--preset", "mlp", "--max-resident-mib", "0"]), &["--max-resident-mib"]);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// File-system mistakes are refused before training, naming the path and what was expected.
+#[test]
+fn paths_of_the_wrong_kind_are_named_with_what_was_expected() {
+    let dir = temp_dir("paths");
+    let file = dir.join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let (f, d) = (s(&file), s(&dir));
+    let train = ["train", "--preset", "mlp", "--epochs", "1", "--limit", "64"];
+    for (flags, says) in [
+        (vec!["--checkpoint-dir", f], format!("{f}: is a file; expected a directory")),
+        (vec!["--plot", d], format!("{d}: is a directory; expected a file name")),
+        (vec!["--metrics", d], format!("{d}: is a directory; expected a file name")),
+        (vec!["--save", d], format!("{d}: is a directory; expected a file name")),
+        (vec!["--data", f], format!("{f}: is a file; expected a directory of MNIST-format files")),
+        (vec!["--data", "/no/such/dir"], "/no/such/dir: does not exist".to_string()),
+        (vec!["--checkpoint-dir", d, "--resume"], "last.safetensors: nothing to resume".to_string()),
+    ] {
+        failed_with(&wgtrain(&[&train[..], &flags].concat()), &[&says]);
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -185,3 +185,20 @@ fn predict_returns_probabilities_that_match_evaluate() {
         assert!((m.loss - loss / 77.0).abs() < 1e-4 * m.loss, "{} vs {}", m.loss, loss / 77.0);
     }
 }
+
+/// u8 features become `byte / 255` rounded once to f32: bit for bit NumPy's (and so Keras's)
+/// `np.arange(256, dtype=np.uint8).astype("float32") / 255`, recorded in the fixture; the
+/// product with 1/255 used before differs in the last bit for about half of them.
+#[test]
+fn u8_features_are_scaled_exactly_as_keras_preprocessing_does() {
+    let fixture =
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keras_u8_over_255.f32le")).unwrap();
+    let numpy: Vec<f32> = fixture.chunks(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+    assert_eq!(numpy.len(), 256);
+    let mut product_differs = 0;
+    for (byte, &want) in (0..=255u8).zip(&numpy) {
+        assert_eq!(wgtrain::data::unorm8(byte).to_bits(), want.to_bits(), "byte {byte}");
+        product_differs += usize::from((f32::from(byte) * (1.0 / 255.0)).to_bits() != want.to_bits());
+    }
+    assert!((100..160).contains(&product_differs), "{product_differs}");
+}

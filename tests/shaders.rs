@@ -1,7 +1,10 @@
 //! Every WGSL file in shaders/ parses and validates with naga (the version wgpu uses) and
-//! translates to MSL, HLSL and SPIR-V, on every machine, with or without an adapter.
+//! translates to MSL, HLSL and SPIR-V, and compiles under Tint (the WGSL compiler of Dawn and
+//! Chrome), on every machine, with or without an adapter.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
 
 fn shader_files() -> Vec<std::path::PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
@@ -101,4 +104,65 @@ fn every_entry_point_fits_the_workgroup_memory_limit() {
             );
         }
     }
+}
+
+/// Runs tools/tint/tint_check.mjs (Tint on Dawn's null backend, no GPU) on `args`; the first
+/// call installs its pinned npm package (`npm ci`) when tools/tint has none yet.
+fn tint(args: &[&str]) -> Output {
+    static INSTALL: Mutex<()> = Mutex::new(());
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/tint");
+    let need = "Tint runs under Node.js 18 or later with npm (Debian: apt-get install nodejs npm)";
+    {
+        let _one_at_a_time = INSTALL.lock().unwrap();
+        if !dir.join("node_modules/webgpu/package.json").exists() {
+            let status = Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund", "--prefix"])
+                .arg(&dir)
+                .status()
+                .unwrap_or_else(|e| panic!("{need}: npm: {e}"));
+            assert!(status.success(), "npm ci in {} failed: {status}", dir.display());
+        }
+    }
+    Command::new("node")
+        .arg(dir.join("tint_check.mjs"))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{need}: node: {e}"))
+}
+
+fn shown(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+/// Every shader compiles under Tint as written, and every pipeline builds: with each true/false
+/// combination of the bool overrides, and with each value the engine gives the numeric ones.
+#[test]
+fn every_shader_compiles_under_tint() {
+    let files: Vec<String> = shader_files().iter().map(|p| p.display().to_string()).collect();
+    let files: Vec<&str> = files.iter().map(String::as_str).collect();
+    let numeric = ["-D", "group=1,2,4,8,16,32,64,128,256", "-D", "vecs=1,8", "-D", "ub_vecs=1,2,3,4"];
+    for options in [&["--combos"][..], &numeric[..]] {
+        let out = tint(&[options, &files].concat());
+        let text = shown(&out);
+        assert!(out.status.success(), "Tint rejects a shader:\n{text}");
+        assert!(text.contains(&format!("tint_check: {} files", files.len())) && text.contains(" 0 errors"), "{text}");
+    }
+}
+
+/// Tint checks what naga lets through: an f32 literal past the largest f32, which naga rounds,
+/// is an error naming the file and line.
+#[test]
+fn tint_rejects_what_naga_accepts_naming_file_and_line() {
+    let source = "@group(0) @binding(0) var<storage, read_write> out: array<f32>;\n\n@compute @workgroup_size(1)\nfn main() {\n    out[0] = -3.4028235e38;\n}\n";
+    naga::front::wgsl::parse_str(source).expect("naga accepts it");
+    let path: PathBuf = std::env::temp_dir().join(format!("wgtrain-tint-{}.wgsl", std::process::id()));
+    std::fs::write(&path, source).unwrap();
+    let out = tint(&[path.to_str().unwrap()]);
+    std::fs::remove_file(&path).ok();
+    let text = shown(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(&format!("{}:5:14: error:", path.display())) && text.contains("cannot be represented as 'f32'"),
+        "{text}"
+    );
 }

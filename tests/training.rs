@@ -4,8 +4,9 @@
 mod common;
 
 use common::*;
+use wgtrain::check;
 use wgtrain::data::npy::{self, LabelKind};
-use wgtrain::data::{Dataset, Features, Labels};
+use wgtrain::data::{Dataset, Features, Labels, unorm8};
 use wgtrain::nn::layers::{
     BatchNormalization, Conv2D, Dense, ELU, GlobalAveragePooling2D, GlobalMaxPooling2D, LeakyReLU,
 };
@@ -20,9 +21,7 @@ use wgtrain::train::{FitOptions, Validation};
 fn batch_f64(data: &Dataset, b: usize, batch: usize, width: usize) -> (Vec<f64>, Vec<f64>) {
     let per = data.sample_len();
     let x = match &data.features {
-        Features::U8(v) => {
-            v[b * batch * per..(b + 1) * batch * per].iter().map(|&p| f64::from(f32::from(p) * (1.0 / 255.0))).collect()
-        }
+        Features::U8(v) => v[b * batch * per..(b + 1) * batch * per].iter().map(|&p| f64::from(unorm8(p))).collect(),
         Features::F32(v) => v[b * batch * per..(b + 1) * batch * per].iter().map(|&p| f64::from(p)).collect(),
     };
     let t = match &data.labels {
@@ -38,29 +37,13 @@ fn batch_f64(data: &Dataset, b: usize, batch: usize, width: usize) -> (Vec<f64>,
 }
 
 /// Trains `steps` batches on the GPU (no shuffling) and the same batches on the CPU twin;
-/// every parameter tensor must agree within 1e-4 relative (normwise).
+/// every parameter tensor must agree within `check::PARITY_TOLERANCE` (normwise).
 fn parity(name: &'static str, spec: Sequential, optimizer: Optimizer, data: &Dataset, batch: usize, steps: usize) {
     for gpu in gpus() {
-        let mut worst = Worst::new(name, gpu);
-        let compile = Compile { optimizer: optimizer.clone(), loss: LossKind::CategoricalCrossentropy, seed: 3 };
-        let mut model = Model::new(gpu.clone(), spec.clone(), compile).unwrap();
-        let mut reference = Reference::new(&model).unwrap();
-        let data = data.take(batch * steps);
-        let opts = FitOptions { batch_size: batch, epochs: 1, shuffle: false, ..FitOptions::default() };
-        model.fit(&data, &opts).unwrap();
-        let width = spec.output_width().unwrap();
-        for b in 0..steps {
-            let (x, t) = batch_f64(&data, b, batch, width);
-            reference.train_step(&x, &t, batch);
-        }
-        assert_eq!(model.iterations().unwrap(), steps as u32);
-        for (i, (got, want)) in model.weights().unwrap().iter().zip(reference.weights()).enumerate() {
-            let diff: f64 = got.iter().zip(want).map(|(&g, &w)| (f64::from(g) - w).powi(2)).sum::<f64>().sqrt();
-            let norm: f64 = want.iter().map(|w| w * w).sum::<f64>().sqrt();
-            let err = diff / norm.max(f64::MIN_POSITIVE);
-            assert!(err <= 1e-4, "{name} on {}: parameter tensor {i}: normwise error {err:.2e}", short(gpu));
-            worst.add(err);
-        }
+        let loss = LossKind::CategoricalCrossentropy;
+        let err = check::step_parity(gpu, spec.clone(), optimizer.clone(), loss, data, batch, steps)
+            .unwrap_or_else(|f| panic!("{name} on {}: {}", short(gpu), f.0));
+        say(&format!("kernel {name:<36} {:<40} cases   1  max normwise error {err:.2e}", short(gpu)));
     }
 }
 
@@ -376,7 +359,7 @@ fn batch_norm_cnn_training_and_inference_match_the_cpu_twin() {
 fn u8_images_train_through_a_byte_input_as_their_f32_copy_does() {
     let (train, _) = fashion(160);
     let Features::U8(pixels) = &train.features else { panic!("IDX images load as bytes") };
-    let as_f32 = Features::F32(pixels.iter().map(|&p| f32::from(p) * (1.0 / 255.0)).collect());
+    let as_f32 = Features::F32(pixels.iter().map(|&p| unorm8(p)).collect());
     let copy = Dataset::new(train.sample_shape.clone(), as_f32, train.labels.clone()).unwrap();
     let spec = Sequential::new(&[28, 28, 1])
         .add(Layer::Flatten)
@@ -496,5 +479,22 @@ fn a_loss_that_turns_nan_stops_training_naming_epoch_and_step() {
             }
             other => panic!("expected divergence, got {other:?}"),
         }
+    }
+}
+
+/// A BatchNormalization with neither scale nor center first in the model has nothing to learn
+/// and nothing before it to pass a gradient to: it trains (normalising) without a backward pass.
+#[test]
+fn a_first_batch_norm_without_scale_or_center_trains() {
+    let (train, _) = fashion(64);
+    let bn = BatchNormalization { center: false, scale: false, ..BatchNormalization::default() };
+    let spec = Sequential::new(&[784]).add(Layer::BatchNormalization(bn)).add(Layer::dense(10, Act::Softmax));
+    for gpu in gpus() {
+        let compile =
+            Compile { optimizer: Optimizer::Adam(Adam::default()), loss: LossKind::CategoricalCrossentropy, seed: 1 };
+        let mut model = Model::new(gpu.clone(), spec.clone(), compile).unwrap();
+        let history = model.fit(&train, &FitOptions { batch_size: 16, epochs: 2, ..FitOptions::default() }).unwrap();
+        let losses: Vec<f64> = history.epochs.iter().map(|e| e.loss).collect();
+        assert!(losses[1] < losses[0], "{losses:?}");
     }
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
-pub use report::{KernelRow, ReferenceRuns, Report, TrainingRow};
+pub use report::{AdapterInfo, KernelRow, ReferenceRuns, Report, TrainingRow};
 use timer::{Timer, cpu_median};
 
 use crate::data::Dataset;
@@ -242,7 +242,7 @@ impl Bench<'_> {
         // A as f32, or as bytes read as byte / 255 (a first Dense layer's input of u8 images).
         let (ta, a64, a_bytes) = if u8_a {
             let bytes: Vec<u8> = (0..m * k).map(|_| rng.random()).collect();
-            (gpu.upload_bytes("a", &bytes)?, bytes.iter().map(|&v| f64::from(v) / 255.0).collect(), m * k)
+            (gpu.upload_bytes("a", &bytes)?, bytes.iter().map(|&v| f64::from(crate::data::unorm8(v))).collect(), m * k)
         } else {
             let a = random(rng, m * k);
             (gpu.upload("a", &a)?, f64s(&a), 4 * m * k)
@@ -575,7 +575,9 @@ fn bench_training(
     let mut reference = Reference::new(&model)?;
     let batch = preset.batch_size;
     let x: Vec<f64> = match &data.features {
-        crate::data::Features::U8(v) => v[..batch * data.sample_len()].iter().map(|&p| f64::from(p) / 255.0).collect(),
+        crate::data::Features::U8(v) => {
+            v[..batch * data.sample_len()].iter().map(|&p| f64::from(crate::data::unorm8(p))).collect()
+        }
         crate::data::Features::F32(v) => f64s(&v[..batch * data.sample_len()]),
     };
     let t: Vec<f64> = (0..batch * 10).map(|i| f64::from(u8::from(i % 10 == 3))).collect();

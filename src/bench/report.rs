@@ -121,6 +121,24 @@ pub struct AdapterInfo {
     pub worker_threads: Option<String>,
 }
 
+impl AdapterInfo {
+    pub fn of(gpu: &Gpu) -> AdapterInfo {
+        let info = &gpu.info;
+        AdapterInfo {
+            name: info.name.clone(),
+            backend: format!("{:?}", info.backend),
+            device_type: format!("{:?}", info.device_type),
+            driver: info.driver.clone(),
+            driver_info: info.driver_info.clone(),
+            max_storage_buffer_binding_size: gpu.limits.max_storage_buffer_binding_size,
+            max_compute_workgroup_storage_size: gpu.limits.max_compute_workgroup_storage_size,
+            max_compute_invocations_per_workgroup: gpu.limits.max_compute_invocations_per_workgroup,
+            timestamp_query: gpu.features.contains(wgpu::Features::TIMESTAMP_QUERY),
+            worker_threads: crate::gpu::adapter::worker_threads(info),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Report {
     pub wgtrain_version: String,
@@ -184,21 +202,9 @@ fn one_run() -> usize {
 
 impl Report {
     pub fn new(gpu: &Gpu, timing: &str, kernels: Vec<KernelRow>, training: Vec<TrainingRow>) -> Report {
-        let info = &gpu.info;
         Report {
             wgtrain_version: env!("CARGO_PKG_VERSION").into(),
-            adapter: AdapterInfo {
-                name: info.name.clone(),
-                backend: format!("{:?}", info.backend),
-                device_type: format!("{:?}", info.device_type),
-                driver: info.driver.clone(),
-                driver_info: info.driver_info.clone(),
-                max_storage_buffer_binding_size: gpu.limits.max_storage_buffer_binding_size,
-                max_compute_workgroup_storage_size: gpu.limits.max_compute_workgroup_storage_size,
-                max_compute_invocations_per_workgroup: gpu.limits.max_compute_invocations_per_workgroup,
-                timestamp_query: gpu.features.contains(wgpu::Features::TIMESTAMP_QUERY),
-                worker_threads: crate::gpu::adapter::worker_threads(info),
-            },
+            adapter: AdapterInfo::of(gpu),
             timing: timing.into(),
             kernels,
             training,

@@ -42,6 +42,13 @@ fn idx_files(dir: &Path) -> Option<[PathBuf; 4]> {
 pub fn idx_data(explicit: Option<&Path>) -> Result<IdxData> {
     let candidates: Vec<(PathBuf, &str)> = match explicit {
         Some(dir) => {
+            let bad = |message: &str| Err(Error::Data { path: dir.to_path_buf(), message: message.into() });
+            if !dir.exists() {
+                return bad("does not exist; expected a directory of MNIST-format files");
+            }
+            if !dir.is_dir() {
+                return bad("is a file; expected a directory of MNIST-format files");
+            }
             if idx_files(dir).is_none() {
                 return Err(Error::Data {
                     path: dir.to_path_buf(),

@@ -9,7 +9,14 @@ pub mod synthetic;
 
 use crate::error::{Error, Result};
 
-/// Per-sample features, stored as loaded: u8 pixels (scaled by 1/255 on the GPU) or f32.
+/// A u8 feature as the models read it: `byte / 255` rounded once to f32, bit for bit what a
+/// Keras user's `x.astype("float32") / 255` gives (`byte · (1 / 255)` differs in the last bit
+/// for about half of the bytes). The shaders compute the same value in integer arithmetic.
+pub fn unorm8(byte: u8) -> f32 {
+    f32::from(byte) / 255.0
+}
+
+/// Per-sample features, stored as loaded: u8 pixels (read as `unorm8` on the GPU) or f32.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Features {
     U8(Vec<u8>),

@@ -27,6 +27,9 @@ pub struct Gpu {
     modules: Mutex<HashMap<Shader, wgpu::ShaderModule>>,
     pipelines: Mutex<HashMap<kernel::PipelineKey, wgpu::ComputePipeline>>,
     errors: Arc<Mutex<Vec<String>>>,
+    /// Why the device was lost, once it is: every later operation fails with it instead of
+    /// reaching wgpu calls that panic on a lost device.
+    lost: Arc<Mutex<Option<String>>>,
     /// Live tensors and their bytes.
     pub usage: Arc<Usage>,
 }
@@ -56,6 +59,15 @@ impl Gpu {
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
             sink.lock().unwrap().push(one_line(&e));
         }));
+        let lost = Arc::new(Mutex::new(None));
+        let mark = lost.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            let why = match reason {
+                wgpu::DeviceLostReason::Destroyed => "destroyed".to_string(),
+                wgpu::DeviceLostReason::Unknown => format!("lost: {message}"),
+            };
+            *mark.lock().unwrap() = Some(why);
+        });
         Ok(Gpu {
             limits: device.limits(),
             tuning: Tuning::for_adapter(&info),
@@ -66,6 +78,7 @@ impl Gpu {
             modules: Mutex::default(),
             pipelines: Mutex::default(),
             errors,
+            lost,
             usage: Arc::default(),
         })
     }
@@ -85,8 +98,17 @@ impl Gpu {
         adapter::describe(&self.info)
     }
 
-    /// Returns the first GPU error raised since the last check, if any.
+    /// Fails once the device is lost (a driver reset, the GPU removed, `destroy` called).
+    pub fn alive(&self) -> Result<()> {
+        match self.lost.lock().unwrap().as_deref() {
+            Some(why) => Err(Error::Gpu(format!("the device on {} was {why}", self.info.name))),
+            None => Ok(()),
+        }
+    }
+
+    /// Returns the device's loss or the first GPU error raised since the last check, if any.
     pub fn check(&self) -> Result<()> {
+        self.alive()?;
         let mut errors = self.errors.lock().unwrap();
         match errors.drain(..).next() {
             Some(e) => Err(Error::Gpu(e)),
@@ -96,6 +118,7 @@ impl Gpu {
 
     /// Records `dispatches` in order into one compute pass, submits, and waits.
     pub fn run(&self, dispatches: &[&Dispatch]) -> Result<()> {
+        self.alive()?;
         let mut encoder = self.device.create_command_encoder(&Default::default());
         {
             let mut pass = encoder.begin_compute_pass(&Default::default());
@@ -110,7 +133,16 @@ impl Gpu {
 
     /// Blocks until the GPU has finished all submitted work.
     pub fn wait(&self) -> Result<()> {
-        self.device.poll(wgpu::PollType::wait_indefinitely()).map(|_| ()).map_err(|e| Error::Gpu(e.to_string()))
+        self.alive()?;
+        self.device.poll(wgpu::PollType::wait_indefinitely()).map(|_| ()).map_err(|e| self.poll_failed(e))
+    }
+
+    /// A failed wait as an error: the device's loss when that is why (wgpu reports a loss
+    /// through its callback, which a poll runs, and the wait fails first on the submission the
+    /// lost device refused), else the wait's own error.
+    pub(crate) fn poll_failed(&self, e: wgpu::PollError) -> Error {
+        let _ = self.device.poll(wgpu::PollType::Poll);
+        self.alive().err().unwrap_or_else(|| Error::Gpu(e.to_string()))
     }
 
     /// A 1-D grid of `workgroups`, folded into a second dimension past the

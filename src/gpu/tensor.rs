@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use futures_intrusive::channel::shared::oneshot_channel;
-use wgpu::util::DeviceExt;
 
 use super::Gpu;
 use crate::error::{Error, Result};
@@ -173,24 +172,19 @@ impl Gpu {
     fn allocate(&self, label: &str, len: usize, contents: Option<&[u8]>, windowed: bool) -> Result<Tensor> {
         let bytes = padded_bytes(len) + if windowed { WINDOW_BYTES } else { 0 };
         self.check_size(label, padded_bytes(len), bytes)?;
+        self.alive()?;
         let usage = if windowed { USAGE | wgpu::BufferUsages::UNIFORM } else { USAGE };
-        let buffer = match contents {
-            Some(data) if !data.is_empty() => {
-                let mut contents = data.to_vec();
-                contents.resize(bytes as usize, 0);
-                self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some(label),
-                    contents: &contents,
-                    usage,
-                })
-            }
-            _ => self.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size: bytes,
-                usage,
-                mapped_at_creation: false,
-            }),
-        };
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes,
+            usage,
+            mapped_at_creation: false,
+        });
+        // Written through the queue: a mapped-at-creation buffer panics when the device cannot
+        // create it (out of memory, lost), where this is an error `check` reports.
+        if let Some(data) = contents.filter(|d| !d.is_empty()) {
+            self.queue.write_buffer(&buffer, 0, data);
+        }
         Ok(self.usage.track(buffer, len))
     }
 
@@ -227,6 +221,7 @@ impl Gpu {
         if tensor.len == 0 {
             return Ok(Vec::new());
         }
+        self.alive()?;
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
             size: tensor.bytes(),
@@ -251,16 +246,17 @@ impl Gpu {
         staging: &wgpu::Buffer,
         submission: Option<wgpu::SubmissionIndex>,
     ) -> Result<Vec<T>> {
+        self.alive()?;
         let (tx, rx) = oneshot_channel();
         staging.map_async(wgpu::MapMode::Read, .., move |r| {
             tx.send(r).ok();
         });
         self.device
             .poll(wgpu::PollType::Wait { submission_index: submission, timeout: None })
-            .map_err(|e| Error::Gpu(e.to_string()))?;
+            .map_err(|e| self.poll_failed(e))?;
         pollster::block_on(rx.receive())
             .ok_or_else(|| Error::Gpu("buffer mapping was dropped".into()))?
-            .map_err(|e| Error::Gpu(format!("buffer mapping failed: {e}")))?;
+            .map_err(|e| self.check().err().unwrap_or_else(|| Error::Gpu(format!("buffer mapping failed: {e}"))))?;
         let out = {
             let view = staging.get_mapped_range(..).map_err(|e| Error::Gpu(e.to_string()))?;
             bytemuck::cast_slice(&view).to_vec()

@@ -15,6 +15,10 @@ pub struct Tuning {
     /// Consecutive vec4s of parameters per invocation of an optimizer update (optim.wgsl says
     /// why CPU adapters take 8).
     pub update_vecs: usize,
+    /// `$WGTRAIN_BREAK_KERNEL` as it was when the device opened: an entry point whose dispatches
+    /// run one workgroup short (none when it has one), so it leaves outputs unwritten. For
+    /// testing that `wgtrain check` catches a broken kernel; never set it otherwise.
+    pub broken_kernel: Option<String>,
 }
 
 impl Tuning {
@@ -24,6 +28,7 @@ impl Tuning {
             cpu_adapter,
             matmul_override: std::env::var("WGTRAIN_MATMUL").ok(),
             update_vecs: if cpu_adapter { 8 } else { 1 },
+            broken_kernel: std::env::var("WGTRAIN_BREAK_KERNEL").ok(),
         }
     }
 

@@ -24,6 +24,34 @@ pub enum Optimizer {
     Adagrad(Adagrad),
 }
 
+fn setting_error(optimizer: &str, setting: &str, value: f32, range: &str) -> Error {
+    Error::Invalid(format!("{optimizer} {setting} {value} must be {range}"))
+}
+
+/// In [0, 1], or [0, 1) unless `one` is allowed.
+fn fraction(optimizer: &str, setting: &str, value: f32, one: bool) -> Result<()> {
+    if value >= 0.0 && (value < 1.0 || (one && value == 1.0)) {
+        return Ok(());
+    }
+    Err(setting_error(optimizer, setting, value, if one { "in [0, 1]" } else { "in [0, 1)" }))
+}
+
+fn positive(optimizer: &str, setting: &str, value: f32) -> Result<()> {
+    if value.is_finite() && value > 0.0 {
+        Ok(())
+    } else {
+        Err(setting_error(optimizer, setting, value, "finite and > 0"))
+    }
+}
+
+fn non_negative(optimizer: &str, setting: &str, value: f32) -> Result<()> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(())
+    } else {
+        Err(setting_error(optimizer, setting, value, "finite and >= 0"))
+    }
+}
+
 impl Optimizer {
     /// The state the optimizer keeps per parameter tensor, by Keras's names: SGD's velocity,
     /// Adam's m and v, RMSprop's velocity (and momentum, average gradient when its settings
@@ -39,6 +67,39 @@ impl Optimizer {
             }
             Optimizer::Adagrad(_) => vec!["accumulator"],
         }
+    }
+
+    /// Every setting finite and in the range Keras accepts (or the update rule needs), or an
+    /// error naming the optimizer, the setting and its value.
+    pub fn check(&self) -> Result<()> {
+        let (name, lr) = match self {
+            Optimizer::Sgd(s) => {
+                fraction("SGD", "momentum", s.momentum, true)?;
+                non_negative("SGD", "weight_decay", s.weight_decay)?;
+                ("SGD", &s.lr)
+            }
+            Optimizer::Adam(a) => {
+                fraction("Adam", "beta_1", a.beta1, false)?;
+                fraction("Adam", "beta_2", a.beta2, false)?;
+                positive("Adam", "epsilon", a.epsilon)?;
+                non_negative("Adam", "weight_decay", a.weight_decay)?;
+                ("Adam", &a.lr)
+            }
+            Optimizer::RmsProp(r) => {
+                fraction("RMSprop", "rho", r.rho, false)?;
+                fraction("RMSprop", "momentum", r.momentum, true)?;
+                positive("RMSprop", "epsilon", r.epsilon)?;
+                non_negative("RMSprop", "weight_decay", r.weight_decay)?;
+                ("RMSprop", &r.lr)
+            }
+            Optimizer::Adagrad(a) => {
+                non_negative("Adagrad", "initial_accumulator_value", a.initial_accumulator_value)?;
+                positive("Adagrad", "epsilon", a.epsilon)?;
+                non_negative("Adagrad", "weight_decay", a.weight_decay)?;
+                ("Adagrad", &a.lr)
+            }
+        };
+        lr.check().map_err(|e| Error::Invalid(format!("{name} {e}")))
     }
 
     /// The value every slot starts at: Adagrad's initial accumulator value, else zero.
@@ -121,6 +182,7 @@ impl LossKind {
 
 /// What `compile` takes in Keras, plus the seed that fixes initial weights, shuffling and dropout.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Compile {
     pub optimizer: Optimizer,
     pub loss: LossKind,
@@ -208,12 +270,36 @@ fn arena_places(lens: &[usize], binding_words: usize) -> Vec<(usize, usize)> {
         .collect()
 }
 
+/// Refuses a parameter tensor the device cannot bind whole, before any is built: a spec or a
+/// checkpoint declaring a huge layer is one error naming it and the limit, not gigabytes
+/// allocated first.
+fn check_param_sizes(gpu: &Gpu, spec: &Sequential, shapes: &[Vec<usize>]) -> Result<()> {
+    // Trainable tensors share arenas that carry a uniform window's slack.
+    let limit = gpu.largest_binding();
+    for (i, (layer, input)) in spec.layers.iter().zip(shapes).enumerate() {
+        for p in layer.params(input) {
+            let slack = if p.trainable { crate::gpu::WINDOW as u64 * 4 } else { 0 };
+            let bytes = (p.len() as u64).saturating_mul(4).saturating_add(slack);
+            if bytes > limit {
+                return Err(Error::LimitExceeded {
+                    what: format!("layer {} ({}) {} of shape {:?}", i + 1, layer.kind(), p.name, p.shape),
+                    requested: bytes,
+                    limit_name: "max_storage_buffer_binding_size",
+                    limit,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Model {
     /// Checks the model, initialises its parameters from the seed and uploads them.
     pub fn new(gpu: Arc<Gpu>, spec: Sequential, compile: Compile) -> Result<Model> {
         let shapes = spec.shapes()?;
         let head = head(&spec, compile.loss)?;
-        compile.optimizer.lr().check()?;
+        compile.optimizer.check()?;
+        check_param_sizes(&gpu, &spec, &shapes)?;
         let mut rng = StdRng::seed_from_u64(compile.seed);
         // Initial values of every parameter in layer order, and where each goes: (arena, start).
         let mut initial: Vec<Vec<(ParamSpec, Vec<f32>)>> = Vec::new();

@@ -5,6 +5,7 @@ use super::layers::checked_len;
 use crate::error::{Error, Result};
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Sequential {
     pub input_shape: Vec<usize>,
     pub layers: Vec<Layer>,

@@ -14,8 +14,6 @@ pub struct GatherShape {
     pub features: usize,
     pub classes: usize,
     pub total: usize,
-    /// Factor applied to u8 features (1/255 for images).
-    pub scale: f32,
 }
 
 #[repr(C)]
@@ -25,7 +23,6 @@ struct Params {
     features: u32,
     classes: u32,
     total: u32,
-    scale: f32,
 }
 
 impl GatherShape {
@@ -35,7 +32,6 @@ impl GatherShape {
             features: self.features as u32,
             classes: self.classes as u32,
             total: self.total as u32,
-            scale: self.scale,
         }
     }
 }
@@ -55,9 +51,9 @@ pub struct Source<'a> {
 }
 
 /// x [rows, features], y [rows, classes] (one-hot of u8 class labels, or f32 targets) and
-/// `batch_rows` (how many rows are valid), in one dispatch. x is f32 (u8 features scaled, or
-/// f32 ones), or with `Operand::Unorm8` the u8 features copied as they are, four to a word
-/// (features a multiple of 4, scale 1/255), for a first layer that reads them so.
+/// `batch_rows` (how many rows are valid), in one dispatch. x is f32 (u8 features as
+/// `data::unorm8`, or f32 ones), or with `Operand::Unorm8` the u8 features copied as they are,
+/// four to a word (features a multiple of 4), for a first layer that reads them so.
 pub fn gather(
     gpu: &Gpu,
     shape: &GatherShape,
@@ -75,7 +71,6 @@ pub fn gather(
         }
         Operand::Unorm8(x) => {
             assert!(src.u8_features && shape.features.is_multiple_of(4), "gather: bytes need u8 features in words");
-            assert_eq!(shape.scale, 1.0 / 255.0, "gather: bytes are read as byte / 255");
             assert_eq!(x.len(), shape.rows * shape.features / 4, "gather: x length in words");
             ("data_gather_bytes", x, 8)
         }
@@ -108,9 +103,7 @@ pub mod cpu {
     pub fn gather_u8(shape: &GatherShape, data: &[u8], indices: &[u32], cursor: usize) -> Vec<f64> {
         let f = shape.features;
         source_rows(shape, indices, cursor)
-            .flat_map(|row| {
-                (0..f).map(move |j| row.map_or(0.0, |r| f64::from(data[r * f + j]) * f64::from(shape.scale)))
-            })
+            .flat_map(|row| (0..f).map(move |j| row.map_or(0.0, |r| f64::from(crate::data::unorm8(data[r * f + j])))))
             .collect()
     }
 

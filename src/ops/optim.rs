@@ -10,7 +10,9 @@ use crate::gpu::{Dispatch, Gpu, Kernel, Shader, Tensor};
 /// Stochastic gradient descent; Keras's defaults: lr 0.01, no momentum.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
+#[serde(deny_unknown_fields)]
 pub struct Sgd {
+    #[serde(alias = "learning_rate")]
     pub lr: LearningRate,
     pub momentum: f32,
     pub nesterov: bool,
@@ -28,9 +30,13 @@ impl Default for Sgd {
 /// (decoupled) weight decay, Keras's default for it being 0.004.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
+#[serde(deny_unknown_fields)]
 pub struct Adam {
+    #[serde(alias = "learning_rate")]
     pub lr: LearningRate,
+    #[serde(alias = "beta_1")]
     pub beta1: f32,
+    #[serde(alias = "beta_2")]
     pub beta2: f32,
     pub epsilon: f32,
     pub weight_decay: f32,
@@ -51,7 +57,9 @@ impl Adam {
 /// RMSprop; Keras's defaults: lr 1e-3, ρ 0.9, no momentum, ε 1e-7, not centered.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
+#[serde(deny_unknown_fields)]
 pub struct RmsProp {
+    #[serde(alias = "learning_rate")]
     pub lr: LearningRate,
     pub rho: f32,
     pub momentum: f32,
@@ -77,7 +85,9 @@ impl Default for RmsProp {
 /// Adagrad; Keras's defaults: lr 1e-3, initial accumulator value 0.1, ε 1e-7.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
+#[serde(deny_unknown_fields)]
 pub struct Adagrad {
+    #[serde(alias = "learning_rate")]
     pub lr: LearningRate,
     pub initial_accumulator_value: f32,
     pub epsilon: f32,

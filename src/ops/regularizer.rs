@@ -10,6 +10,7 @@ use crate::gpu::{Dispatch, Gpu, Kernel, Shader, Tensor};
 /// l1 · Σ|w| + l2 · Σw² added to the loss, and its gradient to the weights'.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
+#[serde(deny_unknown_fields)]
 pub struct Regularizer {
     pub l1: f32,
     pub l2: f32,

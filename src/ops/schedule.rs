@@ -35,6 +35,7 @@ impl<'de> serde::Deserialize<'de> for LearningRate {
 
 /// Keras's schedules, with its names, settings and defaults.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum Schedule {
     /// initial · decay_rate^(step / decay_steps), the exponent floored with `staircase`.
     ExponentialDecay {
@@ -155,10 +156,15 @@ impl LearningRate {
         matches!(self, LearningRate::Constant(_))
     }
 
-    /// Refuses settings Keras refuses or that have no finite rate: one line naming the setting.
+    /// Refuses settings Keras refuses or that have no finite, non-negative rate (a negative one
+    /// would climb the loss): one line naming the setting.
     pub fn check(&self) -> Result<()> {
         let bad = |what: String| Err(Error::Invalid(format!("learning rate: {what}")));
-        let finite = |name: &str, v: f32| if v.is_finite() { Ok(()) } else { bad(format!("{name} {v} is not finite")) };
+        let finite = |name: &str, v: f32| match v {
+            v if !v.is_finite() => bad(format!("{name} {v} is not finite")),
+            v if v < 0.0 => bad(format!("{name} {v} is negative")),
+            _ => Ok(()),
+        };
         match self {
             LearningRate::Constant(lr) => finite("the rate", *lr),
             LearningRate::Schedule(Schedule::ExponentialDecay {
@@ -184,7 +190,9 @@ impl LearningRate {
                 warmup_steps,
             }) => {
                 finite("initial_learning_rate", *initial_learning_rate)?;
-                finite("alpha", *alpha)?;
+                if !(0.0..=1.0).contains(alpha) {
+                    return bad(format!("CosineDecay alpha {alpha} must be in [0, 1]"));
+                }
                 if !(decay_steps.is_finite() && *decay_steps > 0.0) {
                     return bad(format!("CosineDecay decay_steps {decay_steps} must be positive"));
                 }

@@ -140,13 +140,7 @@ impl Feed {
         let out = *model.shapes.last().unwrap().first().unwrap();
         let indices = gpu.upload("indices", rows)?;
         let cursor = gpu.zeros("cursor", 1)?;
-        let shape = GatherShape {
-            rows: net.batch,
-            features: data.sample_len,
-            classes: out,
-            total: rows.len(),
-            scale: 1.0 / 255.0,
-        };
+        let shape = GatherShape { rows: net.batch, features: data.sample_len, classes: out, total: rows.len() };
         let src = Source {
             data: &data.features,
             labels: &data.labels,

@@ -155,6 +155,9 @@ impl fmt::Display for EpochLog {
 /// A value as Keras's progress bar writes it: 4 decimals, or when small 4 in scientific
 /// notation with a signed two-digit exponent (`1.0000e-04`).
 fn keras_value(v: f64) -> String {
+    if !v.is_finite() {
+        return format!("{v}").to_lowercase();
+    }
     if v.abs() > 1e-3 {
         return format!("{v:.4}");
     }
@@ -578,7 +581,9 @@ impl Model {
             }
             on_epoch(self, &log)?;
             history.epochs.push(log);
-            if opts.patience.is_some_and(|p| best.epochs_since >= p) && epoch < opts.epochs {
+            // As Keras's EarlyStopping: only an epoch without improvement stops, patience 0 included.
+            let waited = best.epochs_since > 0 && opts.patience.is_some_and(|p| best.epochs_since >= p);
+            if waited && epoch < opts.epochs {
                 if opts.verbose {
                     println!("early stopping: no improvement on {:.4} for {} epochs", best.loss, best.epochs_since);
                 }
@@ -643,6 +648,9 @@ impl Model {
     /// Mean loss and accuracy over `data`, as Keras's `evaluate`.
     pub fn evaluate(&mut self, data: &Dataset, batch_size: usize) -> Result<Metrics> {
         check_batch(batch_size)?;
+        if data.is_empty() {
+            return Err(Error::Invalid("nothing to evaluate: the dataset is empty".into()));
+        }
         feed::check(self, data)?;
         let trainer = Trainer::new(self, batch_size, &[data])?;
         let order: Vec<u32> = (0..data.len() as u32).collect();

@@ -77,25 +77,10 @@ pub fn read(gpu: &Gpu, t: &Tensor) -> Vec<f32> {
     gpu.read(t).unwrap()
 }
 
-/// Checks `got` against the f64 reference elementwise: |got − want| ≤ 1e-4·|want| +
-/// 1e-5·max|want|, every element finite. Returns the normwise relative error ‖got − want‖ / ‖want‖.
+/// Checks `got` against the f64 reference with `wgtrain::check`'s tolerances; returns the
+/// normwise relative error ‖got − want‖ / ‖want‖.
 pub fn compare(what: &str, got: &[f32], want: &[f64]) -> f64 {
-    assert_eq!(got.len(), want.len(), "{what}: length");
-    let max_ref = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    let floor = 1e-5 * max_ref;
-    let (mut diff2, mut ref2) = (0.0, 0.0);
-    for (i, (&g, &r)) in got.iter().zip(want).enumerate() {
-        assert!(g.is_finite(), "{what}: element {i} is {g}: not written or not finite (reference {r})");
-        let err = (f64::from(g) - r).abs();
-        assert!(
-            err <= 1e-4 * r.abs() + floor,
-            "{what}: element {i}: gpu {g} vs reference {r} (error {err:.3e}, allowed {:.3e})",
-            1e-4 * r.abs() + floor
-        );
-        diff2 += err * err;
-        ref2 += r * r;
-    }
-    if ref2 == 0.0 { diff2.sqrt() } else { (diff2 / ref2).sqrt() }
+    wgtrain::check::normwise_error(what, got, want).unwrap_or_else(|f| panic!("{}", f.0))
 }
 
 /// The largest normwise error of one kernel on one adapter, printed once its test is done.

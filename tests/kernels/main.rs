@@ -1,17 +1,94 @@
-//! Every kernel against its CPU twin, on every adapter present.
+//! Every check of `wgtrain::check` — each kernel and variant against its CPU twin, whole
+//! training steps against the CPU reference — on every adapter present, one test per check:
+//! the cases `wgtrain check` runs, so the two cannot drift apart. The other tests here are the
+//! kernels' refusals and limits.
 
 #[path = "../common/mod.rs"]
 mod common;
 
-mod activation;
-mod batch_norm;
 mod conv2d;
-mod data;
 mod dropout;
 mod limits;
-mod loss;
 mod matmul;
-mod optim;
-mod pool;
-mod regularizer;
 mod schedule;
+
+use wgtrain::check;
+
+/// The largest normwise error of each check, printed per adapter, and a failure naming the case.
+fn check_everywhere(kernel: &str, variant: &str) {
+    let check = check::find(kernel, variant).unwrap_or_else(|| panic!("no check {kernel} / {variant}"));
+    for gpu in common::gpus() {
+        let outcome = check.run(gpu, false);
+        assert!(outcome.passed(), "{} on {}: {}", outcome.name(), common::short(gpu), outcome.failure.unwrap());
+        common::say(&format!(
+            "kernel {:<36} {:<40} cases {:>3}  max normwise error {:.2e}",
+            outcome.name(),
+            common::short(gpu),
+            outcome.cases,
+            outcome.max_error
+        ));
+    }
+}
+
+macro_rules! checks {
+    ($($test:ident: $kernel:literal / $variant:literal,)*) => {
+        $(
+            #[test]
+            fn $test() {
+                check_everywhere($kernel, $variant);
+            }
+        )*
+
+        /// A check added to the library without a test here fails this.
+        #[test]
+        fn every_check_has_a_test() {
+            let tested = [$(($kernel, $variant)),*];
+            for c in check::all() {
+                assert!(tested.contains(&(c.kernel, c.variant)), "no test runs check {} / {}", c.kernel, c.variant);
+            }
+        }
+    };
+}
+
+checks! {
+    matmul_4x4: "matmul" / "4x4",
+    matmul_8x8: "matmul" / "8x8",
+    matmul_vec4: "matmul" / "vec4",
+    matmul_vec4_8x8: "matmul" / "vec4-8x8",
+    matmul_vec4_16x8: "matmul" / "vec4-16x8",
+    matmul_uniform_b: "matmul" / "uniform-b",
+    matmul_tiled: "matmul" / "tiled",
+    matmul_split_k: "matmul" / "split-k",
+    matmul_bias_grad: "matmul_bias_grad" / "",
+    conv2d_forward: "conv2d_forward" / "",
+    conv2d_backward_input: "conv2d_backward_input" / "",
+    conv2d_backward_weight_long: "conv2d_backward_weight" / "long",
+    conv2d_backward_weight_wide: "conv2d_backward_weight" / "wide",
+    pool_max_forward: "pool_max_forward" / "",
+    pool_max_backward: "pool_max_backward" / "",
+    pool_avg_forward: "pool_avg_forward" / "",
+    pool_avg_backward: "pool_avg_backward" / "",
+    activation_forward: "activation_forward" / "",
+    activation_backward: "activation_backward" / "",
+    softmax_forward: "softmax_forward" / "",
+    softmax_backward: "softmax_backward" / "",
+    dropout_forward_and_backward: "dropout" / "",
+    regularizer_penalty: "regularizer_penalty" / "",
+    regularizer_grad: "regularizer_grad" / "",
+    loss_softmax_cross_entropy: "loss" / "softmax_cross_entropy",
+    loss_sigmoid_bce: "loss" / "sigmoid_bce",
+    loss_mse: "loss" / "mse",
+    optim_sgd: "optim" / "sgd",
+    optim_adam: "optim" / "adam",
+    optim_rmsprop: "optim" / "rmsprop",
+    optim_adagrad: "optim" / "adagrad",
+    batch_norm_forward: "batch_norm_forward" / "",
+    batch_norm_backward: "batch_norm_backward" / "",
+    data_gather: "data_gather" / "",
+    u8_inputs_read_as_keras_x_over_255: "unorm8" / "",
+    learning_rate: "learning_rate" / "",
+    training_step_mlp_adam: "training step" / "mlp adam",
+    training_step_mlp_sgd: "training step" / "mlp sgd",
+    training_step_cnn_adam: "training step" / "cnn adam",
+    training_step_binary_classifier: "training step" / "binary classifier adam",
+}

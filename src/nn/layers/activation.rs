@@ -10,6 +10,7 @@ use crate::ops::activation::{self, Elementwise};
 /// Keras's `LeakyReLU` layer: x below zero scaled by `negative_slope` (0.3 by default; the
 /// `leaky_relu` activation's is 0.2).
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LeakyReLU {
     #[serde(default = "LeakyReLU::default_slope")]
     pub negative_slope: f32,
@@ -29,6 +30,7 @@ impl Default for LeakyReLU {
 
 /// Keras's `ELU` layer: alpha · (exp(x) - 1) below zero (alpha 1 by default).
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ELU {
     #[serde(default = "ELU::default_alpha")]
     pub alpha: f32,

@@ -12,6 +12,7 @@ use crate::ops::batch_norm::{self, BatchNormShape};
 /// Keras's defaults: momentum 0.99, epsilon 1e-3, center and scale.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
+#[serde(deny_unknown_fields)]
 pub struct BatchNormalization {
     pub momentum: f32,
     pub epsilon: f32,
@@ -84,12 +85,13 @@ impl LayerKind for BatchNormalization {
         rec.forward_train.push(batch_norm::forward(gpu, &shape, ctx.x, [g, b], &stats, ctx.y)?);
         let infer = batch_norm::infer(gpu, &shape, ctx.x, [g, b], [mean, var], ctx.y)?;
         rec.forward_infer.push(infer.owning(ones.clone()).owning(zeros.clone()));
+        // Without scale and center, first in the model: nothing to learn here or before.
+        let Some(dy) = ctx.dy else { return Ok(rec) };
         let scratch = |label| -> Result<Arc<Tensor>> { Ok(Arc::new(gpu.zeros(label, shape.c)?)) };
         let (dgamma_scratch, dbeta_scratch) = (scratch("dgamma")?, scratch("dbeta")?);
         let dgamma = gamma.map_or(&*dgamma_scratch, |p| &p.grad);
         let dbeta = beta.map_or(&*dbeta_scratch, |p| &p.grad);
-        let params_grad =
-            batch_norm::backward_params(gpu, &shape, ctx.x, ctx.batch_rows, ctx.dy(), &stats, [dgamma, dbeta])?;
+        let params_grad = batch_norm::backward_params(gpu, &shape, ctx.x, ctx.batch_rows, dy, &stats, [dgamma, dbeta])?;
         rec.backward.push(params_grad.owning(dgamma_scratch.clone()).owning(dbeta_scratch.clone()));
         if let Some(dx) = ctx.dx {
             rec.backward.push(batch_norm::backward_input(
@@ -97,7 +99,7 @@ impl LayerKind for BatchNormalization {
                 &shape,
                 ctx.x,
                 ctx.batch_rows,
-                ctx.dy(),
+                dy,
                 g,
                 &stats,
                 [dgamma, dbeta],

@@ -12,6 +12,7 @@ use crate::ops::regularizer::Regularizer;
 use crate::ops::{Activation, Padding, matmul};
 
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Conv2D {
     pub filters: usize,
     pub kernel: (usize, usize),

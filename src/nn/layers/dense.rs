@@ -12,6 +12,7 @@ use crate::ops::matmul::{self, MatmulShape};
 use crate::ops::regularizer::Regularizer;
 
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Dense {
     pub units: usize,
     pub activation: Act,

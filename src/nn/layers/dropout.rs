@@ -5,6 +5,7 @@ use crate::error::{Error, Result};
 use crate::ops::dropout;
 
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Dropout {
     pub rate: f32,
 }

@@ -10,6 +10,7 @@ use crate::ops::pool::{self, PoolKind, PoolShape};
 /// `MAX` picks max (true) or average (false) pooling; `keepdims` keeps the output [1, 1, c]
 /// instead of [c], as Keras's option of that name.
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GlobalPool2D<const MAX: bool> {
     #[serde(default)]
     pub keepdims: bool,

@@ -9,6 +9,7 @@ use crate::ops::pool::{self, PoolKind, PoolShape};
 
 /// A pooling window; `MAX` picks max (true) or average (false) pooling.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Pool2D<const MAX: bool> {
     pub pool: (usize, usize),
     pub strides: (usize, usize),

@@ -1,0 +1,65 @@
+//! Max and average pooling, forward (with max-pool's argmax) and backward.
+
+use super::{Check, CheckResult, Checker, f64s, uniform};
+use crate::ops::Padding;
+use crate::ops::pool::{self, PoolKind, PoolShape, cpu};
+
+pub const CHECKS: &[Check] = &[
+    Check::new("pool_max_forward", "", |c| check(c, PoolKind::Max, false, 20)),
+    Check::new("pool_max_backward", "", |c| check(c, PoolKind::Max, true, 21)),
+    Check::new("pool_avg_forward", "", |c| check(c, PoolKind::Average, false, 22)),
+    Check::new("pool_avg_backward", "", |c| check(c, PoolKind::Average, true, 23)),
+];
+
+fn shapes() -> [PoolShape; 7] {
+    let s = |n, h, w, c, (pool_h, pool_w), (stride_h, stride_w), padding| PoolShape {
+        n,
+        h,
+        w,
+        c,
+        pool_h,
+        pool_w,
+        stride_h,
+        stride_w,
+        padding,
+    };
+    [
+        s(1, 1, 1, 1, (1, 1), (1, 1), Padding::Valid),
+        // The seed CNN's pooling at batch 32: 26×26×32 → 13×13×32.
+        s(32, 26, 26, 32, (2, 2), (2, 2), Padding::Valid),
+        s(3, 7, 9, 5, (3, 3), (2, 2), Padding::Same),
+        s(2, 5, 5, 3, (2, 2), (1, 1), Padding::Valid),
+        s(1, 6, 7, 2, (3, 2), (3, 1), Padding::Same),
+        s(2, 11, 13, 3, (2, 2), (2, 2), Padding::Valid),
+        s(2, 4, 4, 1, (4, 4), (1, 1), Padding::Same),
+    ]
+}
+
+fn check(ck: &mut Checker, kind: PoolKind, backward: bool, seed: u64) -> CheckResult {
+    let gpu = ck.gpu;
+    let mut rng = ck.rng(seed);
+    for (_, s) in ck.pick(&shapes()) {
+        let x = uniform(&mut rng, s.x_len(), -1.0, 1.0);
+        let dy = uniform(&mut rng, s.y_len()?, -1.0, 1.0);
+        let (tx, tdy) = (ck.upload("x", &x)?, ck.upload("dy", &dy)?);
+        let y = ck.poisoned(s.y_len()?)?;
+        let argmax = gpu.zeros("argmax", y.len())?;
+        let dx = ck.poisoned(s.x_len())?;
+        let fwd = pool::forward(gpu, kind, s, &tx, &y, &argmax)?;
+        let bwd = pool::backward(gpu, kind, s, &tdy, &argmax, &dx)?;
+        ck.run_all(&[fwd, bwd])?;
+        let what = format!("pool {kind:?} {s:?}");
+        if backward {
+            ck.compare(&what, &ck.read(&dx)?, &cpu::backward(kind, s, &f64s(&x), &f64s(&dy)))?;
+        } else {
+            let (want, want_argmax) = cpu::forward(kind, s, &f64s(&x));
+            ck.compare(&what, &ck.read(&y)?, &want)?;
+            if kind == PoolKind::Max {
+                let got: Vec<u32> = gpu.read(&argmax)?;
+                let same = got.iter().zip(&want_argmax).all(|(&g, &w)| g as usize == w);
+                ck.expect(same, || format!("{what}: argmax"))?;
+            }
+        }
+    }
+    Ok(())
+}
