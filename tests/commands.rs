@@ -326,7 +326,7 @@ fn out_of_range_settings_and_oversized_layers_are_one_line_each() {
         (&mlp, r#""lr": 0.001"#, r#""lr": -0.001"#, "learning rate: the rate -0.001 is negative"),
         (&sgd, r#""momentum": 0.0"#, r#""momentum": 1.5"#, "SGD momentum 1.5 must be in [0, 1]"),
         (&sgd, r#""weight_decay": 0.0"#, r#""weight_decay": -1.0"#, "SGD weight_decay -1 must be finite and >= 0"),
-        (&mlp, r#""units": 128"#, r#""units": 1000000"#, "layer 2 (Dense) kernel of shape [784, 1000000] needs"),
+        (&mlp, r#""units": 128"#, r#""units": 1000000"#, "layer 1 (Dense) kernel of shape [784, 1000000] needs"),
         // A misspelt setting is an error, never silently its default.
         (&mlp, r#""beta1": 0.9"#, r#""betta1": 0.9"#, "unknown field `betta1`"),
         (&mlp, r#""use_bias": true"#, r#""use_bais": true"#, "unknown field `use_bais`"),
@@ -363,6 +363,36 @@ fn paths_of_the_wrong_kind_are_named_with_what_was_expected() {
         (vec!["--checkpoint-dir", d, "--resume"], "last.safetensors: nothing to resume".to_string()),
     ] {
         failed_with(&wgtrain(&[&train[..], &flags].concat()), &[&says]);
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A checkpoint whose metadata declares a layer too large for the adapter, or an optimizer
+/// setting out of range, is one error line naming it; nothing is allocated for it first.
+#[test]
+fn a_checkpoint_declaring_too_large_a_layer_or_a_bad_setting_is_one_line() {
+    let dir = temp_dir("bad-checkpoint");
+    let saved = dir.join("mlp.safetensors");
+    let data = ["--data", wgtrain::data::find::BUNDLED, "--limit", "64", "--epochs", "1", "--quiet"];
+    succeeded(&wgtrain(&[&["train", "--preset", "mlp", "--save", s(&saved)][..], &data].concat()));
+    let bytes = std::fs::read(&saved).unwrap();
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header = std::str::from_utf8(&bytes[8..8 + header_len]).unwrap();
+    // The metadata holds the architecture and compile settings as JSON strings.
+    for (from, to, says) in [
+        (r#"\"units\":128"#, r#"\"units\":1000000"#, "layer 1 (Dense) kernel of shape [784, 1000000] needs"),
+        (r#"\"beta1\":0.9"#, r#"\"beta1\":1.5"#, "Adam beta_1 1.5 must be in [0, 1)"),
+    ] {
+        assert!(header.contains(from), "{from} not in {header}");
+        let patched = header.replace(from, to);
+        let mut file = (patched.len() as u64).to_le_bytes().to_vec();
+        file.extend(patched.as_bytes());
+        file.extend(&bytes[8 + header_len..]);
+        let path = dir.join("patched.safetensors");
+        std::fs::write(&path, file).unwrap();
+        let started = std::time::Instant::now();
+        failed_with(&wgtrain(&["evaluate", s(&path), "--data", wgtrain::data::find::BUNDLED]), &[says]);
+        assert!(started.elapsed().as_secs() < 30, "{says}: refused only after {:?}", started.elapsed());
     }
     std::fs::remove_dir_all(&dir).ok();
 }

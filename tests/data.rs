@@ -202,3 +202,28 @@ fn u8_features_are_scaled_exactly_as_keras_preprocessing_does() {
     }
     assert!((100..160).contains(&product_differs), "{product_differs}");
 }
+
+/// A gzip file is decompressed only as far as its IDX header declares: a small file expanding
+/// into 200 MB past a 10-image header is refused as trailing bytes, having decompressed one more.
+#[test]
+fn a_gzip_file_is_not_decompressed_past_its_declared_size() {
+    use std::io::Write;
+    let mut header = vec![0, 0, 8, 3];
+    for d in [10u32, 28, 28] {
+        header.extend(d.to_be_bytes());
+    }
+    let path = std::env::temp_dir().join(format!("wgtrain-bomb-{}.gz", std::process::id()));
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&header).unwrap();
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..200 {
+        gz.write_all(&zeros).unwrap();
+    }
+    std::fs::write(&path, gz.finish().unwrap()).unwrap();
+    assert!(std::fs::metadata(&path).unwrap().len() < 2 << 20);
+    let bytes = idx::read_maybe_gz(&path).unwrap();
+    assert_eq!(bytes.len(), header.len() + 10 * 28 * 28 + 1);
+    let err = idx::read(&path).unwrap_err().to_string();
+    assert!(err.contains("trailing bytes"), "{err}");
+    std::fs::remove_file(&path).ok();
+}

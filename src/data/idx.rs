@@ -17,21 +17,31 @@ fn data_error(path: &Path, message: String) -> Error {
     Error::Data { path: path.to_path_buf(), message }
 }
 
-/// Reads a file, decompressing it when it starts with the gzip magic.
+/// Reads a file, decompressing it when it starts with the gzip magic. A compressed file is
+/// decompressed no further than its IDX header says the data goes (and a byte more, to tell
+/// trailing bytes), so a small file cannot expand into gigabytes before it is checked.
 pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
     let raw = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
     if !raw.starts_with(&[0x1f, 0x8b]) {
         return Ok(raw);
     }
+    let corrupt = |e: std::io::Error| data_error(path, format!("corrupt gzip data: {e}"));
+    let mut decoder = flate2::read::GzDecoder::new(&raw[..]);
     let mut out = Vec::new();
-    flate2::read::GzDecoder::new(&raw[..])
-        .read_to_end(&mut out)
-        .map_err(|e| data_error(path, format!("corrupt gzip data: {e}")))?;
+    (&mut decoder).take(4).read_to_end(&mut out).map_err(corrupt)?;
+    let dims = out.get(3).map_or(0, |&n| u64::from(n));
+    (&mut decoder).take(4 * dims).read_to_end(&mut out).map_err(corrupt)?;
+    let declared = match header(&out) {
+        Ok((header_len, _, count)) => (header_len + count) as u64,
+        // parse() names what is wrong with it.
+        Err(_) => return Ok(out),
+    };
+    decoder.take(declared + 1 - out.len() as u64).read_to_end(&mut out).map_err(corrupt)?;
     Ok(out)
 }
 
-/// Parses IDX bytes: magic 0x0000, type 0x08 (u8), dimension count, big-endian u32 sizes, data.
-pub fn parse(bytes: &[u8]) -> std::result::Result<IdxArray, String> {
+/// The header's length, dimensions and element count, from bytes holding at least the header.
+fn header(bytes: &[u8]) -> std::result::Result<(usize, Vec<usize>, usize), String> {
     if bytes.len() < 4 {
         return Err(format!("{} bytes is too short for an IDX header", bytes.len()));
     }
@@ -52,6 +62,13 @@ pub fn parse(bytes: &[u8]) -> std::result::Result<IdxArray, String> {
     let dims: Vec<usize> =
         bytes[4..header].chunks(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize).collect();
     let count = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or("dimensions overflow")?;
+    header.checked_add(count).ok_or("dimensions overflow")?;
+    Ok((header, dims, count))
+}
+
+/// Parses IDX bytes: magic 0x0000, type 0x08 (u8), dimension count, big-endian u32 sizes, data.
+pub fn parse(bytes: &[u8]) -> std::result::Result<IdxArray, String> {
+    let (header, dims, count) = header(bytes)?;
     let have = bytes.len() - header;
     if have != count {
         let what = if have < count { "truncated" } else { "trailing bytes" };

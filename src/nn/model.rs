@@ -282,7 +282,7 @@ fn check_param_sizes(gpu: &Gpu, spec: &Sequential, shapes: &[Vec<usize>]) -> Res
             let bytes = (p.len() as u64).saturating_mul(4).saturating_add(slack);
             if bytes > limit {
                 return Err(Error::LimitExceeded {
-                    what: format!("layer {} ({}) {} of shape {:?}", i + 1, layer.kind(), p.name, p.shape),
+                    what: format!("layer {i} ({}) {} of shape {:?}", layer.kind(), p.name, p.shape),
                     requested: bytes,
                     limit_name: "max_storage_buffer_binding_size",
                     limit,

@@ -28,6 +28,9 @@ impl Sequential {
         if self.input_shape.is_empty() || self.input_shape.contains(&0) {
             return Err(Error::Invalid(format!("input shape {:?} has an empty dimension", self.input_shape)));
         }
+        if checked_len(&self.input_shape).is_none() {
+            return Err(Error::Invalid(format!("input shape {:?} is too large", self.input_shape)));
+        }
         if self.layers.is_empty() {
             return Err(Error::Invalid("the model has no layers".into()));
         }

@@ -651,6 +651,8 @@ impl Model {
         if data.is_empty() {
             return Err(Error::Invalid("nothing to evaluate: the dataset is empty".into()));
         }
+        // A batch larger than the data would only size buffers for rows that never come.
+        let batch_size = batch_size.min(data.len());
         feed::check(self, data)?;
         let trainer = Trainer::new(self, batch_size, &[data])?;
         let order: Vec<u32> = (0..data.len() as u32).collect();
@@ -662,6 +664,10 @@ impl Model {
     /// sigmoid output layer gives probabilities.
     pub fn predict(&mut self, data: &Dataset, batch_size: usize) -> Result<Vec<f32>> {
         check_batch(batch_size)?;
+        if data.is_empty() {
+            return Ok(Vec::new());
+        }
+        let batch_size = batch_size.min(data.len());
         feed::check(self, data)?;
         let trainer = Trainer::new(self, batch_size, &[data])?;
         let gpu = &self.gpu;
