@@ -15,7 +15,7 @@ use crate::nn::{Compile, Model, Sequential};
 use crate::ops::optim::LearningRate;
 use crate::train::{Best, PlateauState};
 
-const FORMAT: &str = "wgtrain-checkpoint-1";
+pub const FORMAT: &str = "wgtrain-checkpoint-1";
 
 /// Where training stood when a checkpoint was written.
 #[derive(Clone, Debug, PartialEq)]
@@ -143,6 +143,8 @@ impl Model {
     /// names) on `gpu` and loads it.
     pub fn from_checkpoint(gpu: Arc<Gpu>, path: &Path) -> Result<(Model, CheckpointInfo)> {
         let saved = Saved::read(path)?;
+        // Before anything is built for it: a small file cannot make the model allocate much.
+        saved.check_tensors()?;
         let mut model = Model::new(gpu, saved.architecture.clone(), saved.compile.clone())?;
         let info = model.load_saved(&saved)?;
         Ok((model, info))
@@ -208,9 +210,64 @@ struct Saved {
     info: CheckpointInfo,
 }
 
+/// Checks a checkpoint's bytes as far as that takes no device: its metadata, architecture and
+/// settings, and every tensor a model of that architecture and optimizer loads, by name, dtype
+/// and shape. What `Model::from_checkpoint` checks before it builds anything.
+pub fn inspect(bytes: Vec<u8>) -> Result<(Sequential, Compile, CheckpointInfo)> {
+    let saved = Saved::parse(Path::new("checkpoint"), bytes)?;
+    saved.architecture.shapes()?;
+    saved.compile.optimizer.check()?;
+    saved.check_tensors()?;
+    Ok((saved.architecture, saved.compile, saved.info))
+}
+
+/// The tensors a model of `spec` with `compile`'s optimizer saves, by name, with their shapes:
+/// each layer's trainable tensors, then its non-trainable ones, then the optimizer's slots of
+/// every trainable tensor (the order and names of `named_tensors`).
+pub fn tensor_names(spec: &Sequential, compile: &Compile) -> Result<Vec<(String, Vec<usize>)>> {
+    let shapes = spec.shapes()?;
+    let slots = compile.optimizer.slots();
+    let (mut weights, mut state) = (Vec::new(), Vec::new());
+    for ((layer, input), name) in spec.layers.iter().zip(&shapes).zip(spec.layer_names()) {
+        let params = layer.params(input);
+        for p in params.iter().filter(|p| p.trainable) {
+            weights.push((format!("{name}/{}", p.name), p.shape.clone()));
+        }
+        weights.extend(params.iter().filter(|p| !p.trainable).map(|p| (format!("{name}/{}", p.name), p.shape.clone())));
+        for p in params.iter().filter(|p| p.trainable) {
+            state.extend(slots.iter().map(|slot| (format!("optimizer/{name}/{}/{slot}", p.name), p.shape.clone())));
+        }
+    }
+    weights.extend(state);
+    Ok(weights)
+}
+
 impl Saved {
     fn read(path: &Path) -> Result<Saved> {
         let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+        Saved::parse(path, bytes)
+    }
+
+    /// Every tensor the architecture and optimizer load is there, F32 and of its shape.
+    fn check_tensors(&self) -> Result<()> {
+        let bad = |m: String| data_error(&self.path, m);
+        let st = SafeTensors::deserialize(&self.bytes)
+            .map_err(|e| bad(format!("not a safetensors file, or truncated or corrupt: {e}")))?;
+        for (name, shape) in tensor_names(&self.architecture, &self.compile)? {
+            let view =
+                st.tensor(&name).map_err(|_| bad(format!("no tensor '{name}' (saved with another optimizer?)")))?;
+            if view.dtype() != Dtype::F32 || view.shape() != shape.as_slice() {
+                return Err(bad(format!(
+                    "tensor '{name}' is {:?} {:?}, expected F32 {shape:?}",
+                    view.dtype(),
+                    view.shape()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn parse(path: &Path, bytes: Vec<u8>) -> Result<Saved> {
         let bad = |m: String| data_error(path, m);
         let (_, header) = SafeTensors::read_metadata(&bytes)
             .map_err(|e| bad(format!("not a safetensors file, or truncated or corrupt: {e}")))?;

@@ -241,8 +241,13 @@ impl Preset {
     /// softmax output, binary after a sigmoid one; batch 32, one epoch) until flags change them.
     pub fn from_spec_file(path: &Path) -> Result<Preset> {
         let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+        Preset::from_spec_text(&text, path)
+    }
+
+    /// `from_spec_file` on a file's text; `path` names it in errors and gives the preset its name.
+    pub fn from_spec_text(text: &str, path: &Path) -> Result<Preset> {
         let bad = |message: String| Error::Data { path: path.to_path_buf(), message };
-        let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+        let json: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(format!("not JSON: {e}")))?;
         let name = path.file_stem().map_or("spec".into(), |s| s.to_string_lossy().into_owned());
         if keras_json::is_keras_model(&json) {
             let model = keras_json::sequential(&json).map_err(|e| bad(e.to_string()))?;
@@ -265,6 +270,9 @@ impl Preset {
         let spec: SpecFile = serde_json::from_value(json).map_err(|e| bad(format!("not a model spec: {e}")))?;
         spec.model.shapes().map_err(|e| bad(e.to_string()))?;
         spec.compile.optimizer.check().map_err(|e| bad(e.to_string()))?;
+        if let Some(f) = spec.validation_split.filter(|f| !(0.0..1.0).contains(f)) {
+            return Err(bad(format!("validation_split {f} must be in [0, 1)")));
+        }
         Ok(Preset {
             name,
             model: spec.model,

@@ -327,6 +327,7 @@ fn out_of_range_settings_and_oversized_layers_are_one_line_each() {
         (&sgd, r#""momentum": 0.0"#, r#""momentum": 1.5"#, "SGD momentum 1.5 must be in [0, 1]"),
         (&sgd, r#""weight_decay": 0.0"#, r#""weight_decay": -1.0"#, "SGD weight_decay -1 must be finite and >= 0"),
         (&mlp, r#""units": 128"#, r#""units": 1000000"#, "layer 1 (Dense) kernel of shape [784, 1000000] needs"),
+        (&mlp, r#""validation_split": 0.2"#, r#""validation_split": 5.0"#, "validation_split 5 must be in [0, 1)"),
         // A misspelt setting is an error, never silently its default.
         (&mlp, r#""beta1": 0.9"#, r#""betta1": 0.9"#, "unknown field `betta1`"),
         (&mlp, r#""use_bias": true"#, r#""use_bais": true"#, "unknown field `use_bais`"),
@@ -367,8 +368,8 @@ fn paths_of_the_wrong_kind_are_named_with_what_was_expected() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// A checkpoint whose metadata declares a layer too large for the adapter, or an optimizer
-/// setting out of range, is one error line naming it; nothing is allocated for it first.
+/// A checkpoint whose metadata declares a layer its tensors do not hold (a huge one), or an
+/// optimizer setting out of range, is one error line naming it; nothing is allocated for it first.
 #[test]
 fn a_checkpoint_declaring_too_large_a_layer_or_a_bad_setting_is_one_line() {
     let dir = temp_dir("bad-checkpoint");
@@ -380,7 +381,12 @@ fn a_checkpoint_declaring_too_large_a_layer_or_a_bad_setting_is_one_line() {
     let header = std::str::from_utf8(&bytes[8..8 + header_len]).unwrap();
     // The metadata holds the architecture and compile settings as JSON strings.
     for (from, to, says) in [
-        (r#"\"units\":128"#, r#"\"units\":1000000"#, "layer 1 (Dense) kernel of shape [784, 1000000] needs"),
+        // Its tensors are checked against the architecture before the model is built.
+        (
+            r#"\"units\":128"#,
+            r#"\"units\":1000000"#,
+            "tensor 'dense/kernel' is F32 [784, 128], expected F32 [784, 1000000]",
+        ),
         (r#"\"beta1\":0.9"#, r#"\"beta1\":1.5"#, "Adam beta_1 1.5 must be in [0, 1)"),
     ] {
         assert!(header.contains(from), "{from} not in {header}");

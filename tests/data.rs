@@ -227,3 +227,37 @@ fn a_gzip_file_is_not_decompressed_past_its_declared_size() {
     assert!(err.contains("trailing bytes"), "{err}");
     std::fs::remove_file(&path).ok();
 }
+
+/// A .npy header claiming more bytes than the file holds is refused before the parser
+/// allocates it (a 120-byte file once asked for 4 GiB).
+#[test]
+fn npy_header_lengths_past_the_file_are_refused_before_allocating() {
+    for (version, length) in [
+        (1u8, &0xfff0u16.to_le_bytes()[..]),
+        (2, &0xffff_ff76u32.to_le_bytes()[..]),
+        (3, &0xffff_ff76u32.to_le_bytes()[..]),
+    ] {
+        let mut bytes = b"\x93NUMPY".to_vec();
+        bytes.extend([version, 0]);
+        bytes.extend(length);
+        bytes.resize(120, b' ');
+        let err = npy::parse(&bytes).unwrap_err();
+        assert!(err.contains("its header claims") && err.contains("the file has 120"), "{err}");
+    }
+    // Brackets nested 19 deep once kept the header's parser busy for over 15 s.
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    let header = format!("{{'descr': '<f4', 'fortran_order': False, {}'shape': (4, 6), }}", "[".repeat(19));
+    bytes.extend((header.len() as u16).to_le_bytes());
+    bytes.extend(header.as_bytes());
+    let started = std::time::Instant::now();
+    let err = npy::parse(&bytes).unwrap_err();
+    assert!(err.contains("its header nests 21 deep"), "{err}");
+    assert!(started.elapsed().as_secs() < 1);
+    // A shape whose element count overflows, which the parser would multiply out unchecked.
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296, 16), }";
+    bytes.extend((header.len() as u16).to_le_bytes());
+    bytes.extend(header.as_bytes());
+    let err = npy::parse(&bytes).unwrap_err();
+    assert!(err.contains("has more elements than can be counted"), "{err}");
+}

@@ -17,8 +17,51 @@ pub fn read(path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
     parse(&bytes).map_err(|m| data_error(path, m))
 }
 
+/// What the .npy parser would choke on, refused first: a declared header length (after the
+/// magic and version: u16 in version 1, u32 in 2 and 3) past the end of the file, which it
+/// allocates before reading, and brackets nested deeper than any array header's (a dict holding
+/// a shape tuple), on which its grammar backtracks for minutes.
+fn check_header(bytes: &[u8]) -> std::result::Result<(), String> {
+    let (start, len) = match (bytes.get(6), bytes.get(8..12)) {
+        (Some(1), Some(b)) => (10, u64::from(u16::from_le_bytes([b[0], b[1]]))),
+        (Some(2 | 3), Some(b)) => (12, u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))),
+        // Too short or an unknown version: the parser names it.
+        _ => return Ok(()),
+    };
+    if start + len > bytes.len() as u64 {
+        return Err(format!("not a .npy file: its header claims {} bytes, the file has {}", start + len, bytes.len()));
+    }
+    let (mut depth, mut deepest) = (0i64, 0);
+    for &b in &bytes[start as usize..(start + len) as usize] {
+        depth += match b {
+            b'(' | b'[' | b'{' => 1,
+            b')' | b']' | b'}' => -1,
+            _ => 0,
+        };
+        deepest = deepest.max(depth);
+    }
+    if deepest > MAX_HEADER_DEPTH {
+        return Err(format!("not a .npy file: its header nests {deepest} deep, an array's at most {MAX_HEADER_DEPTH}"));
+    }
+    // The parser multiplies the shape's dimensions unchecked.
+    let header = String::from_utf8_lossy(&bytes[start as usize..(start + len) as usize]);
+    let dims =
+        header.split_once("shape").and_then(|(_, rest)| rest.split_once('(')).and_then(|(_, r)| r.split_once(')'));
+    if let Some((dims, _)) = dims {
+        let product = dims.split(',').filter_map(|d| d.trim().parse::<u64>().ok()).try_fold(1u64, u64::checked_mul);
+        if product.is_none() {
+            return Err(format!("not a .npy file: shape ({dims}) has more elements than can be counted"));
+        }
+    }
+    Ok(())
+}
+
+/// A dict, a shape tuple, and room for a structured dtype's list of tuples (refused later).
+const MAX_HEADER_DEPTH: i64 = 4;
+
 /// Parses .npy bytes: the array's shape and its values converted to f32.
 pub fn parse(bytes: &[u8]) -> std::result::Result<(Vec<usize>, Vec<f32>), String> {
+    check_header(bytes)?;
     let npy = NpyFile::new(bytes).map_err(|e| format!("not a .npy file: {e}"))?;
     if npy.order() != Order::C {
         return Err("Fortran-order arrays are not supported; save with C order".into());

@@ -185,6 +185,8 @@ impl Gpu {
         if let Some(data) = contents.filter(|d| !d.is_empty()) {
             self.queue.write_buffer(&buffer, 0, data);
         }
+        // Out of device memory shows here, not at the first dispatch that binds it.
+        self.check().map_err(|e| Error::Gpu(format!("allocating '{label}' ({bytes} bytes): {e}")))?;
         Ok(self.usage.track(buffer, len))
     }
 
