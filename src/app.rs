@@ -96,7 +96,7 @@ impl TrainArgs {
         if self.max_resident_mib.is_some_and(|m| m == 0 || m.checked_mul(1 << 20).is_none()) {
             return Err(Error::Invalid("--max-resident-mib must be at least 1 and below 2^44".into()));
         }
-        // Before any data is read or a device opened.
+        // Before a device is opened.
         crate::train::check_counts(preset.batch_size, preset.epochs)?;
         preset.compile.optimizer.check()?;
         Ok(preset)

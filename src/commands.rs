@@ -210,6 +210,9 @@ fn load_model(checkpoint: &Path, adapter: Option<&str>) -> Result<Model> {
 }
 
 pub fn evaluate(cmd: &EvaluateCommand) -> Result<()> {
+    if cmd.limit == Some(0) {
+        return Err(Error::Invalid("--limit must be at least 1".into()));
+    }
     let mut model = load_model(&cmd.checkpoint, cmd.adapter.as_deref())?;
     let input = model.spec().input_shape.clone();
     let classes = model.spec().output_width()?;
@@ -235,9 +238,6 @@ pub fn evaluate(cmd: &EvaluateCommand) -> Result<()> {
             found.test
         }
     };
-    if cmd.limit == Some(0) {
-        return Err(Error::Invalid("--limit must be at least 1".into()));
-    }
     let data = data.take(cmd.limit.unwrap_or(usize::MAX));
     let metrics = model.evaluate(&data, cmd.batch_size)?;
     println!("loss {:.4} - accuracy {:.4} ({} samples)", metrics.loss, metrics.accuracy, data.len());

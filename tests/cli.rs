@@ -272,7 +272,7 @@ fn check_passes_on_every_adapter_and_writes_a_json_report() {
     for r in &reports {
         assert!(r.passed() && r.quick && r.checks.len() == checks);
         assert!(!r.adapter.name.is_empty() && r.limits.max_storage_buffer_binding_size > 0);
-        assert!(r.checks.iter().all(|c| c.cases > 0 && c.max_error < 1e-4), "{:?}", r.checks);
+        assert!(r.checks.iter().all(|c| c.cases > 0 && c.passed()), "{:?}", r.checks);
     }
     std::fs::remove_dir_all(&dir).ok();
 }

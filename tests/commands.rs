@@ -320,8 +320,8 @@ fn out_of_range_settings_and_oversized_layers_are_one_line_each() {
     let mlp = text(&wgtrain(&["spec", "mlp"]).stdout);
     let sgd = text(&wgtrain(&["spec", "mlp-sgd"]).stdout);
     for (preset, from, to, says) in [
-        (&mlp, r#""beta1": 0.9"#, r#""beta1": 1.0"#, "Adam beta_1 1 must be in [0, 1)"),
-        (&mlp, r#""beta2": 0.999"#, r#""beta2": -0.5"#, "Adam beta_2 -0.5 must be in [0, 1)"),
+        (&mlp, r#""beta1": 0.9"#, r#""beta1": 1.0"#, "Adam beta1 1 must be in (0, 1)"),
+        (&mlp, r#""beta2": 0.999"#, r#""beta2": -0.5"#, "Adam beta2 -0.5 must be in (0, 1)"),
         (&mlp, r#""epsilon": 1e-7"#, r#""epsilon": 0.0"#, "Adam epsilon 0 must be finite and > 0"),
         (&mlp, r#""lr": 0.001"#, r#""lr": -0.001"#, "learning rate: the rate -0.001 is negative"),
         (&sgd, r#""momentum": 0.0"#, r#""momentum": 1.5"#, "SGD momentum 1.5 must be in [0, 1]"),
@@ -387,7 +387,7 @@ fn a_checkpoint_declaring_too_large_a_layer_or_a_bad_setting_is_one_line() {
             r#"\"units\":1000000"#,
             "tensor 'dense/kernel' is F32 [784, 128], expected F32 [784, 1000000]",
         ),
-        (r#"\"beta1\":0.9"#, r#"\"beta1\":1.5"#, "Adam beta_1 1.5 must be in [0, 1)"),
+        (r#"\"beta1\":0.9"#, r#"\"beta1\":1.5"#, "Adam beta1 1.5 must be in (0, 1)"),
     ] {
         assert!(header.contains(from), "{from} not in {header}");
         let patched = header.replace(from, to);

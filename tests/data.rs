@@ -187,8 +187,8 @@ fn predict_returns_probabilities_that_match_evaluate() {
 }
 
 /// u8 features become `byte / 255` rounded once to f32: bit for bit NumPy's (and so Keras's)
-/// `np.arange(256, dtype=np.uint8).astype("float32") / 255`, recorded in the fixture; the
-/// product with 1/255 used before differs in the last bit for about half of them.
+/// `np.arange(256, dtype=np.uint8).astype("float32") / 255`, recorded in the fixture; a product
+/// with 1/255 would differ in the last bit for about half of them.
 #[test]
 fn u8_features_are_scaled_exactly_as_keras_preprocessing_does() {
     let fixture =
@@ -229,7 +229,7 @@ fn a_gzip_file_is_not_decompressed_past_its_declared_size() {
 }
 
 /// A .npy header claiming more bytes than the file holds is refused before the parser
-/// allocates it (a 120-byte file once asked for 4 GiB).
+/// allocates that much (4 GiB for the version-2 header below).
 #[test]
 fn npy_header_lengths_past_the_file_are_refused_before_allocating() {
     for (version, length) in [
@@ -244,7 +244,7 @@ fn npy_header_lengths_past_the_file_are_refused_before_allocating() {
         let err = npy::parse(&bytes).unwrap_err();
         assert!(err.contains("its header claims") && err.contains("the file has 120"), "{err}");
     }
-    // Brackets nested 19 deep once kept the header's parser busy for over 15 s.
+    // Brackets nested 19 deep keep the header's grammar backtracking for many seconds.
     let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
     let header = format!("{{'descr': '<f4', 'fortran_order': False, {}'shape': (4, 6), }}", "[".repeat(19));
     bytes.extend((header.len() as u16).to_le_bytes());

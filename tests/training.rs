@@ -4,9 +4,9 @@
 mod common;
 
 use common::*;
-use wgtrain::check;
+use wgtrain::check::{self, batch_f64};
 use wgtrain::data::npy::{self, LabelKind};
-use wgtrain::data::{Dataset, Features, Labels, unorm8};
+use wgtrain::data::{Dataset, Features, unorm8};
 use wgtrain::nn::layers::{
     BatchNormalization, Conv2D, Dense, ELU, GlobalAveragePooling2D, GlobalMaxPooling2D, LeakyReLU,
 };
@@ -16,25 +16,6 @@ use wgtrain::ops::optim::{Adagrad, Adam, RmsProp, Sgd};
 use wgtrain::ops::regularizer::{self, Regularizer};
 use wgtrain::ops::schedule::Schedule;
 use wgtrain::train::{FitOptions, Validation};
-
-/// Inputs as the GPU sees them (u8 / 255) and one-hot or float targets, for batch `b`.
-fn batch_f64(data: &Dataset, b: usize, batch: usize, width: usize) -> (Vec<f64>, Vec<f64>) {
-    let per = data.sample_len();
-    let x = match &data.features {
-        Features::U8(v) => v[b * batch * per..(b + 1) * batch * per].iter().map(|&p| f64::from(unorm8(p))).collect(),
-        Features::F32(v) => v[b * batch * per..(b + 1) * batch * per].iter().map(|&p| f64::from(p)).collect(),
-    };
-    let t = match &data.labels {
-        Labels::Classes { values, .. } => values[b * batch..(b + 1) * batch]
-            .iter()
-            .flat_map(|&c| (0..width).map(move |j| f64::from(u8::from(j == usize::from(c)))))
-            .collect(),
-        Labels::Targets { values, .. } => {
-            values[b * batch * width..(b + 1) * batch * width].iter().map(|&v| f64::from(v)).collect()
-        }
-    };
-    (x, t)
-}
 
 /// Trains `steps` batches on the GPU (no shuffling) and the same batches on the CPU twin;
 /// every parameter tensor must agree within `check::PARITY_TOLERANCE` (normwise).

@@ -38,7 +38,14 @@ pub fn run_command(args: &CheckArgs) -> Result<()> {
     let mut reports = Vec::new();
     let mut failed = Vec::new();
     for a in adapters {
-        let gpu = Arc::new(Gpu::open(a)?);
+        let gpu = match Gpu::open(a) {
+            Ok(gpu) => Arc::new(gpu),
+            Err(e) => {
+                println!("{e}\n");
+                failed.push(e.to_string());
+                continue;
+            }
+        };
         println!("{}", super::header(&crate::bench::AdapterInfo::of(&gpu)));
         let report = super::run_all(&gpu, args.quick, |o| println!("{}", super::row(o)));
         println!("{}\n", super::summary(&report));

@@ -93,6 +93,7 @@ fn unorm8_exact(ck: &mut Checker) -> CheckResult {
     let gpu = ck.gpu;
     let want: Vec<f32> = (0..=255u8).flat_map(|b| [unorm8(b); 4]).collect();
     let bytes: Vec<u8> = (0..=255u8).flat_map(|b| [b; 4]).collect();
+    let same = |got: &[f32]| got.iter().zip(&want).all(|(g, w)| g.to_bits() == w.to_bits());
     let first_wrong = |got: &[f32]| {
         let i = got.iter().zip(&want).position(|(g, w)| g.to_bits() != w.to_bits()).unwrap_or(0);
         format!("byte {}: {:e}, not {:e}", i / 4, got[i], want[i])
@@ -113,7 +114,7 @@ fn unorm8_exact(ck: &mut Checker) -> CheckResult {
     let (x, y, batch_rows) = (ck.poisoned(256 * 4)?, ck.poisoned(256)?, gpu.zeros("batch_rows", 1)?);
     ck.run(data::gather(gpu, &shape, &src, Operand::F32(&x), &y, &batch_rows))?;
     let got = ck.read(&x)?;
-    ck.expect(got == want, || format!("data_gather: {}", first_wrong(&got)))?;
+    ck.expect(same(&got), || format!("data_gather: {}", first_wrong(&got)))?;
 
     let product = MatmulShape::new(256, 4, 4);
     let identity: Vec<f32> = (0..16).map(|i| f32::from(u8::from(i % 5 == 0))).collect();
@@ -122,7 +123,7 @@ fn unorm8_exact(ck: &mut Checker) -> CheckResult {
         let c = ck.poisoned(256 * 4)?;
         ck.run(matmul::matmul_variant(gpu, variant, product, Operand::Unorm8(&a), &b, None, Activation::Linear, &c))?;
         let got = ck.read(&c)?;
-        ck.expect(got == want, || format!("matmul {} with u8 A: {}", variant.name(), first_wrong(&got)))?;
+        ck.expect(same(&got), || format!("matmul {} with u8 A: {}", variant.name(), first_wrong(&got)))?;
     }
     Ok(())
 }

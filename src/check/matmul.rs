@@ -89,6 +89,10 @@ fn check(ck: &mut Checker, variant: Variant) -> CheckResult {
             let (ta, tb, tbias) = (ck.upload("a", &a)?, gpu.upload_windowed("b", &b)?, ck.upload("bias", &bias)?);
             let bias64 = f64s(&bias);
             let want_bias = with_bias.then_some(&bias64[..]);
+            // The column sums of op(b): a weight gradient's bias gradient.
+            let op_b: Vec<f64> =
+                (0..k * n).map(|i| f64::from(if trans_b { b[(i % n) * k + i / n] } else { b[i] })).collect();
+            let want_db = cpu::bias_grad(k, n, &op_b);
             let c = ck.poisoned(m * n)?;
             ck.run(matmul::matmul_variant(gpu, variant, shape, &ta, &tb, with_bias.then_some(&tbias), act, &c))?;
             let want = cpu::matmul(shape, &f64s(&a), &f64s(&b), want_bias, act);
@@ -108,15 +112,14 @@ fn check(ck: &mut Checker, variant: Variant) -> CheckResult {
             ck.run(matmul::weight_grad_variant(gpu, variant, shape, Operand::Unorm8(&a8), &tb, &c, Some(&db)))?;
             let want = cpu::matmul(shape, &a8_values, &f64s(&b), None, Activation::Linear);
             ck.compare(&format!("weight_grad unorm8 A {shape:?} dw"), &ck.read(&c)?, &want)?;
+            ck.compare(&format!("weight_grad unorm8 A {shape:?} db"), &ck.read(&db)?, &want_db)?;
 
             // The same product as a weight gradient: c plus the column sums of op(b) in db.
             let (c, db) = (ck.poisoned(m * n)?, ck.poisoned(n)?);
             ck.run(matmul::weight_grad_variant(gpu, variant, shape, &ta, &tb, &c, Some(&db)))?;
             let want = cpu::matmul(shape, &f64s(&a), &f64s(&b), None, Activation::Linear);
-            let op_b: Vec<f64> =
-                (0..k * n).map(|i| f64::from(if trans_b { b[(i % n) * k + i / n] } else { b[i] })).collect();
             ck.compare(&format!("weight_grad {shape:?} dw"), &ck.read(&c)?, &want)?;
-            ck.compare(&format!("weight_grad {shape:?} db"), &ck.read(&db)?, &cpu::bias_grad(k, n, &op_b))?;
+            ck.compare(&format!("weight_grad {shape:?} db"), &ck.read(&db)?, &want_db)?;
 
             // As an input gradient through an activation: c times the derivative at `y`.
             let in_act = ACTS[(case + 1) % ACTS.len()];

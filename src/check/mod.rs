@@ -23,7 +23,7 @@ use rand::{RngExt, SeedableRng};
 use crate::gpu::{Dispatch, Gpu, Tensor};
 
 pub use command::{CheckArgs, run_command};
-pub use parity::step_parity;
+pub use parity::{batch_f64, step_parity};
 pub use report::{AdapterReport, Limits, header, render_table, row, summary};
 
 /// Relative and absolute (of the largest reference magnitude) elementwise tolerance.
@@ -130,10 +130,12 @@ impl Checker<'_> {
         StdRng::seed_from_u64(seed)
     }
 
-    /// The cases to run: all of them, or every other one (the first always) when quick.
+    /// The cases to run, numbered in the order run (settings that cycle with the number, an
+    /// activation say, cycle in both modes): all of them, or when quick every other one and the
+    /// last (the largest, in most lists).
     pub fn pick<'s, T>(&self, cases: &'s [T]) -> impl Iterator<Item = (usize, &'s T)> + use<'s, T> {
-        let step = if self.quick { 2 } else { 1 };
-        cases.iter().enumerate().step_by(step)
+        let (quick, last) = (self.quick, cases.len().saturating_sub(1));
+        cases.iter().enumerate().filter(move |(i, _)| !quick || i % 2 == 0 || *i == last).map(|(_, c)| c).enumerate()
     }
 
     pub fn quick(&self) -> bool {

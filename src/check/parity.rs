@@ -80,8 +80,9 @@ fn binary(ck: &mut Checker) -> CheckResult {
     Ok(())
 }
 
-/// Inputs as the GPU reads them (u8 as `unorm8`) and one-hot or float targets, for batch `b`.
-fn batch_f64(data: &Dataset, b: usize, batch: usize, width: usize) -> (Vec<f64>, Vec<f64>) {
+/// Inputs as the GPU reads them (u8 as `unorm8`) and one-hot or float targets, for batch `b`:
+/// what the CPU reference trains on.
+pub fn batch_f64(data: &Dataset, b: usize, batch: usize, width: usize) -> (Vec<f64>, Vec<f64>) {
     let per = data.sample_len();
     let rows = b * batch..(b + 1) * batch;
     let x = match &data.features {

@@ -19,7 +19,7 @@ fn data_error(path: &Path, message: String) -> Error {
 
 /// Reads a file, decompressing it when it starts with the gzip magic. A compressed file is
 /// decompressed no further than its IDX header says the data goes (and a byte more, to tell
-/// trailing bytes), so a small file cannot expand into gigabytes before it is checked.
+/// trailing bytes), and a header declaring more than deflate can expand the file to is refused.
 pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
     let raw = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
     if !raw.starts_with(&[0x1f, 0x8b]) {
@@ -36,7 +36,13 @@ pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
         // parse() names what is wrong with it.
         Err(_) => return Ok(out),
     };
-    decoder.take(declared + 1 - out.len() as u64).read_to_end(&mut out).map_err(corrupt)?;
+    // Deflate expands at most 1032-fold: a header declaring more than that is not this file's.
+    if declared > 1032 * raw.len() as u64 {
+        let message =
+            format!("its header declares {declared} bytes, more than {} compressed bytes can hold", raw.len());
+        return Err(data_error(path, message));
+    }
+    decoder.take((declared + 1).saturating_sub(out.len() as u64)).read_to_end(&mut out).map_err(corrupt)?;
     Ok(out)
 }
 

@@ -220,7 +220,12 @@ impl Gpu {
         });
         self.check()?;
         let grid = if self.tuning.broken_kernel.as_deref() == Some(kernel.entry) {
-            if grid[0] > 1 { [grid[0] - 1, grid[1], grid[2]] } else { [0; 3] }
+            // A folded grid's last row is partly past the work: drop a whole row of it.
+            match grid {
+                [x, y, z] if y > 1 => [x, y - 1, z],
+                [x, y, z] if x > 1 => [x - 1, y, z],
+                _ => [0; 3],
+            }
         } else {
             grid
         };

@@ -16,7 +16,8 @@ pub struct Tuning {
     /// why CPU adapters take 8).
     pub update_vecs: usize,
     /// `$WGTRAIN_BREAK_KERNEL` as it was when the device opened: an entry point whose dispatches
-    /// run one workgroup short (none when it has one), so it leaves outputs unwritten. For
+    /// run short (a row of a folded grid, else a workgroup, else nothing), so it leaves outputs
+    /// unwritten. For
     /// testing that `wgtrain check` catches a broken kernel; never set it otherwise.
     pub broken_kernel: Option<String>,
 }

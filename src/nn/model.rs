@@ -36,6 +36,11 @@ fn fraction(optimizer: &str, setting: &str, value: f32, one: bool) -> Result<()>
     Err(setting_error(optimizer, setting, value, if one { "in [0, 1]" } else { "in [0, 1)" }))
 }
 
+/// In (0, 1).
+fn open_fraction(optimizer: &str, setting: &str, value: f32) -> Result<()> {
+    if value > 0.0 && value < 1.0 { Ok(()) } else { Err(setting_error(optimizer, setting, value, "in (0, 1)")) }
+}
+
 fn positive(optimizer: &str, setting: &str, value: f32) -> Result<()> {
     if value.is_finite() && value > 0.0 {
         Ok(())
@@ -79,8 +84,9 @@ impl Optimizer {
                 ("SGD", &s.lr)
             }
             Optimizer::Adam(a) => {
-                fraction("Adam", "beta_1", a.beta1, false)?;
-                fraction("Adam", "beta_2", a.beta2, false)?;
+                // Not 0 either: the update takes β's logarithm for β^t.
+                open_fraction("Adam", "beta1", a.beta1)?;
+                open_fraction("Adam", "beta2", a.beta2)?;
                 positive("Adam", "epsilon", a.epsilon)?;
                 non_negative("Adam", "weight_decay", a.weight_decay)?;
                 ("Adam", &a.lr)
