@@ -37,20 +37,13 @@ fn data_error(path: &Path, message: String) -> Error {
     Error::Data { path: path.to_path_buf(), message }
 }
 
-/// Every tensor a checkpoint holds: `dense/kernel`, `dense/bias`, the optimizer's slots as
-/// `optimizer/dense/kernel/m` (`Optimizer::slots`), and non-trainable tensors such as
-/// `batch_normalization/moving_mean`.
+/// Every tensor a checkpoint holds, named and shaped by `tensor_names`: the weights in
+/// `named_weights` order, then the optimizer's slots of each trainable tensor.
 fn named_tensors(model: &Model) -> Vec<(String, &Tensor, Vec<usize>)> {
-    let slots = model.compile.optimizer.slots();
-    let mut out: Vec<_> = model.named_weights().into_iter().map(|(name, t, shape)| (name, t, shape.to_vec())).collect();
-    for (params, layer) in model.params.iter().zip(model.spec.layer_names()) {
-        for p in params {
-            for (t, slot) in p.state.iter().zip(&slots) {
-                out.push((format!("optimizer/{layer}/{}/{slot}", p.name), t, p.shape.clone()));
-            }
-        }
-    }
-    out
+    let names = tensor_names(&model.spec, &model.compile).expect("a built model's architecture is checked");
+    let weights = model.named_weights().into_iter().map(|(_, t, _)| t);
+    let slots = model.params.iter().flatten().flat_map(|p| &p.state);
+    names.into_iter().zip(weights.chain(slots)).map(|((name, shape), t)| (name, t, shape)).collect()
 }
 
 /// The first difference between two architectures, if any.
