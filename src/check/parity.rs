@@ -9,44 +9,16 @@ use super::{Check, CheckResult, Checker, Failure, PARITY_TOLERANCE};
 use crate::Gpu;
 use crate::data::{Dataset, Features, Labels, unorm8};
 use crate::nn::reference::Reference;
-use crate::nn::{Act, Compile, Layer, LossKind, Model, Optimizer, Sequential};
-use crate::ops::optim::{Adam, Sgd};
+use crate::nn::{Compile, LossKind, Model, Optimizer, Sequential};
+use crate::presets::{self, Preset};
 use crate::train::FitOptions;
 
 pub const CHECKS: &[Check] = &[
-    Check::new("training step", "mlp adam", |c| seed(c, mlp(128), adam(), 32)),
-    Check::new("training step", "mlp sgd", |c| seed(c, mlp_sgd(), Optimizer::Sgd(Sgd::default()), 64)),
-    Check::new("training step", "cnn adam", |c| seed(c, cnn(), adam(), 16)),
+    Check::new("training step", "mlp adam", |c| seed(c, presets::mlp(), 32)),
+    Check::new("training step", "mlp sgd", |c| seed(c, presets::mlp_sgd(), 64)),
+    Check::new("training step", "cnn adam", |c| seed(c, presets::cnn([28, 28, 1]), 16)),
     Check::new("training step", "binary classifier adam", binary),
 ];
-
-fn adam() -> Optimizer {
-    Optimizer::Adam(Adam::default())
-}
-
-/// The seed MLP (784-units-10, relu then softmax).
-fn mlp(units: usize) -> Sequential {
-    Sequential::new(&[28, 28, 1])
-        .add(Layer::Flatten)
-        .add(Layer::dense(units, Act::Relu))
-        .add(Layer::dense(10, Act::Softmax))
-}
-
-fn mlp_sgd() -> Sequential {
-    Sequential::new(&[784])
-        .add(Layer::dense(512, Act::Relu))
-        .add(Layer::dense(512, Act::Relu))
-        .add(Layer::dense(10, Act::Softmax))
-}
-
-fn cnn() -> Sequential {
-    Sequential::new(&[28, 28, 1])
-        .add(Layer::conv2d(32, (3, 3), Act::Relu))
-        .add(Layer::max_pool((2, 2)))
-        .add(Layer::Flatten)
-        .add(Layer::dense(128, Act::Relu))
-        .add(Layer::dense(10, Act::Softmax))
-}
 
 const STEPS: usize = 3;
 
@@ -59,23 +31,21 @@ fn images(ck: &Checker, shape: &[usize], n: usize, classes: usize) -> Result<Dat
     Ok(Dataset::new(shape.to_vec(), Features::U8(pixels), Labels::Classes { values: labels, classes })?)
 }
 
-fn seed(ck: &mut Checker, spec: Sequential, optimizer: Optimizer, batch: usize) -> CheckResult {
-    let shape = spec.input_shape.clone();
-    let data = images(ck, &shape, batch * STEPS, 10)?;
-    let err = step_parity(ck.gpu, spec, optimizer, LossKind::CategoricalCrossentropy, &data, batch, STEPS)?;
+/// A seed model with its optimizer, on random images.
+fn seed(ck: &mut Checker, preset: Preset, batch: usize) -> CheckResult {
+    let data = images(ck, &preset.model.input_shape, batch * STEPS, 10)?;
+    let Compile { optimizer, loss, .. } = preset.compile;
+    let err = step_parity(ck.gpu, preset.model, optimizer, loss, &data, batch, STEPS)?;
     ck.record(err);
     Ok(())
 }
 
 /// The binary classifier (100-64-32-1 sigmoid, binary cross-entropy) on f32 features.
 fn binary(ck: &mut Checker) -> CheckResult {
-    let spec = Sequential::new(&[100])
-        .add(Layer::dense(64, Act::Relu))
-        .add(Layer::dense(32, Act::Relu))
-        .add(Layer::dense(1, Act::Sigmoid));
+    let Preset { model, compile, .. } = presets::binary();
     let (x, y) = crate::data::synthetic::binary(32 * STEPS, 100, 81);
     let data = Dataset::new(vec![100], Features::F32(x), Labels::Targets { values: y, width: 1 })?;
-    let err = step_parity(ck.gpu, spec, adam(), LossKind::BinaryCrossentropy, &data, 32, STEPS)?;
+    let err = step_parity(ck.gpu, model, compile.optimizer, compile.loss, &data, 32, STEPS)?;
     ck.record(err);
     Ok(())
 }
