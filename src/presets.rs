@@ -137,6 +137,44 @@ pub fn convnet() -> Preset {
     }
 }
 
+/// The 4-conv CNN of Keras's CIFAR-10 example, on 28×28×1: two blocks of Conv2D 3×3 relu
+/// ('same', then 'valid') → MaxPool 2 → Dropout 0.25, with 32 then 64 filters, then Flatten →
+/// Dense 256 relu → Dropout 0.5 → Dense 10 softmax; Adam, batch 64, 10 epochs, validation split
+/// 0.1. Most of its step is convolutions past the first layer.
+pub fn cnn4() -> Preset {
+    let conv = |filters, padding| {
+        Layer::Conv2D(Conv2D {
+            filters,
+            kernel: (3, 3),
+            strides: (1, 1),
+            padding,
+            activation: Act::Relu,
+            use_bias: true,
+            kernel_regularizer: None,
+        })
+    };
+    Preset {
+        name: "cnn4".into(),
+        model: Sequential::new(&[28, 28, 1])
+            .add(conv(32, Padding::Same))
+            .add(conv(32, Padding::Valid))
+            .add(Layer::max_pool((2, 2)))
+            .add(Layer::dropout(0.25))
+            .add(conv(64, Padding::Same))
+            .add(conv(64, Padding::Valid))
+            .add(Layer::max_pool((2, 2)))
+            .add(Layer::dropout(0.25))
+            .add(Layer::Flatten)
+            .add(Layer::dense(256, Act::Relu))
+            .add(Layer::dropout(0.5))
+            .add(Layer::dense(10, Act::Softmax)),
+        compile: Compile { optimizer: adam(), loss: LossKind::CategoricalCrossentropy, seed: 42 },
+        batch_size: 64,
+        epochs: 10,
+        validation: PresetValidation::Split(0.1),
+    }
+}
+
 /// Conv-BatchNorm-ReLU blocks as Keras users write them: three blocks of Conv2D 3×3 'same'
 /// without bias (16, 32, 64 filters) → BatchNormalization → ReLU, max-pooling 2 after the first
 /// two, then GlobalAveragePooling2D → Dense 10 softmax; Adam with CosineDecay from 2e-3 over
@@ -188,7 +226,7 @@ pub fn bn_cnn() -> Preset {
     }
 }
 
-/// The preset called `name` (mlp, cnn, mlp_sgd, dense, binary, convnet, bn_cnn); the
+/// The preset called `name` (mlp, cnn, mlp_sgd, dense, binary, convnet, bn_cnn, cnn4); the
 /// convolutional ones take 28×28×1 input until [`Preset::fitted_to`] adapts it.
 pub fn by_name(name: &str) -> Result<Preset> {
     match name.replace('-', "_").as_str() {
@@ -199,11 +237,12 @@ pub fn by_name(name: &str) -> Result<Preset> {
         "binary" => Ok(binary()),
         "convnet" => Ok(convnet()),
         "bn_cnn" => Ok(bn_cnn()),
+        "cnn4" => Ok(cnn4()),
         _ => Err(Error::Invalid(format!("no preset '{name}'; the presets are {}", NAMES.join(", ")))),
     }
 }
 
-pub const NAMES: [&str; 7] = ["mlp", "cnn", "mlp_sgd", "dense", "binary", "convnet", "bn_cnn"];
+pub const NAMES: [&str; 8] = ["mlp", "cnn", "mlp_sgd", "dense", "binary", "convnet", "bn_cnn", "cnn4"];
 
 /// A model spec file: the architecture and training settings as JSON (`wgtrain spec PRESET`
 /// prints one to start from).

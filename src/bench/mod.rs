@@ -277,7 +277,12 @@ impl Bench<'_> {
         self.row(&format!("{name} {}", variant.name()), label, (shape.flops(), bytes), &[&d], check)
     }
 
-    fn conv(&mut self, rng: &mut StdRng, shape: Conv2dShape) -> Result<()> {
+    /// A convolution's three passes, each followed by the same-size GEMM on the variant the
+    /// matmul would take (forward [pixels, c_out] × k taps; input gradient [input pixels, c_in] ×
+    /// k kh·kw·c_out; weight gradient [taps, c_out] × k pixels), so the rows compare rates on the
+    /// same adapter; `first`: the model's first layer, whose input gradient is skipped. `cpu`: also time the f64 twin (small shapes); otherwise the passes are
+    /// checked against it on sampled outputs only.
+    fn conv(&mut self, rng: &mut StdRng, model: &str, shape: Conv2dShape, first: bool, cpu: bool) -> Result<()> {
         if !self.wanted("conv2d") {
             return Ok(());
         }
@@ -289,8 +294,17 @@ impl Bench<'_> {
             (gpu.upload("x", &x)?, gpu.upload("w", &w)?, gpu.upload("b", &b)?, gpu.upload("dy", &dy)?);
         let (ty, tdx, tdw) =
             (gpu.zeros("y", y_len)?, gpu.zeros("dx", shape.x_len())?, gpu.zeros("dw", shape.weight_len())?);
-        let label =
-            format!("n{} {}×{}×{} → {} {}×{}", shape.n, shape.h, shape.w, shape.c_in, shape.c_out, shape.kh, shape.kw);
+        let label = format!(
+            "{model} n{} {}×{}×{} → {} {}×{}{}",
+            shape.n,
+            shape.h,
+            shape.w,
+            shape.c_in,
+            shape.c_out,
+            shape.kh,
+            shape.kw,
+            if shape.padding == Padding::Same { " same" } else { "" }
+        );
         let flops = shape.flops()?;
         let (x64, w64, b64, dy64) = (f64s(&x), f64s(&w), f64s(&b), f64s(&dy));
         let cases: [(&str, Vec<Dispatch>, &Tensor, usize); 3] = [
@@ -308,25 +322,41 @@ impl Bench<'_> {
             ),
             (
                 "conv2d_backward_weight",
-                conv2d::backward_weight(gpu, &shape, &tx, &tdy, &tdw)?,
+                conv2d::backward_weight(gpu, &shape, &tx, &tdy, &tdw, None)?,
                 &tdw,
                 x.len() + y_len + w.len(),
             ),
         ];
-        for (name, ds, out, words) in cases {
+        let taps = shape.kh * shape.kw * shape.c_in;
+        let pixels = y_len / shape.c_out;
+        let gemms = [
+            MatmulShape::new(pixels, shape.c_out, taps),
+            MatmulShape::new(shape.x_len() / shape.c_in, shape.c_in, shape.kh * shape.kw * shape.c_out),
+            MatmulShape { m: taps, n: shape.c_out, k: pixels, trans_a: true, trans_b: false },
+        ];
+        for ((name, ds, out, words), gemm) in cases.into_iter().zip(gemms) {
+            // A first layer's input gradient is never computed.
+            if name == "conv2d_backward_input" && first {
+                continue;
+            }
             let d: Vec<&Dispatch> = ds.iter().collect();
             gpu.run(&d)?;
             let got: Vec<f32> = gpu.read(out)?;
             let mut want = Vec::new();
-            let seconds = cpu_median(3, || {
-                want = match name {
-                    "conv2d_forward" => conv2d::cpu::forward(&shape, &x64, &w64, Some(&b64), Activation::Relu),
-                    "conv2d_backward_input" => conv2d::cpu::backward_input(&shape, &dy64, &w64),
-                    _ => conv2d::cpu::backward_weight(&shape, &x64, &dy64),
-                }
-            });
-            let check = (max_error(&got, &want)?, Some(seconds));
+            let twin = || match name {
+                "conv2d_forward" => conv2d::cpu::forward(&shape, &x64, &w64, Some(&b64), Activation::Relu),
+                "conv2d_backward_input" => conv2d::cpu::backward_input(&shape, &dy64, &w64),
+                _ => conv2d::cpu::backward_weight(&shape, &x64, &dy64),
+            };
+            let check = if cpu {
+                let seconds = cpu_median(3, || want = twin());
+                (max_error(&got, &want)?, Some(seconds))
+            } else {
+                (max_error(&got, &twin())?, None)
+            };
             self.row(name, label.clone(), (flops, 4.0 * words as f64), &d, check)?;
+            let variant = Variant::for_shape(gpu, &gemm);
+            self.matmul(rng, &format!("{name} same-size gemm"), variant, gemm, Activation::Linear, false, false)?;
         }
         Ok(())
     }
@@ -478,19 +508,15 @@ fn bench_adapter(gpu: &Arc<Gpu>, args: &BenchArgs) -> Result<Report> {
             b.matmul(&mut rng, name, variant, shape, act, true, false)?;
         }
     }
-    let seed_conv = Conv2dShape {
-        n: 32,
-        h: 28,
-        w: 28,
-        c_in: 1,
-        c_out: 32,
-        kh: 3,
-        kw: 3,
-        stride_h: 1,
-        stride_w: 1,
-        padding: Padding::Valid,
-    };
-    b.conv(&mut rng, seed_conv)?;
+    // Every convolution of the convolutional presets at their batch sizes.
+    for preset in
+        [crate::presets::cnn([28, 28, 1]), crate::presets::convnet(), crate::presets::bn_cnn(), crate::presets::cnn4()]
+    {
+        for (i, shape) in conv_shapes(&preset)?.into_iter().enumerate() {
+            let small = shape.flops()? <= 5e7;
+            b.conv(&mut rng, &format!("{} conv{}", preset.name, i + 1), shape, i == 0, small)?;
+        }
+    }
     let seed_pool = PoolShape {
         n: 32,
         h: 26,
@@ -532,6 +558,19 @@ fn bench_adapter(gpu: &Arc<Gpu>, args: &BenchArgs) -> Result<Report> {
         }
     }
     Ok(Report::new(gpu, b.timer.method(), b.rows, training))
+}
+
+/// Every Conv2D of `preset`, as it runs at the preset's batch size.
+fn conv_shapes(preset: &crate::presets::Preset) -> Result<Vec<Conv2dShape>> {
+    let mut input = preset.model.input_shape.clone();
+    let mut shapes = Vec::new();
+    for layer in &preset.model.layers {
+        if let crate::nn::Layer::Conv2D(conv) = layer {
+            shapes.push(conv.conv_shape(&input, preset.batch_size));
+        }
+        input = layer.output_shape(&input)?;
+    }
+    Ok(shapes)
 }
 
 /// Epochs timed per training row, after a warm-up epoch that compiles the pipelines.

@@ -1,15 +1,28 @@
-//! Conv2D forward (bias and activation in the epilogue), input gradient, and weight gradient in
-//! both plans, over 'valid', 'same' and strided shapes.
+//! Conv2D forward (bias and activation in the epilogue), input gradient, and weight gradient
+//! (with the bias gradient) in both plans, on the direct kernels and on the implicit GEMM with
+//! CPU adapters' and GPUs' blocks, over 'valid', 'same' and strided shapes.
 
 use super::{Check, CheckResult, Checker, f64s, uniform};
-use crate::ops::conv2d::{self, Conv2dShape, WeightGradPlan, cpu};
+use crate::ops::conv2d::{self, Conv2dShape, ConvKernel, WeightGradPlan, cpu};
+use crate::ops::matmul;
 use crate::ops::{Activation, Padding};
 
+const DIRECT: ConvKernel = ConvKernel::Direct;
+/// The blocks CPU adapters run (16×8 outputs an invocation) and GPUs run (4×4).
+const GEMM_16X8: ConvKernel = ConvKernel::Gemm { row_groups: 4, col_groups: 2 };
+const GEMM_4X4: ConvKernel = ConvKernel::Gemm { row_groups: 1, col_groups: 1 };
+
 pub const CHECKS: &[Check] = &[
-    Check::new("conv2d_forward", "", forward),
-    Check::new("conv2d_backward_input", "", backward_input),
-    Check::new("conv2d_backward_weight", "long", |c| backward_weight(c, WeightGradPlan::Long)),
-    Check::new("conv2d_backward_weight", "wide", |c| backward_weight(c, WeightGradPlan::Wide)),
+    Check::new("conv2d_forward", "direct", |c| forward(c, DIRECT)),
+    Check::new("conv2d_forward", "gemm-16x8", |c| forward(c, GEMM_16X8)),
+    Check::new("conv2d_forward", "gemm-4x4", |c| forward(c, GEMM_4X4)),
+    Check::new("conv2d_backward_input", "direct", |c| backward_input(c, DIRECT)),
+    Check::new("conv2d_backward_input", "gemm-16x8", |c| backward_input(c, GEMM_16X8)),
+    Check::new("conv2d_backward_input", "gemm-4x4", |c| backward_input(c, GEMM_4X4)),
+    Check::new("conv2d_backward_weight", "long direct", |c| backward_weight(c, DIRECT, WeightGradPlan::Long)),
+    Check::new("conv2d_backward_weight", "wide direct", |c| backward_weight(c, DIRECT, WeightGradPlan::Wide)),
+    Check::new("conv2d_backward_weight", "long gemm-16x8", |c| backward_weight(c, GEMM_16X8, WeightGradPlan::Long)),
+    Check::new("conv2d_backward_weight", "wide gemm-4x4", |c| backward_weight(c, GEMM_4X4, WeightGradPlan::Wide)),
 ];
 
 fn shape(
@@ -24,7 +37,7 @@ fn shape(
     Conv2dShape { n, h, w, c_in, c_out, kh, kw, stride_h, stride_w, padding }
 }
 
-fn shapes() -> [Conv2dShape; 9] {
+fn shapes() -> [Conv2dShape; 17] {
     use Padding::{Same, Valid};
     [
         shape(1, (1, 1), 1, 1, (1, 1), (1, 1), Valid),
@@ -37,12 +50,23 @@ fn shapes() -> [Conv2dShape; 9] {
         // The seed CNN's convolution at batch 32 (28×28×1 → 26×26×32).
         shape(32, (28, 28), 1, 32, (3, 3), (1, 1), Valid),
         shape(4, (16, 16), 8, 16, (3, 3), (1, 1), Same),
+        // Channel counts the implicit GEMM takes (c_out, and for dx c_in, multiples of 4), with
+        // 1 pixel, primes, and row and column counts off its blocks.
+        shape(1, (1, 1), 4, 4, (1, 1), (1, 1), Valid),
+        shape(2, (5, 7), 4, 8, (3, 3), (1, 1), Valid),
+        shape(3, (9, 9), 8, 12, (3, 3), (2, 2), Same),
+        shape(2, (11, 13), 12, 4, (5, 3), (3, 2), Same),
+        shape(2, (13, 11), 5, 8, (5, 5), (1, 1), Same),
+        shape(3, (7, 7), 3, 16, (2, 2), (3, 3), Valid),
+        shape(3, (17, 19), 16, 36, (3, 3), (1, 1), Valid),
+        // A 4-conv CNN's second block ('same', 32 → 64 channels).
+        shape(2, (14, 14), 32, 64, (3, 3), (1, 1), Same),
     ]
 }
 
 const ACTS: [Activation; 6] = Activation::EPILOGUE;
 
-fn forward(ck: &mut Checker) -> CheckResult {
+fn forward(ck: &mut Checker, kernel: ConvKernel) -> CheckResult {
     let mut rng = ck.rng(10);
     for (i, s) in ck.pick(&shapes()) {
         let act = ACTS[i % ACTS.len()];
@@ -52,36 +76,43 @@ fn forward(ck: &mut Checker) -> CheckResult {
         let (tx, tw, tb) = (ck.upload("x", &x)?, ck.upload("w", &w)?, ck.upload("b", &b)?);
         let y = ck.poisoned(s.y_len()?)?;
         let bias = i.is_multiple_of(2).then_some(&tb);
-        ck.run(conv2d::forward(ck.gpu, s, &tx, &tw, bias, act, &y))?;
+        ck.run(conv2d::forward_with(ck.gpu, kernel, s, &tx, &tw, bias, act, &y))?;
         let b64 = f64s(&b);
         let want = cpu::forward(s, &f64s(&x), &f64s(&w), bias.map(|_| &b64[..]), act);
-        ck.compare(&format!("conv2d_forward {s:?} {act:?}"), &ck.read(&y)?, &want)?;
+        ck.compare(&format!("conv2d_forward {} {s:?} {act:?}", kernel.name()), &ck.read(&y)?, &want)?;
     }
     Ok(())
 }
 
-fn backward_input(ck: &mut Checker) -> CheckResult {
+fn backward_input(ck: &mut Checker, kernel: ConvKernel) -> CheckResult {
     let mut rng = ck.rng(11);
     for (_, s) in ck.pick(&shapes()) {
         let dy = uniform(&mut rng, s.y_len()?, -1.0, 1.0);
         let w = uniform(&mut rng, s.weight_len(), -1.0, 1.0);
         let (tdy, tw, dx) = (ck.upload("dy", &dy)?, ck.upload("w", &w)?, ck.poisoned(s.x_len())?);
-        ck.run(conv2d::backward_input(ck.gpu, s, &tdy, &tw, &dx))?;
+        ck.run(conv2d::backward_input_with(ck.gpu, kernel, s, &tdy, &tw, &dx))?;
         let want = cpu::backward_input(s, &f64s(&dy), &f64s(&w));
-        ck.compare(&format!("conv2d_backward_input {s:?}"), &ck.read(&dx)?, &want)?;
+        ck.compare(&format!("conv2d_backward_input {} {s:?}", kernel.name()), &ck.read(&dx)?, &want)?;
     }
     Ok(())
 }
 
-fn backward_weight(ck: &mut Checker, plan: WeightGradPlan) -> CheckResult {
+/// dw on every shape; db with it on every other one.
+fn backward_weight(ck: &mut Checker, kernel: ConvKernel, plan: WeightGradPlan) -> CheckResult {
     let mut rng = ck.rng(12);
-    for (_, s) in ck.pick(&shapes()) {
+    for (i, s) in ck.pick(&shapes()) {
         let x = uniform(&mut rng, s.x_len(), -1.0, 1.0);
         let dy = uniform(&mut rng, s.y_len()?, -1.0, 1.0);
-        let (tx, tdy, dw) = (ck.upload("x", &x)?, ck.upload("dy", &dy)?, ck.poisoned(s.weight_len())?);
-        ck.run_all(&conv2d::backward_weight_planned(ck.gpu, plan, s, &tx, &tdy, &dw)?)?;
-        let want = cpu::backward_weight(s, &f64s(&x), &f64s(&dy));
-        ck.compare(&format!("conv2d_backward_weight {plan:?} {s:?}"), &ck.read(&dw)?, &want)?;
+        let (tx, tdy, dw, db) =
+            (ck.upload("x", &x)?, ck.upload("dy", &dy)?, ck.poisoned(s.weight_len())?, ck.poisoned(s.c_out)?);
+        let db = i.is_multiple_of(2).then_some(&db);
+        ck.run_all(&conv2d::backward_weight_with(ck.gpu, kernel, plan, s, &tx, &tdy, &dw, db)?)?;
+        let case = format!("conv2d_backward_weight {} {plan:?} {s:?}", kernel.name());
+        ck.compare(&case, &ck.read(&dw)?, &cpu::backward_weight(s, &f64s(&x), &f64s(&dy)))?;
+        if let Some(db) = db {
+            let want = matmul::cpu::bias_grad(dy.len() / s.c_out, s.c_out, &f64s(&dy));
+            ck.compare(&format!("{case} bias"), &ck.read(db)?, &want)?;
+        }
     }
     Ok(())
 }

@@ -15,6 +15,9 @@ pub struct Tuning {
     /// Consecutive vec4s of parameters per invocation of an optimizer update (optim.wgsl says
     /// why CPU adapters take 8).
     pub update_vecs: usize,
+    /// A convolution GEMM invocation's blocks of 4×4 outputs, (rows, columns): 4 × 2 on CPU
+    /// adapters (the matmul's 16×8), 1 × 1 on GPUs (its 4×4).
+    pub conv_blocks: (u32, u32),
     /// `$WGTRAIN_BREAK_KERNEL` as it was when the device opened: an entry point whose dispatches
     /// run short (a row of a folded grid, else a workgroup, else nothing), so it leaves outputs
     /// unwritten. For
@@ -29,6 +32,7 @@ impl Tuning {
             cpu_adapter,
             matmul_override: std::env::var("WGTRAIN_MATMUL").ok(),
             update_vecs: if cpu_adapter { 8 } else { 1 },
+            conv_blocks: if cpu_adapter { (4, 2) } else { (1, 1) },
             broken_kernel: std::env::var("WGTRAIN_BREAK_KERNEL").ok(),
         }
     }

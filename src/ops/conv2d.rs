@@ -1,4 +1,7 @@
-//! 2-D convolution, forward and gradients: `shaders/conv2d.wgsl`. The bias gradient is
+//! 2-D convolution, forward and gradients: `shaders/conv2d.wgsl`. Each pass is an implicit GEMM
+//! on the device's register blocks where the channel counts allow (`ConvKernel`), with the bias
+//! and activation in the forward's epilogue and the bias gradient summed by the weight
+//! gradient's product; otherwise direct kernels, and the bias gradient as
 //! [`matmul::bias_grad`](super::matmul::bias_grad) over dy seen as [n·oh·ow, c_out].
 
 use bytemuck::{Pod, Zeroable};
@@ -87,6 +90,7 @@ struct Params {
     has_bias: u32,
     splits: u32,
     chunk: u32,
+    has_db: u32,
 }
 
 fn params(shape: &Conv2dShape, act: Activation, has_bias: bool) -> Result<Params> {
@@ -110,6 +114,7 @@ fn params(shape: &Conv2dShape, act: Activation, has_bias: bool) -> Result<Params
         has_bias: u32::from(has_bias),
         splits: 1,
         chunk: 0,
+        has_db: 0,
     })
 }
 
@@ -134,6 +139,64 @@ fn tile_grid(gpu: &Gpu, rows: usize, cols: usize) -> Result<[u32; 3]> {
     Ok([x as u32, y as u32, 1])
 }
 
+/// The kernels a convolution pass runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvKernel {
+    /// The implicit GEMM (`*_gemm` in the shader): each invocation computes `row_groups` ×
+    /// `col_groups` blocks of 4×4 outputs, as the matmul's register-blocked kernels. Needs
+    /// c_out a multiple of 4 (the input gradient also c_in); other shapes run `Direct`.
+    Gemm { row_groups: u32, col_groups: u32 },
+    /// One 4×4 block (forward, weight gradient) or one output (input gradient) per invocation,
+    /// scalar loads: any channel counts.
+    Direct,
+}
+
+/// The passes of a convolution, for what each kernel takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pass {
+    Forward,
+    InputGrad,
+    WeightGrad,
+}
+
+impl ConvKernel {
+    /// The GEMM blocks of the device's tuning profile.
+    pub fn for_gpu(gpu: &Gpu) -> ConvKernel {
+        let (row_groups, col_groups) = gpu.tuning.conv_blocks;
+        ConvKernel::Gemm { row_groups, col_groups }
+    }
+
+    pub fn name(self) -> String {
+        match self {
+            ConvKernel::Gemm { row_groups, col_groups } => format!("gemm-{}x{}", 4 * row_groups, 4 * col_groups),
+            ConvKernel::Direct => "direct".into(),
+        }
+    }
+
+    /// This kernel where it takes `pass` of `shape`, else `Direct`.
+    pub fn for_pass(self, pass: Pass, shape: &Conv2dShape) -> ConvKernel {
+        let channels = match pass {
+            Pass::Forward | Pass::WeightGrad => shape.c_out.is_multiple_of(4),
+            Pass::InputGrad => shape.c_out.is_multiple_of(4) && shape.c_in.is_multiple_of(4),
+        };
+        if channels { self } else { ConvKernel::Direct }
+    }
+
+    fn gemm(self, entry: &'static str, shape: &Conv2dShape) -> Kernel {
+        let ConvKernel::Gemm { row_groups, col_groups } = self else { unreachable!("{entry}: not a GEMM kernel") };
+        Kernel::new(Shader::Conv2d, entry)
+            .constant("row_groups", f64::from(row_groups))
+            .constant("col_groups", f64::from(col_groups))
+            .constant("taps_vec4", f64::from(u8::from(shape.c_in.is_multiple_of(4))))
+    }
+
+    /// Invocations of a GEMM pass over a [rows, cols] output (times `splits` chunks).
+    fn blocks(self, rows: usize, cols: usize) -> usize {
+        let ConvKernel::Gemm { row_groups, col_groups } = self else { return 0 };
+        rows.div_ceil(4 * row_groups as usize) * cols.div_ceil(4 * col_groups as usize)
+    }
+}
+
 /// y = act(conv(x, weight) + bias).
 pub fn forward(
     gpu: &Gpu,
@@ -144,20 +207,66 @@ pub fn forward(
     act: Activation,
     y: &Tensor,
 ) -> Result<Dispatch> {
+    forward_with(gpu, ConvKernel::for_gpu(gpu), shape, x, weight, bias, act, y)
+}
+
+/// `forward` on a chosen kernel.
+#[allow(clippy::too_many_arguments)] // the pass's tensors and its epilogue
+pub fn forward_with(
+    gpu: &Gpu,
+    kernel: ConvKernel,
+    shape: &Conv2dShape,
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    act: Activation,
+    y: &Tensor,
+) -> Result<Dispatch> {
     check(shape, x.len(), weight.len(), y.len())?;
     let p = params(shape, act, bias.is_some())?;
-    let kernel = Kernel::new(Shader::Conv2d, "conv2d_forward");
     let bias = bias.unwrap_or(weight);
-    let grid = tile_grid(gpu, y.len() / shape.c_out, shape.c_out)?;
-    gpu.dispatch(&kernel, &p, &[(1, x), (2, weight), (3, bias), (4, y)], grid)
+    let pixels = y.len() / shape.c_out;
+    match kernel.for_pass(Pass::Forward, shape) {
+        ConvKernel::Direct => {
+            let grid = tile_grid(gpu, pixels, shape.c_out)?;
+            let kernel = Kernel::new(Shader::Conv2d, "conv2d_forward");
+            gpu.dispatch(&kernel, &p, &[(1, x), (2, weight), (3, bias), (4, y)], grid)
+        }
+        gemm => {
+            let grid = grid_for(gpu, gemm.blocks(pixels, shape.c_out))?;
+            let tensors = [(1, x), (9, x), (10, weight), (3, bias), (11, y)];
+            gpu.dispatch(&gemm.gemm("conv2d_forward_gemm", shape), &p, &tensors, grid)
+        }
+    }
 }
 
 /// dx from dy (the gradient before any fused activation) and the weights.
 pub fn backward_input(gpu: &Gpu, shape: &Conv2dShape, dy: &Tensor, weight: &Tensor, dx: &Tensor) -> Result<Dispatch> {
+    backward_input_with(gpu, ConvKernel::for_gpu(gpu), shape, dy, weight, dx)
+}
+
+/// `backward_input` on a chosen kernel.
+pub fn backward_input_with(
+    gpu: &Gpu,
+    kernel: ConvKernel,
+    shape: &Conv2dShape,
+    dy: &Tensor,
+    weight: &Tensor,
+    dx: &Tensor,
+) -> Result<Dispatch> {
     check(shape, dx.len(), weight.len(), dy.len())?;
     let p = params(shape, Activation::Linear, false)?;
-    let kernel = Kernel::new(Shader::Conv2d, "conv2d_backward_input");
-    gpu.dispatch(&kernel, &p, &[(2, weight), (5, dy), (6, dx)], grid_for(gpu, dx.len())?)
+    match kernel.for_pass(Pass::InputGrad, shape) {
+        ConvKernel::Direct => {
+            let kernel = Kernel::new(Shader::Conv2d, "conv2d_backward_input");
+            gpu.dispatch(&kernel, &p, &[(2, weight), (5, dy), (6, dx)], grid_for(gpu, dx.len())?)
+        }
+        gemm => {
+            let grid = grid_for(gpu, gemm.blocks(dx.len() / shape.c_in, shape.c_in))?;
+            let tensors = [(12, dy), (10, weight), (13, dx)];
+            gpu.dispatch(&gemm.gemm("conv2d_backward_input_gemm", shape), &p, &tensors, grid)
+        }
+    }
 }
 
 /// How the weight gradient spreads its sums over invocations.
@@ -189,44 +298,71 @@ impl WeightGradPlan {
     }
 }
 
-/// dw from dy (the gradient before any fused activation) and the input x: partial sums over
-/// chunks of pixels, then their fixed-order sum. The partials' scratch lives with the dispatches.
-pub fn backward_weight(gpu: &Gpu, shape: &Conv2dShape, x: &Tensor, dy: &Tensor, dw: &Tensor) -> Result<Vec<Dispatch>> {
-    backward_weight_planned(gpu, WeightGradPlan::for_gpu(gpu), shape, x, dy, dw)
+/// dw, and db when given, from dy (the gradient before any fused activation) and the input x:
+/// partial sums over chunks of pixels, then their fixed-order sum. The partials' scratch lives
+/// with the dispatches.
+pub fn backward_weight(
+    gpu: &Gpu,
+    shape: &Conv2dShape,
+    x: &Tensor,
+    dy: &Tensor,
+    dw: &Tensor,
+    db: Option<&Tensor>,
+) -> Result<Vec<Dispatch>> {
+    backward_weight_with(gpu, ConvKernel::for_gpu(gpu), WeightGradPlan::for_gpu(gpu), shape, x, dy, dw, db)
 }
 
-/// `backward_weight` with a chosen plan.
-pub fn backward_weight_planned(
+/// `backward_weight` on a chosen kernel and plan.
+#[allow(clippy::too_many_arguments)] // the pass's tensors and how it runs
+pub fn backward_weight_with(
     gpu: &Gpu,
+    kernel: ConvKernel,
     plan: WeightGradPlan,
     shape: &Conv2dShape,
     x: &Tensor,
     dy: &Tensor,
     dw: &Tensor,
+    db: Option<&Tensor>,
 ) -> Result<Vec<Dispatch>> {
     check(shape, x.len(), dw.len(), dy.len())?;
+    if let Some(db) = db {
+        assert_eq!(db.len(), shape.c_out, "conv2d: db has {} elements for {} channels", db.len(), shape.c_out);
+    }
+    let kernel = kernel.for_pass(Pass::WeightGrad, shape);
     let (invocations, min_chunk) = plan.split();
     let pixels = dy.len() / shape.c_out;
-    let blocks = (shape.kh * shape.kw * shape.c_in).div_ceil(4) * shape.c_out.div_ceil(4);
+    let taps = shape.kh * shape.kw * shape.c_in;
+    let (entry, blocks, summed_db) = match kernel {
+        ConvKernel::Direct => {
+            let blocks = taps.div_ceil(4) * shape.c_out.div_ceil(4);
+            (Kernel::new(Shader::Conv2d, "conv2d_backward_weight"), blocks, None)
+        }
+        gemm => (gemm.gemm("conv2d_backward_weight_gemm", shape), gemm.blocks(taps, shape.c_out), db),
+    };
     let splits = invocations.div_ceil(blocks).clamp(1, pixels.div_ceil(min_chunk));
     let chunk = pixels.div_ceil(splits);
     let splits = pixels.div_ceil(chunk);
-    let p = Params { splits: splits as u32, chunk: chunk as u32, ..params(shape, Activation::Linear, false)? };
-    let partial = Arc::new(gpu.zeros("dw_partial", splits * dw.len())?);
+    let has_db = u32::from(summed_db.is_some());
+    let p = Params { splits: splits as u32, chunk: chunk as u32, has_db, ..params(shape, Activation::Linear, false)? };
+    let sums = dw.len() + has_db as usize * shape.c_out;
+    let partial = Arc::new(gpu.zeros("dw_partial", splits * sums)?);
     let (reduce, grid) = match plan {
-        WeightGradPlan::Long => ("conv2d_backward_weight_reduce", grid_for(gpu, dw.len())?),
-        WeightGradPlan::Wide => ("conv2d_backward_weight_reduce_wide", gpu.grid(dw.len() as u64)?),
+        WeightGradPlan::Long => ("conv2d_backward_weight_reduce", grid_for(gpu, sums)?),
+        WeightGradPlan::Wide => ("conv2d_backward_weight_reduce_wide", gpu.grid(sums as u64)?),
     };
-    Ok(vec![
-        gpu.dispatch(
-            &Kernel::new(Shader::Conv2d, "conv2d_backward_weight"),
-            &p,
-            &[(1, x), (5, dy), (8, &partial)],
-            grid_for(gpu, splits * blocks)?,
-        )?
-        .owning(partial.clone()),
-        gpu.dispatch(&Kernel::new(Shader::Conv2d, reduce), &p, &[(8, &partial), (7, dw)], grid)?,
-    ])
+    let products = match kernel {
+        ConvKernel::Direct => vec![(1, x), (5, dy), (8, &*partial)],
+        _ => vec![(1, x), (9, x), (12, dy), (15, &*partial)],
+    };
+    let sum = [(8, &*partial), (7, dw), (16, summed_db.unwrap_or(dw))];
+    let mut dispatches = vec![
+        gpu.dispatch(&entry, &p, &products, grid_for(gpu, splits * blocks)?)?.owning(partial.clone()),
+        gpu.dispatch(&Kernel::new(Shader::Conv2d, reduce), &p, &sum, grid)?,
+    ];
+    if let (Some(db), None) = (db, summed_db) {
+        dispatches.push(super::matmul::bias_grad(gpu, pixels, shape.c_out, dy, db)?);
+    }
+    Ok(dispatches)
 }
 
 pub mod cpu {

@@ -110,6 +110,12 @@ const TILED_MIN_TILES: usize = 256;
 const SPLIT_MAX_TILES: usize = 32;
 const SPLIT_MIN_K: usize = 64;
 
+/// llvmpipe ends a shader loop after 65 535 iterations whatever its bound, so the kernels that
+/// walk all of k in one loop (every one but `SplitK`) return wrong sums past it (measured: the
+/// 8×8 kernel at k = 65 536 off by 0.7 %, at 86 528 by 200 %). Longer products take `SplitK`,
+/// whose invocations walk one chunk each.
+const MAX_LOOP_TRIPS: usize = 65_535;
+
 /// Products with at most this many columns are narrow: an output layer's. The 64×64-tile
 /// kernels leave most of their invocations idle on them.
 pub const NARROW: usize = 16;
@@ -147,6 +153,9 @@ impl Variant {
     /// invocations. `$WGTRAIN_MATMUL` names a variant to use wherever it applies.
     pub fn for_shape(gpu: &Gpu, shape: &MatmulShape) -> Variant {
         let cpu = gpu.tuning.cpu_adapter;
+        if shape.k > MAX_LOOP_TRIPS && Variant::SplitK.takes(shape) {
+            return Variant::SplitK;
+        }
         match gpu.tuning.matmul() {
             Some("vec4") if shape.allows_vec4() => Variant::Vec4,
             Some("vec4-8x8") if shape.allows_vec4() => Variant::Vec4Block8,
@@ -233,7 +242,7 @@ impl Variant {
     /// layers on llvmpipe, BENCHMARKS.md); otherwise as `for_shape`. `$WGTRAIN_MATMUL=uniform-b`
     /// forces it wherever it applies.
     pub fn choose(gpu: &Gpu, shape: &MatmulShape, b: &Tensor) -> Variant {
-        let windowed = Variant::UniformB.takes(shape) && b.uniform_window().is_some();
+        let windowed = Variant::UniformB.takes(shape) && b.uniform_window().is_some() && shape.k <= MAX_LOOP_TRIPS;
         match gpu.tuning.matmul() {
             Some("uniform-b") if windowed => Variant::UniformB,
             None if windowed && shape.n <= NARROW && gpu.tuning.cpu_adapter => Variant::UniformB,

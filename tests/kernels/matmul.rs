@@ -47,3 +47,19 @@ fn split_k_refuses_more_chunks_than_a_grid_dimension_holds() {
         gpu.check().unwrap();
     }
 }
+
+/// A product over a k longer than a shader loop may run on llvmpipe (65 535 trips) is still
+/// right: the chosen kernel splits k.
+#[test]
+fn products_over_a_very_long_k_are_right() {
+    let mut rng = rng(21);
+    for gpu in gpus() {
+        let shape = MatmulShape { m: 9, n: 32, k: 86_528, trans_a: true, trans_b: false };
+        let (a, b) = (uniform(&mut rng, shape.m * shape.k, -1.0, 1.0), uniform(&mut rng, shape.k * shape.n, -1.0, 1.0));
+        let (ta, tb, c) =
+            (gpu.upload("a", &a).unwrap(), gpu.upload("b", &b).unwrap(), poisoned(gpu, shape.m * shape.n));
+        run(gpu, matmul::matmul(gpu, shape, &ta, &tb, None, Activation::Linear, &c));
+        let want = matmul::cpu::matmul(shape, &f64s(&a), &f64s(&b), None, Activation::Linear);
+        compare(&format!("{shape:?} on {}", short(gpu)), &read(gpu, &c), &want);
+    }
+}

@@ -28,7 +28,8 @@ pub struct Conv2D {
 }
 
 impl Conv2D {
-    fn shape(&self, input: &[usize], batch: usize) -> Conv2dShape {
+    /// The convolution this layer runs on a batch of `input`-shaped samples.
+    pub fn conv_shape(&self, input: &[usize], batch: usize) -> Conv2dShape {
         Conv2dShape {
             n: batch,
             h: input[0],
@@ -47,7 +48,7 @@ impl Conv2D {
 impl Conv2D {
     /// The convolution plus bias, before the activation.
     fn cpu_product(&self, ctx: &CpuCtx, x: &[f64]) -> Vec<f64> {
-        let shape = self.shape(ctx.input_shape, ctx.batch);
+        let shape = self.conv_shape(ctx.input_shape, ctx.batch);
         conv2d::cpu::forward(&shape, x, &ctx.params[0], ctx.params.get(1).map(Vec::as_slice), Activation::Linear)
     }
 }
@@ -77,7 +78,7 @@ impl LayerKind for Conv2D {
         if self.activation == Act::Softmax {
             return Err(Error::Invalid("Conv2D with a softmax activation is not supported".into()));
         }
-        let e = self.shape(input, 1).extent()?;
+        let e = self.conv_shape(input, 1).extent()?;
         Ok(vec![e.oh, e.ow, self.filters])
     }
 
@@ -98,7 +99,7 @@ impl LayerKind for Conv2D {
     fn record(&self, ctx: &GpuCtx) -> Result<Recorded> {
         let gpu = ctx.gpu;
         let (kernel, bias) = (&ctx.params[0], ctx.params.get(1));
-        let shape = self.shape(ctx.input_shape, ctx.batch);
+        let shape = self.conv_shape(ctx.input_shape, ctx.batch);
         let bias_value = bias.map(|b| &b.value);
         let mut rec = Recorded::default();
         let z = record_product(ctx, self.activation, self.filters, &mut rec, |a, out| {
@@ -111,11 +112,9 @@ impl LayerKind for Conv2D {
             dz_owned = ctx.pre_activation_grad(self.activation, self.filters, z.as_deref(), &mut rec.backward)?;
             &dz_owned
         };
-        rec.backward.extend(conv2d::backward_weight(gpu, &shape, ctx.x, dz, &kernel.grad)?);
+        let db = bias.map(|b| &b.grad);
+        rec.backward.extend(conv2d::backward_weight(gpu, &shape, ctx.x, dz, &kernel.grad, db)?);
         record_regularizer(ctx, self.kernel_regularizer, kernel, &mut rec)?;
-        if let Some(bias) = bias {
-            rec.backward.push(matmul::bias_grad(gpu, dz.len() / self.filters, self.filters, dz, &bias.grad)?);
-        }
         if let Some(dx) = ctx.dx {
             rec.backward.push(conv2d::backward_input(gpu, &shape, dz, &kernel.value, dx)?);
         }
@@ -127,7 +126,7 @@ impl LayerKind for Conv2D {
     }
 
     fn cpu_backward(&self, ctx: &CpuCtx, x: &[f64], y: &[f64], dy: Vec<f64>) -> (Vec<f64>, Vec<Vec<f64>>) {
-        let shape = self.shape(ctx.input_shape, ctx.batch);
+        let shape = self.conv_shape(ctx.input_shape, ctx.batch);
         let dz = cpu_deactivate(self.activation, y, &dy, self.filters, || self.cpu_product(ctx, x));
         let mut grads = vec![conv2d::cpu::backward_weight(&shape, x, &dz)];
         cpu_regularize(self.kernel_regularizer, &ctx.params[0], &mut grads[0]);
