@@ -384,6 +384,17 @@ override row_groups: u32 = 4u;
 override col_groups: u32 = 2u;
 override taps_vec4: bool = false;
 
+// floor(a / b), for a below 2^24 and quotients below 2^20 (ops/conv2d.rs gives these kernels
+// only such shapes): an f32 product, then one correction either way. CPU adapters divide
+// integers lane by lane, which made the index math cost more than the arithmetic.
+fn quot(a: vec4<u32>, b: u32) -> vec4<u32> {
+    let q = vec4<u32>(vec4<f32>(a) * (1.0 / f32(b)));
+    let r = vec4<i32>(a) - vec4<i32>(q * b);
+    let up = select(vec4<u32>(0u), vec4<u32>(1u), r >= vec4<i32>(i32(b)));
+    let down = select(vec4<u32>(0u), vec4<u32>(1u), r < vec4<i32>(0));
+    return q + up - down;
+}
+
 // Where the windows of 4 output pixels start in the input: top row, left column, and the
 // sample's first input pixel.
 struct Windows {
@@ -398,10 +409,10 @@ struct Windows {
 fn windows(m0: u32, end: u32) -> Windows {
     let m_raw = vec4<u32>(m0) + vec4<u32>(0u, 1u, 2u, 3u);
     let m = min(m_raw, vec4<u32>(params.n * params.oh * params.ow - 1u));
-    let ox = m % params.ow;
-    let rest = m / params.ow;
-    let oy = rest % params.oh;
-    let b = rest / params.oh;
+    let rest = quot(m, params.ow);
+    let ox = m - rest * params.ow;
+    let b = quot(rest, params.oh);
+    let oy = rest - b * params.oh;
     return Windows(
         vec4<i32>(oy * params.stride_h) - i32(params.pad_top),
         vec4<i32>(ox * params.stride_w) - i32(params.pad_left),
@@ -437,8 +448,9 @@ fn taps_at(p: u32) -> Taps {
     let taps = params.kh * params.kw * params.c_in;
     let k_raw = vec4<u32>(p) + vec4<u32>(0u, 1u, 2u, 3u);
     let k = min(k_raw, vec4<u32>(taps - 1u));
-    let t = k / params.c_in;
-    return Taps(vec4<i32>(t / params.kw), vec4<i32>(t % params.kw), vec4<i32>(k % params.c_in), k_raw < vec4<u32>(taps));
+    let t = quot(k, params.c_in);
+    let ky = quot(t, params.kw);
+    return Taps(vec4<i32>(ky), vec4<i32>(t - ky * params.kw), vec4<i32>(k - t * params.c_in), k_raw < vec4<u32>(taps));
 }
 
 // One window pixel's values at 4 taps (scalar loads).
@@ -452,11 +464,12 @@ fn x_at_taps(win: Windows, lane: u32, tp: Taps) -> vec4<f32> {
 // The 4 windows' values at taps p .. p + 3: column i is window i's.
 fn x_rows(win: Windows, p: u32) -> mat4x4<f32> {
     if taps_vec4 {
-        let t = p / params.c_in;
-        let iy = win.iy + vec4<i32>(i32(t / params.kw));
-        let ix = win.ix + vec4<i32>(i32(t % params.kw));
+        let t = quot(vec4<u32>(p), params.c_in).x;
+        let ky = quot(vec4<u32>(t), params.kw).x;
+        let iy = win.iy + vec4<i32>(i32(ky));
+        let ix = win.ix + vec4<i32>(i32(t - ky * params.kw));
         let ok = inside(iy, ix) & win.valid;
-        let at = (win.base + iy * i32(params.w) + ix) * i32(params.c_in) + i32(p % params.c_in);
+        let at = (win.base + iy * i32(params.w) + ix) * i32(params.c_in) + i32(p - t * params.c_in);
         return mat4x4<f32>(x_vec4(ok.x, at.x), x_vec4(ok.y, at.y), x_vec4(ok.z, at.z), x_vec4(ok.w, at.w));
     }
     let tp = taps_at(p);
@@ -755,10 +768,10 @@ fn covered(i0: u32) -> Windows {
     let len = params.n * params.h * params.w;
     let raw = vec4<u32>(i0) + vec4<u32>(0u, 1u, 2u, 3u);
     let i = min(raw, vec4<u32>(len - 1u));
-    let ix = i % params.w;
-    let rest = i / params.w;
-    let iy = rest % params.h;
-    let b = rest / params.h;
+    let rest = quot(i, params.w);
+    let ix = i - rest * params.w;
+    let b = quot(rest, params.h);
+    let iy = rest - b * params.h;
     return Windows(
         vec4<i32>(iy + params.pad_top),
         vec4<i32>(ix + params.pad_left),
@@ -774,17 +787,18 @@ fn dy_vec4(ok: bool, at: u32) -> vec4<f32> {
 // dy at channels co .. co + 3 of the output pixels whose window tap t = (ky, kx) covers each of
 // 4 input pixels (step p = t·c_out + co): column i is input pixel i's, 0 where no window does.
 fn dy_under(cov: Windows, p: u32) -> mat4x4<f32> {
-    let t = p / params.c_out;
-    let ty = cov.iy - vec4<i32>(i32(t / params.kw));
-    let tx = cov.ix - vec4<i32>(i32(t % params.kw));
+    let t = quot(vec4<u32>(p), params.c_out).x;
+    let ky = quot(vec4<u32>(t), params.kw).x;
+    let ty = cov.iy - vec4<i32>(i32(ky));
+    let tx = cov.ix - vec4<i32>(i32(t - ky * params.kw));
     let uy = vec4<u32>(max(ty, vec4<i32>(0)));
     let ux = vec4<u32>(max(tx, vec4<i32>(0)));
-    let oy = uy / params.stride_h;
-    let ox = ux / params.stride_w;
-    let on_grid = (uy % params.stride_h == vec4<u32>(0u)) & (ux % params.stride_w == vec4<u32>(0u));
+    let oy = quot(uy, params.stride_h);
+    let ox = quot(ux, params.stride_w);
+    let on_grid = (oy * params.stride_h == uy) & (ox * params.stride_w == ux);
     let ok = (ty >= vec4<i32>(0)) & (tx >= vec4<i32>(0)) & on_grid & (oy < vec4<u32>(params.oh))
         & (ox < vec4<u32>(params.ow)) & cov.valid;
-    let at = (vec4<u32>(cov.base) + oy * params.ow + ox) * (params.c_out / 4u) + (p % params.c_out) / 4u;
+    let at = (vec4<u32>(cov.base) + oy * params.ow + ox) * (params.c_out / 4u) + (p - t * params.c_out) / 4u;
     return mat4x4<f32>(dy_vec4(ok.x, at.x), dy_vec4(ok.y, at.y), dy_vec4(ok.z, at.z), dy_vec4(ok.w, at.w));
 }
 
@@ -792,7 +806,8 @@ fn dy_under(cov: Windows, p: u32) -> mat4x4<f32> {
 // channels cg .. cg + 3: column kk is output channel co + kk's.
 fn w_to_inputs(p: u32, cg: u32) -> mat4x4<f32> {
     let c4 = params.c_out / 4u;
-    let at = ((p / params.c_out) * params.c_in + cg) * c4 + (p % params.c_out) / 4u;
+    let t = quot(vec4<u32>(p), params.c_out).x;
+    let at = (t * params.c_in + cg) * c4 + (p - t * params.c_out) / 4u;
     return transpose(mat4x4<f32>(weight4[at], weight4[at + c4], weight4[at + 2u * c4], weight4[at + 3u * c4]));
 }
 

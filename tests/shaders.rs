@@ -140,7 +140,14 @@ fn shown(out: &Output) -> String {
 fn every_shader_compiles_under_tint() {
     let files: Vec<String> = shader_files().iter().map(|p| p.display().to_string()).collect();
     let files: Vec<&str> = files.iter().map(String::as_str).collect();
-    let numeric = ["-D", "group=1,2,4,8,16,32,64,128,256", "-D", "vecs=1,8", "-D", "ub_vecs=1,2,3,4"];
+    let numeric = [
+        ["-D", "group=1,2,4,8,16,32,64,128,256"],
+        ["-D", "vecs=1,8"],
+        ["-D", "ub_vecs=1,2,3,4"],
+        ["-D", "row_groups=1,4"],
+        ["-D", "col_groups=1,2"],
+    ]
+    .concat();
     for options in [&["--combos"][..], &numeric[..]] {
         let out = tint(&[options, &files].concat());
         let text = shown(&out);

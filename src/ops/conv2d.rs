@@ -179,7 +179,7 @@ impl ConvKernel {
             Pass::Forward | Pass::WeightGrad => shape.c_out.is_multiple_of(4),
             Pass::InputGrad => shape.c_out.is_multiple_of(4) && shape.c_in.is_multiple_of(4),
         };
-        if channels { self } else { ConvKernel::Direct }
+        if channels && gemm_index_math_fits(shape) { self } else { ConvKernel::Direct }
     }
 
     fn gemm(self, entry: &'static str, shape: &Conv2dShape) -> Kernel {
@@ -195,6 +195,16 @@ impl ConvKernel {
         let ConvKernel::Gemm { row_groups, col_groups } = self else { return 0 };
         rows.div_ceil(4 * row_groups as usize) * cols.div_ceil(4 * col_groups as usize)
     }
+}
+
+/// Whether the GEMM kernels' index math (divisions through f32, `quot` in the shader) is exact
+/// for `shape`: every index divided below 2^24, every quotient below 2^20.
+fn gemm_index_math_fits(shape: &Conv2dShape) -> bool {
+    let Ok(e) = shape.extent() else { return false };
+    let (pixels, inputs) = (shape.n * e.oh * e.ow, shape.n * shape.h * shape.w);
+    let taps = shape.kh * shape.kw * shape.c_in.max(shape.c_out);
+    let rows = shape.n * e.oh.max(shape.h);
+    pixels.max(inputs).max(taps) < 1 << 24 && rows.max(shape.kh * shape.kw) < 1 << 20
 }
 
 /// y = act(conv(x, weight) + bias).
