@@ -78,7 +78,7 @@ fn npy_pair(paths: &[PathBuf]) -> (&Path, &Path) {
 
 #[derive(clap::Args, Debug)]
 pub struct TrainCommand {
-    /// A preset: mlp, cnn, mlp-sgd, dense, binary, convnet or bn-cnn (input and output sized to the data).
+    /// A preset: mlp, cnn, mlp-sgd, dense, binary, convnet, bn-cnn or cnn4 (input and output sized to the data).
     #[arg(long, required_unless_present = "spec", conflicts_with = "spec")]
     pub preset: Option<String>,
     /// A model spec file (JSON): `wgtrain spec PRESET` prints one to edit.

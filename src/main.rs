@@ -27,7 +27,7 @@ enum Command {
     Predict(commands::PredictCommand),
     /// Print a seed model as a spec file (JSON) to edit and train with `train --spec`.
     Spec {
-        /// mlp, cnn, mlp-sgd, dense, binary, convnet or bn-cnn.
+        /// mlp, cnn, mlp-sgd, dense, binary, convnet, bn-cnn or cnn4.
         preset: String,
     },
     /// Check every kernel and variant against its CPU twin, and whole training steps against
