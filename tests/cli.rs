@@ -199,7 +199,19 @@ fn bench_trains_a_reference_beside_a_seed_model_run_by_run() {
     // One adapter: the option's plumbing is the same on each (every kernel row runs on all in
     // the test above).
     let backend = format!("{:?}", wgtrain::gpu::adapter::all()[0].get_info().backend).to_lowercase();
-    let args = ["bench", "--adapter", &backend, "--filter", "none", "--repeat", "2", "--reference", reference];
+    let args = [
+        "bench",
+        "--adapter",
+        &backend,
+        "--filter",
+        "none",
+        "--models",
+        "mlp,cnn",
+        "--repeat",
+        "2",
+        "--reference",
+        reference,
+    ];
     let out = wgtrain(&[&args[..], &["--out", dir_s]].concat(), &[]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
@@ -220,13 +232,17 @@ fn bench_trains_a_reference_beside_a_seed_model_run_by_run() {
     for (reference, says) in [
         ("mlp=echo oops >&2; exit 3", "oops"),
         ("mlp=echo fast", "printed no line with `N samples/s`"),
-        ("rnn=echo 1 samples/s", "MODEL one of mlp, cnn"),
+        ("rnn=echo 1 samples/s", "MODEL one of mlp, cnn, convnet, cnn4"),
     ] {
         let out = wgtrain(&["bench", "--filter", "none", "--reference", reference, "--out", dir_s], &[]);
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{reference}: {stderr}");
         assert!(stderr.contains(says) && stderr.trim().lines().count() == 1, "{reference}: {stderr}");
     }
+    let out = wgtrain(&["bench", "--filter", "none", "--models", "mlp,rnn", "--out", dir_s], &[]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no training row 'rnn'") && stderr.trim().lines().count() == 1, "{stderr}");
     std::fs::remove_dir_all(dir).ok();
 }
 

@@ -46,6 +46,9 @@ pub struct BenchArgs {
     /// Skip the end-to-end training figures.
     #[arg(long)]
     pub kernels_only: bool,
+    /// The presets trained end to end, comma-separated: mlp, cnn, convnet, cnn4.
+    #[arg(long, value_delimiter = ',', default_value = "mlp,cnn,convnet,cnn4")]
+    pub models: Vec<String>,
     /// Only the kernel rows whose name contains this text (e.g. conv2d).
     #[arg(long)]
     pub filter: Option<String>,
@@ -54,7 +57,7 @@ pub struct BenchArgs {
     pub out: PathBuf,
     /// Train a reference beside a seed model, alternating with it run by run (`--repeat` runs,
     /// each the reference's, then a fresh wgtrain model's): MODEL=COMMAND, e.g.
-    /// `mlp=python3 benchmarks/keras_seed_mlp.py`. The command runs in `sh -c` and must print a
+    /// `mlp=python3 benchmarks/keras_seed_models.py mlp`. The command runs in `sh -c` and must print a
     /// line with `N samples/s` (the last such line counts); the row reports both, run by run,
     /// and the median ratio of the pairs.
     #[arg(long, value_name = "MODEL=COMMAND")]
@@ -102,18 +105,33 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 }
 
 /// The seed models with a training row.
-const TRAINED: [&str; 2] = ["mlp", "cnn"];
+/// The presets the training rows can train.
+const TRAINABLE: [&str; 4] = ["mlp", "cnn", "convnet", "cnn4"];
 
-/// `--reference` as (model, command) pairs, checked.
+/// Samples of the bundled subset a training row trains on: fewer for the slower models on CPU
+/// adapters, so that each row takes seconds.
+fn training_samples(model: &str, cpu_adapter: bool) -> usize {
+    match (model, cpu_adapter) {
+        ("mlp", _) | (_, false) => 10_000,
+        ("cnn4", true) => 640,
+        _ => 2_000,
+    }
+}
+
+/// `--models` and `--reference` (as (model, command) pairs), checked.
 fn references(args: &BenchArgs) -> Result<Vec<(&str, &str)>> {
+    if let Some(m) = args.models.iter().find(|m| !TRAINABLE.contains(&m.as_str())) {
+        return Err(Error::Invalid(format!("--models: no training row '{m}'; they are {}", TRAINABLE.join(", "))));
+    }
+    let trained: Vec<&str> = args.models.iter().map(String::as_str).collect();
     let pairs = args
         .reference
         .iter()
         .map(|r| match r.split_once('=') {
-            Some((model, command)) if TRAINED.contains(&model) && !command.trim().is_empty() => Ok((model, command)),
+            Some((model, command)) if trained.contains(&model) && !command.trim().is_empty() => Ok((model, command)),
             _ => Err(Error::Invalid(format!(
                 "--reference {r:?}: expected MODEL=COMMAND with MODEL one of {}",
-                TRAINED.join(", ")
+                trained.join(", ")
             ))),
         })
         .collect::<Result<Vec<_>>>()?;
@@ -538,16 +556,14 @@ fn bench_adapter(gpu: &Arc<Gpu>, args: &BenchArgs) -> Result<Report> {
     b.adam(&mut rng, 693_962)?;
     let mut training = Vec::new();
     if !args.kernels_only {
-        println!("training (seed models on the bundled Fashion-MNIST subset; cpu = the f64 CPU twin of a step):");
+        println!("training (presets on the bundled Fashion-MNIST subset; cpu = the f64 CPU twin of a step):");
         let data = crate::data::find::idx_data(Some(std::path::Path::new(crate::data::find::BUNDLED)))?;
         let references = references(args)?;
-        for (preset, samples) in [
-            (crate::presets::mlp(), 10_000),
-            (crate::presets::cnn([28, 28, 1]), if gpu.tuning.cpu_adapter { 2_000 } else { 10_000 }),
-        ] {
+        for model in &args.models {
+            let preset = crate::presets::by_name(model)?;
             let runs = usize::from(args.repeat);
-            let reference = references.iter().find(|(model, _)| *model == preset.name).map(|r| r.1);
-            let data = data.train.take(samples);
+            let reference = references.iter().find(|(name, _)| *name == preset.name).map(|r| r.1);
+            let data = data.train.take(training_samples(model, gpu.tuning.cpu_adapter));
             let row = bench_training(gpu, &b.timer, args.samples, runs, &preset, &data, reference)?;
             println!("  {}", row.line());
             if let Some(reference) = &row.reference {
