@@ -9,7 +9,7 @@
 //   conv2d_backward_weight (+ _reduce): dw [kh, kw, c_in, c_out] from dy (pre-activation) and x
 //   The bias gradient is a column sum of dy seen as [n·oh·ow, c_out]: matmul_bias_grad.
 // Bindings: 0 params; forward: 1 x, 2 weight, 3 bias, 4 y; backward_input: 2 weight, 5 dy,
-//   6 dx; backward_weight: 1 x, 5 dy, 8 dw_partial; backward_weight_reduce(_wide): 8 dw_partial, 7 dw.
+//   6 dx, 17 saved; backward_weight: 1 x, 5 dy, 8 dw_partial; backward_weight_reduce(_wide): 8 dw_partial, 7 dw.
 // Grid: conv2d_forward as below; the backward kernels one invocation per output element
 //   (gather form: deterministic, no atomics), 256 per workgroup, folded 2-D past 65 535
 //   workgroups. Outputs are overwritten.
@@ -35,6 +35,10 @@ struct Params {
     chunk: u32,
     // conv2d_backward_weight_gemm: also sum the bias gradient.
     has_db: u32,
+    // The input gradients: multiply dx by the derivative of this activation (a code as `act`;
+    // 0: none) at its output, the layer's input x (17 saved, 14 saved4 as vec4s): then dx is the
+    // previous layer's pre-activation gradient, with no activation-backward dispatch.
+    act_grad: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -53,6 +57,8 @@ struct Params {
 @group(0) @binding(13) var<storage, read_write> dx4: array<vec4<f32>>;
 @group(0) @binding(15) var<storage, read_write> partial4: array<vec4<f32>>;
 @group(0) @binding(16) var<storage, read_write> db: array<f32>;
+@group(0) @binding(14) var<storage, read> saved4: array<vec4<f32>>;
+@group(0) @binding(17) var<storage, read> saved: array<f32>;
 
 fn sigmoid(v: f32) -> f32 {
     if v >= 0.0 {
@@ -76,6 +82,19 @@ fn activate(v: f32, act: u32) -> f32 {
         case 4u: { return select(0.2 * v, v, v > 0.0); }
         case 5u: { return select(exp(min(v, 0.0)) - 1.0, v, v > 0.0); }
         default: { return v; }
+    }
+}
+
+// The derivative of activation `act` where it output `out` (activation.wgsl's, for the codes a
+// product's epilogue takes).
+fn slope4(out: vec4<f32>, act: u32) -> vec4<f32> {
+    switch act {
+        case 1u: { return select(vec4<f32>(0.0), vec4<f32>(1.0), out > vec4<f32>(0.0)); }
+        case 2u: { return out * (1.0 - out); }
+        case 3u: { return 1.0 - out * out; }
+        case 4u: { return select(vec4<f32>(0.2), vec4<f32>(1.0), out > vec4<f32>(0.0)); }
+        case 5u: { return select(out + 1.0, vec4<f32>(1.0), out > vec4<f32>(0.0)); }
+        default: { return vec4<f32>(1.0); }
     }
 }
 
@@ -202,6 +221,9 @@ fn conv2d_backward_input(
                 acc += dy[dy_base + co] * weight[w_base + co];
             }
         }
+    }
+    if params.act_grad != 0u {
+        acc *= slope4(vec4<f32>(saved[i]), params.act_grad).x;
     }
     dx[i] = acc;
 }
@@ -379,7 +401,7 @@ fn conv2d_backward_weight_reduce_wide(
 // a step are 4 channels of one input pixel, one vec4 load; otherwise 4 scalar loads.
 // Bindings: forward 1 x, 9 x4, 10 weight4, 3 bias, 11 y4; weight gradient 1 x, 9 x4, 12 dy4,
 //   15 partial4 ([splits, taps + has_db, c_out], summed by conv2d_backward_weight_reduce(_wide),
-//   which write 7 dw and 16 db); input gradient 12 dy4, 10 weight4, 13 dx4.
+//   which write 7 dw and 16 db); input gradient 12 dy4, 10 weight4, 13 dx4, 14 saved4.
 override row_groups: u32 = 4u;
 override col_groups: u32 = 2u;
 override taps_vec4: bool = false;
@@ -811,21 +833,30 @@ fn w_to_inputs(p: u32, cg: u32) -> mat4x4<f32> {
     return transpose(mat4x4<f32>(weight4[at], weight4[at + c4], weight4[at + 2u * c4], weight4[at + 3u * c4]));
 }
 
-// dx of input pixels i0 .. i0 + 3 at channels cg .. cg + 3 from column i of `acc`.
+// dx of input pixels i0 .. i0 + 3 at channels cg .. cg + 3 from column i of `acc`, times the
+// input's activation derivative with `act_grad`.
 fn store_dx(i0: u32, cg: u32, acc: mat4x4<f32>) {
     let len = params.n * params.h * params.w;
     let c4 = params.c_in / 4u;
     if i0 < len {
-        dx4[i0 * c4 + cg / 4u] = acc[0];
+        put_dx4(i0 * c4 + cg / 4u, acc[0]);
     }
     if i0 + 1u < len {
-        dx4[(i0 + 1u) * c4 + cg / 4u] = acc[1];
+        put_dx4((i0 + 1u) * c4 + cg / 4u, acc[1]);
     }
     if i0 + 2u < len {
-        dx4[(i0 + 2u) * c4 + cg / 4u] = acc[2];
+        put_dx4((i0 + 2u) * c4 + cg / 4u, acc[2]);
     }
     if i0 + 3u < len {
-        dx4[(i0 + 3u) * c4 + cg / 4u] = acc[3];
+        put_dx4((i0 + 3u) * c4 + cg / 4u, acc[3]);
+    }
+}
+
+fn put_dx4(at: u32, v: vec4<f32>) {
+    if params.act_grad != 0u {
+        dx4[at] = v * slope4(saved4[at], params.act_grad);
+    } else {
+        dx4[at] = v;
     }
 }
 

@@ -9,9 +9,10 @@
 //   pool_avg_forward / pool_avg_backward spread dy evenly over each window's cells.
 // Backward passes gather (one invocation per dx element over the windows that cover it):
 // deterministic, no atomics, and correct for overlapping windows.
-// Bindings: 0 params; forwards: 1 x, 2 y (and 3 argmax for max); backwards: 4 dy, 5 dx
+// Bindings: 0 params; forwards: 1 x, 2 y (and 3 argmax for max); backwards: 4 dy, 5 dx, 1 x
 //   (and 3 argmax for max). pool_max_forward4 / pool_max_backward4 take channels four at a time
-//   (when c is a multiple of 4; params.c is then c / 4): 6 x4, 7 y4, 8 argmax4 / 8, 9 dy4, 10 dx4.
+//   (when c is a multiple of 4; params.c is then c / 4): 6 x4, 7 y4, 8 argmax4 / 8, 9 dy4, 10 dx4
+//   (and 6 x4).
 //   Their argmax holds the same flat x indices as the scalar kernels'.
 // Grid: one invocation per output element, 256 per workgroup, folded 2-D past 65 535
 //   workgroups. Outputs are overwritten.
@@ -29,6 +30,10 @@ struct Params {
     stride_w: u32,
     pad_top: u32,
     pad_left: u32,
+    // The backward passes: multiply dx by the derivative of this activation (1 relu, 2 sigmoid,
+    // 3 tanh, 4 leaky relu 0.2, 5 elu; 0: none) at its output, the pool's input x (1, or 6 as
+    // vec4s): then dx is the previous layer's pre-activation gradient.
+    act_grad: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -42,6 +47,27 @@ struct Params {
 @group(0) @binding(8) var<storage, read_write> argmax4: array<vec4<u32>>;
 @group(0) @binding(9) var<storage, read> dy4: array<vec4<f32>>;
 @group(0) @binding(10) var<storage, read_write> dx4: array<vec4<f32>>;
+
+// The derivative of activation `act` where it output `out` (activation.wgsl's).
+fn slope4(out: vec4<f32>, act: u32) -> vec4<f32> {
+    switch act {
+        case 1u: { return select(vec4<f32>(0.0), vec4<f32>(1.0), out > vec4<f32>(0.0)); }
+        case 2u: { return out * (1.0 - out); }
+        case 3u: { return 1.0 - out * out; }
+        case 4u: { return select(vec4<f32>(0.2), vec4<f32>(1.0), out > vec4<f32>(0.0)); }
+        case 5u: { return select(out + 1.0, vec4<f32>(1.0), out > vec4<f32>(0.0)); }
+        default: { return vec4<f32>(1.0); }
+    }
+}
+
+// dx[i] = v, times the input's activation derivative with `act_grad`.
+fn put_dx(i: u32, v: f32) {
+    if params.act_grad != 0u {
+        dx[i] = v * slope4(vec4<f32>(x[i]), params.act_grad).x;
+    } else {
+        dx[i] = v;
+    }
+}
 
 fn linear_index(wg: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     return (wg.x + wg.y * nwg.x) * 256u + lid;
@@ -122,7 +148,7 @@ fn pool_max_backward(
             }
         }
     }
-    dx[i] = acc;
+    put_dx(i, acc);
 }
 
 @compute @workgroup_size(256)
@@ -174,7 +200,7 @@ fn pool_avg_backward(
             acc += dy[((b * params.oh + u32(oy)) * params.ow + u32(ox)) * params.c + ch] / f32(cells);
         }
     }
-    dx[i] = acc;
+    put_dx(i, acc);
 }
 
 const LANES = vec4<u32>(0u, 1u, 2u, 3u);
@@ -233,6 +259,9 @@ fn pool_max_backward4(
             let o = ((b * params.oh + u32(oy)) * params.ow + u32(ox)) * params.c + ch;
             acc += select(vec4<f32>(0.0), dy4[o], argmax4[o] == mine);
         }
+    }
+    if params.act_grad != 0u {
+        acc *= slope4(x4[i], params.act_grad);
     }
     dx4[i] = acc;
 }

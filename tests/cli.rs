@@ -293,9 +293,10 @@ fn check_passes_on_every_adapter_and_writes_a_json_report() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// A deliberately broken kernel (its dispatches one workgroup short) fails exactly the check of
-/// the variant that uses it, with the case named, and the run exits 1 naming it. On CPU adapters
-/// the wide conv2d weight-gradient plan runs in no training step, so nothing else may fail.
+/// A deliberately broken kernel (its dispatches one workgroup short) fails exactly the checks of
+/// the variants that use it, with the case named, and the run exits 1 naming them. On CPU
+/// adapters the wide conv2d weight-gradient plan (on the direct kernel and on the GEMM) runs in
+/// no training step, so nothing else may fail.
 #[test]
 fn check_reports_a_broken_kernel_and_nothing_else() {
     let adapters = wgtrain::gpu::adapter::all();
@@ -308,12 +309,19 @@ fn check_reports_a_broken_kernel_and_nothing_else() {
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
     let failed: Vec<&str> = stdout.lines().filter(|l| l.ends_with("FAIL")).collect();
-    assert_eq!(failed.len(), 1, "{stdout}");
-    assert!(failed[0].starts_with("conv2d_backward_weight   wide"), "{stdout}");
+    assert_eq!(failed.len(), 2, "{stdout}");
+    assert!(failed[0].starts_with("conv2d_backward_weight   wide direct"), "{stdout}");
+    assert!(failed[1].starts_with("conv2d_backward_weight   wide gemm-4x4"), "{stdout}");
     assert!(
-        stdout.contains("1 of") && stdout.contains("conv2d_backward_weight/wide: conv2d_backward_weight Wide"),
+        stdout.contains("2 of")
+            && stdout.contains("conv2d_backward_weight/wide direct: conv2d_backward_weight direct Wide")
+            && stdout.contains("conv2d_backward_weight/wide gemm-4x4: conv2d_backward_weight gemm-4x4 Wide"),
         "{stdout}"
     );
     let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("wgtrain: error:")).collect();
-    assert_eq!(errors, [format!("wgtrain: error: check failed: conv2d_backward_weight/wide on {name}")], "{stderr}");
+    let want = format!(
+        "wgtrain: error: check failed: conv2d_backward_weight/wide direct on {name}, \
+         conv2d_backward_weight/wide gemm-4x4 on {name}"
+    );
+    assert_eq!(errors, [want], "{stderr}");
 }

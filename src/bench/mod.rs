@@ -334,7 +334,7 @@ impl Bench<'_> {
             ),
             (
                 "conv2d_backward_input",
-                vec![conv2d::backward_input(gpu, &shape, &tdy, &tw, &tdx)?],
+                vec![conv2d::backward_input(gpu, &shape, &tdy, &tw, None, &tdx)?],
                 &tdx,
                 y_len + w.len() + x.len(),
             ),
@@ -389,7 +389,7 @@ impl Bench<'_> {
         let (tx, tdy) = (gpu.upload("x", &x)?, gpu.upload("dy", &dy)?);
         let (ty, targ, tdx) = (gpu.zeros("y", y_len)?, gpu.zeros("argmax", y_len)?, gpu.zeros("dx", x.len())?);
         let fwd = pool::forward(gpu, PoolKind::Max, &shape, &tx, &ty, &targ)?;
-        let bwd = pool::backward(gpu, PoolKind::Max, &shape, &tdy, &targ, &tdx)?;
+        let bwd = pool::backward(gpu, PoolKind::Max, &shape, &tdy, &targ, None, &tdx)?;
         gpu.run(&[&fwd, &bwd])?;
         let (x64, dy64) = (f64s(&x), f64s(&dy));
         let label = format!("n{} {}×{}×{} pool {}×{}", shape.n, shape.h, shape.w, shape.c, shape.pool_h, shape.pool_w);

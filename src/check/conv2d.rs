@@ -3,6 +3,7 @@
 //! CPU adapters' and GPUs' blocks, over 'valid', 'same' and strided shapes.
 
 use super::{Check, CheckResult, Checker, f64s, uniform};
+use crate::ops::activation::cpu as activation;
 use crate::ops::conv2d::{self, Conv2dShape, ConvKernel, WeightGradPlan, cpu};
 use crate::ops::matmul;
 use crate::ops::{Activation, Padding};
@@ -84,15 +85,21 @@ fn forward(ck: &mut Checker, kernel: ConvKernel) -> CheckResult {
     Ok(())
 }
 
+/// dx on every shape; on every other one times the derivative of the input's activation.
 fn backward_input(ck: &mut Checker, kernel: ConvKernel) -> CheckResult {
     let mut rng = ck.rng(11);
-    for (_, s) in ck.pick(&shapes()) {
+    for (i, s) in ck.pick(&shapes()) {
+        let act = (i % 2 == 1).then(|| ACTS[(i / 2) % ACTS.len()]);
         let dy = uniform(&mut rng, s.y_len()?, -1.0, 1.0);
         let w = uniform(&mut rng, s.weight_len(), -1.0, 1.0);
-        let (tdy, tw, dx) = (ck.upload("dy", &dy)?, ck.upload("w", &w)?, ck.poisoned(s.x_len())?);
-        ck.run(conv2d::backward_input_with(ck.gpu, kernel, s, &tdy, &tw, &dx))?;
+        let x = uniform(&mut rng, s.x_len(), -1.0, 1.0);
+        let (tdy, tw, tx, dx) =
+            (ck.upload("dy", &dy)?, ck.upload("w", &w)?, ck.upload("x", &x)?, ck.poisoned(s.x_len())?);
+        ck.run(conv2d::backward_input_with(ck.gpu, kernel, s, &tdy, &tw, act.map(|a| (a, &tx)), &dx))?;
         let want = cpu::backward_input(s, &f64s(&dy), &f64s(&w));
-        ck.compare(&format!("conv2d_backward_input {} {s:?}", kernel.name()), &ck.read(&dx)?, &want)?;
+        let want = act.map_or(want.clone(), |a| activation::backward(a, &f64s(&x), &want));
+        let case = format!("conv2d_backward_input {} {s:?} times {act:?}'", kernel.name());
+        ck.compare(&case, &ck.read(&dx)?, &want)?;
     }
     Ok(())
 }

@@ -1,8 +1,10 @@
-//! Max and average pooling, forward (with max-pool's argmax) and backward.
+//! Max and average pooling, forward (with max-pool's argmax) and backward (on every other case
+//! times the derivative of the input's activation).
 
 use super::{Check, CheckResult, Checker, f64s, uniform};
-use crate::ops::Padding;
+use crate::ops::activation::cpu as activation;
 use crate::ops::pool::{self, PoolKind, PoolShape, cpu};
+use crate::ops::{Activation, Padding};
 
 pub const CHECKS: &[Check] = &[
     Check::new("pool_max_forward", "", |c| check(c, PoolKind::Max, false, 20)),
@@ -38,7 +40,8 @@ fn shapes() -> [PoolShape; 7] {
 fn check(ck: &mut Checker, kind: PoolKind, backward: bool, seed: u64) -> CheckResult {
     let gpu = ck.gpu;
     let mut rng = ck.rng(seed);
-    for (_, s) in ck.pick(&shapes()) {
+    for (i, s) in ck.pick(&shapes()) {
+        let act = (i % 2 == 1).then(|| Activation::EPILOGUE[(i / 2) % Activation::EPILOGUE.len()]);
         let x = uniform(&mut rng, s.x_len(), -1.0, 1.0);
         let dy = uniform(&mut rng, s.y_len()?, -1.0, 1.0);
         let (tx, tdy) = (ck.upload("x", &x)?, ck.upload("dy", &dy)?);
@@ -46,11 +49,13 @@ fn check(ck: &mut Checker, kind: PoolKind, backward: bool, seed: u64) -> CheckRe
         let argmax = gpu.zeros("argmax", y.len())?;
         let dx = ck.poisoned(s.x_len())?;
         let fwd = pool::forward(gpu, kind, s, &tx, &y, &argmax)?;
-        let bwd = pool::backward(gpu, kind, s, &tdy, &argmax, &dx)?;
+        let bwd = pool::backward(gpu, kind, s, &tdy, &argmax, act.map(|a| (a, &tx)), &dx)?;
         ck.run_all(&[fwd, bwd])?;
         let what = format!("pool {kind:?} {s:?}");
         if backward {
-            ck.compare(&what, &ck.read(&dx)?, &cpu::backward(kind, s, &f64s(&x), &f64s(&dy)))?;
+            let want = cpu::backward(kind, s, &f64s(&x), &f64s(&dy));
+            let want = act.map_or(want.clone(), |a| activation::backward(a, &f64s(&x), &want));
+            ck.compare(&format!("{what} times {act:?}'"), &ck.read(&dx)?, &want)?;
         } else {
             let (want, want_argmax) = cpu::forward(kind, s, &f64s(&x));
             ck.compare(&what, &ck.read(&y)?, &want)?;

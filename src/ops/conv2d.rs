@@ -91,6 +91,7 @@ struct Params {
     splits: u32,
     chunk: u32,
     has_db: u32,
+    act_grad: u32,
 }
 
 fn params(shape: &Conv2dShape, act: Activation, has_bias: bool) -> Result<Params> {
@@ -115,6 +116,7 @@ fn params(shape: &Conv2dShape, act: Activation, has_bias: bool) -> Result<Params
         splits: 1,
         chunk: 0,
         has_db: 0,
+        act_grad: 0,
     })
 }
 
@@ -250,9 +252,18 @@ pub fn forward_with(
     }
 }
 
-/// dx from dy (the gradient before any fused activation) and the weights.
-pub fn backward_input(gpu: &Gpu, shape: &Conv2dShape, dy: &Tensor, weight: &Tensor, dx: &Tensor) -> Result<Dispatch> {
-    backward_input_with(gpu, ConvKernel::for_gpu(gpu), shape, dy, weight, dx)
+/// dx from dy (the gradient before any fused activation) and the weights; when the input x is
+/// the output of an elementwise activation, `(activation, x)`, times its derivative: then dx is
+/// the previous layer's pre-activation gradient, with no activation-backward dispatch.
+pub fn backward_input(
+    gpu: &Gpu,
+    shape: &Conv2dShape,
+    dy: &Tensor,
+    weight: &Tensor,
+    act_of_input: Option<(Activation, &Tensor)>,
+    dx: &Tensor,
+) -> Result<Dispatch> {
+    backward_input_with(gpu, ConvKernel::for_gpu(gpu), shape, dy, weight, act_of_input, dx)
 }
 
 /// `backward_input` on a chosen kernel.
@@ -262,18 +273,26 @@ pub fn backward_input_with(
     shape: &Conv2dShape,
     dy: &Tensor,
     weight: &Tensor,
+    act_of_input: Option<(Activation, &Tensor)>,
     dx: &Tensor,
 ) -> Result<Dispatch> {
     check(shape, dx.len(), weight.len(), dy.len())?;
-    let p = params(shape, Activation::Linear, false)?;
+    if let Some((act, x)) = act_of_input {
+        assert!(act.from_output(), "conv2d: {act:?} is not differentiated through its output");
+        assert_eq!(x.len(), dx.len(), "conv2d: the activation output has {} elements, dx {}", x.len(), dx.len());
+    }
+    let act_grad = act_of_input.map_or(0, |(a, _)| a.code());
+    let p = Params { act_grad, ..params(shape, Activation::Linear, false)? };
+    // Without an activation, the saved output is bound unread.
+    let saved = act_of_input.map_or(dy, |(_, x)| x);
     match kernel.for_pass(Pass::InputGrad, shape) {
         ConvKernel::Direct => {
             let kernel = Kernel::new(Shader::Conv2d, "conv2d_backward_input");
-            gpu.dispatch(&kernel, &p, &[(2, weight), (5, dy), (6, dx)], grid_for(gpu, dx.len())?)
+            gpu.dispatch(&kernel, &p, &[(2, weight), (5, dy), (6, dx), (17, saved)], grid_for(gpu, dx.len())?)
         }
         gemm => {
             let grid = grid_for(gpu, gemm.blocks(dx.len() / shape.c_in, shape.c_in))?;
-            let tensors = [(12, dy), (10, weight), (13, dx)];
+            let tensors = [(12, dy), (10, weight), (13, dx), (14, saved)];
             gpu.dispatch(&gemm.gemm("conv2d_backward_input_gemm", shape), &p, &tensors, grid)
         }
     }

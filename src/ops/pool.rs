@@ -2,7 +2,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{Padding, grid_for, window_extent};
+use super::{Activation, Padding, grid_for, window_extent};
 use crate::error::{Error, Result};
 use crate::gpu::{Dispatch, Gpu, Kernel, Shader, Tensor};
 
@@ -41,6 +41,7 @@ struct Params {
     stride_w: u32,
     pad_top: u32,
     pad_left: u32,
+    act_grad: u32,
 }
 
 impl PoolShape {
@@ -66,6 +67,7 @@ impl PoolShape {
             stride_w: self.stride_w as u32,
             pad_top,
             pad_left,
+            act_grad: 0,
         })
     }
 
@@ -118,30 +120,40 @@ pub fn forward(
 }
 
 /// dx from dy (and, for max pooling, the forward's argmax).
+/// dx from dy, and when the pool's input x is the output of an elementwise activation,
+/// `(activation, x)`, times its derivative: then dx is the previous layer's pre-activation
+/// gradient, with no activation-backward dispatch.
 pub fn backward(
     gpu: &Gpu,
     kind: PoolKind,
     shape: &PoolShape,
     dy: &Tensor,
     argmax: &Tensor,
+    act_of_input: Option<(Activation, &Tensor)>,
     dx: &Tensor,
 ) -> Result<Dispatch> {
-    let p = shape.params()?;
+    let p = Params { act_grad: act_of_input.map_or(0, |(a, _)| a.code()), ..shape.params()? };
     assert_eq!((dx.len(), dy.len()), (shape.x_len(), shape.y_len()?), "pool: (dx, dy) lengths for {shape:?}");
+    if let Some((act, x)) = act_of_input {
+        assert!(act.from_output(), "pool: {act:?} is not differentiated through its output");
+        assert_eq!(x.len(), dx.len(), "pool: the activation output has {} elements, dx {}", x.len(), dx.len());
+    }
+    // Without an activation, x is bound unread.
+    let x = act_of_input.map_or(dy, |(_, x)| x);
     let grid = grid_for(gpu, dx.len())?;
     match kind {
         PoolKind::Max if shape.c.is_multiple_of(4) => {
             let kernel = Kernel::new(Shader::Pool, "pool_max_backward4");
             let p4 = Params { c: p.c / 4, ..p };
-            gpu.dispatch(&kernel, &p4, &[(8, argmax), (9, dy), (10, dx)], grid_for(gpu, dx.len() / 4)?)
+            gpu.dispatch(&kernel, &p4, &[(8, argmax), (9, dy), (10, dx), (6, x)], grid_for(gpu, dx.len() / 4)?)
         }
         PoolKind::Max => {
             let kernel = Kernel::new(Shader::Pool, "pool_max_backward");
-            gpu.dispatch(&kernel, &p, &[(3, argmax), (4, dy), (5, dx)], grid)
+            gpu.dispatch(&kernel, &p, &[(3, argmax), (4, dy), (5, dx), (1, x)], grid)
         }
         PoolKind::Average => {
             let kernel = Kernel::new(Shader::Pool, "pool_avg_backward");
-            gpu.dispatch(&kernel, &p, &[(4, dy), (5, dx)], grid)
+            gpu.dispatch(&kernel, &p, &[(4, dy), (5, dx), (1, x)], grid)
         }
     }
 }

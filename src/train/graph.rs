@@ -94,8 +94,9 @@ impl Graph {
         let loss_bufs = LossBuffers::new(gpu, batch)?;
         let logits = &values[n_layers];
 
-        // folded[i]: layer i's activation derivative is applied by layer i + 1's dx product, so
-        // layer i's incoming gradient is already its pre-activation one (a product after a product).
+        // folded[i]: layer i's activation derivative is applied by layer i + 1's input-gradient
+        // pass, so layer i's incoming gradient is already its pre-activation one (a Dense or
+        // Conv2D under a Dense, a Conv2D or a pool).
         let folded: Vec<bool> = (0..n_layers)
             .map(|i| {
                 // Only an activation differentiated through its output: the product sees only that.
@@ -103,11 +104,10 @@ impl Graph {
                     .activation()
                     .and_then(Act::elementwise)
                     .is_some_and(|a| a != Activation::Linear && a.from_output());
-                let product = |l: &Layer| l.kind_impl().is_product();
                 i + 1 < n_layers
-                    && product(&layers[i])
+                    && layers[i].kind_impl().takes_pre_activation_grad()
                     && nonlinear
-                    && product(&layers[i + 1])
+                    && layers[i + 1].kind_impl().applies_input_activation()
                     && grads[i + 1].is_some()
             })
             .collect();

@@ -96,6 +96,14 @@ impl LayerKind for Conv2D {
         Layer::Conv2D(Conv2D { activation: Act::Linear, ..*self })
     }
 
+    fn takes_pre_activation_grad(&self) -> bool {
+        true
+    }
+
+    fn applies_input_activation(&self) -> bool {
+        true
+    }
+
     fn record(&self, ctx: &GpuCtx) -> Result<Recorded> {
         let gpu = ctx.gpu;
         let (kernel, bias) = (&ctx.params[0], ctx.params.get(1));
@@ -106,7 +114,7 @@ impl LayerKind for Conv2D {
             conv2d::forward(gpu, &shape, ctx.x, &kernel.value, bias_value, a, out)
         })?;
         let dz_owned;
-        let dz: &Tensor = if self.activation == Act::Linear {
+        let dz: &Tensor = if self.activation == Act::Linear || ctx.dy_is_pre_activation {
             ctx.dy()
         } else {
             dz_owned = ctx.pre_activation_grad(self.activation, self.filters, z.as_deref(), &mut rec.backward)?;
@@ -116,7 +124,8 @@ impl LayerKind for Conv2D {
         rec.backward.extend(conv2d::backward_weight(gpu, &shape, ctx.x, dz, &kernel.grad, db)?);
         record_regularizer(ctx, self.kernel_regularizer, kernel, &mut rec)?;
         if let Some(dx) = ctx.dx {
-            rec.backward.push(conv2d::backward_input(gpu, &shape, dz, &kernel.value, dx)?);
+            let input_act = ctx.input_act.map(|a| (a, ctx.x));
+            rec.backward.push(conv2d::backward_input(gpu, &shape, dz, &kernel.value, input_act, dx)?);
         }
         Ok(rec)
     }

@@ -56,6 +56,14 @@ impl LayerKind for Dense {
         true
     }
 
+    fn takes_pre_activation_grad(&self) -> bool {
+        true
+    }
+
+    fn applies_input_activation(&self) -> bool {
+        true
+    }
+
     fn record(&self, ctx: &GpuCtx) -> Result<Recorded> {
         let (gpu, units) = (ctx.gpu, self.units);
         let (kernel, bias) = (&ctx.params[0], ctx.params.get(1).map(|b| &b.value));

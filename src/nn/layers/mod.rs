@@ -125,10 +125,20 @@ pub(crate) trait LayerKind {
         false
     }
 
-    /// Whether the layer is a product that can read its input as bytes (`InputForm::Unorm8`),
-    /// take its incoming gradient before its activation, and apply the derivative of its
-    /// input's activation in its input-gradient product.
+    /// Whether the layer is a product that can read its input as bytes (`InputForm::Unorm8`).
     fn is_product(&self) -> bool {
+        false
+    }
+
+    /// Whether the layer takes its incoming gradient before its activation when the next layer
+    /// applied that activation's derivative (`GpuCtx::dy_is_pre_activation`).
+    fn takes_pre_activation_grad(&self) -> bool {
+        false
+    }
+
+    /// Whether the layer's input-gradient pass applies the derivative of its input's
+    /// activation (`GpuCtx::input_act`).
+    fn applies_input_activation(&self) -> bool {
         false
     }
 

@@ -62,6 +62,10 @@ impl<const MAX: bool> LayerKind for Pool2D<MAX> {
         Ok(vec![oh, ow, input[2]])
     }
 
+    fn applies_input_activation(&self) -> bool {
+        true
+    }
+
     fn record(&self, ctx: &GpuCtx) -> Result<Recorded> {
         record_pool(ctx, Self::KIND, &self.shape(ctx.input_shape, ctx.batch))
     }
@@ -81,7 +85,8 @@ pub(super) fn record_pool(ctx: &GpuCtx, kind: PoolKind, shape: &PoolShape) -> Re
     let mut rec = Recorded::default();
     rec.forward(|| Ok(pool::forward(ctx.gpu, kind, shape, ctx.x, ctx.y, &argmax)?.owning(argmax.clone())))?;
     if let Some(dx) = ctx.dx {
-        rec.backward.push(pool::backward(ctx.gpu, kind, shape, ctx.dy(), &argmax, dx)?);
+        let input_act = ctx.input_act.map(|a| (a, ctx.x));
+        rec.backward.push(pool::backward(ctx.gpu, kind, shape, ctx.dy(), &argmax, input_act, dx)?);
     }
     Ok(rec)
 }
