@@ -20,6 +20,10 @@
 //   past 65 535), summing in a
 //   fixed order (deterministic); the elementwise passes one invocation per element, 256 per
 //   workgroup, folded 2-D past 65 535 workgroups.
+// The *4 kernels (c a multiple of 4) do the same four channels at a time through vec4 views
+//   (13 x4, 14 y4, 15 dy4, 16 dx4, 17 stats4, 18 gamma4, 19 beta4, 20 dgamma4, 21 dbeta4): a
+//   quarter of the loads and invocations, each channel's sums in the same order, so the same
+//   results bit for bit. Grids: a workgroup per 4 channels; an invocation per 4 elements.
 
 struct Params {
     rows: u32,
@@ -42,6 +46,15 @@ struct Params {
 @group(0) @binding(9) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(10) var<storage, read_write> dgamma: array<f32>;
 @group(0) @binding(11) var<storage, read_write> dbeta: array<f32>;
+@group(0) @binding(13) var<storage, read> x4: array<vec4<f32>>;
+@group(0) @binding(14) var<storage, read_write> y4: array<vec4<f32>>;
+@group(0) @binding(15) var<storage, read> dy4: array<vec4<f32>>;
+@group(0) @binding(16) var<storage, read_write> dx4: array<vec4<f32>>;
+@group(0) @binding(17) var<storage, read> stats4: array<vec4<f32>>;
+@group(0) @binding(18) var<storage, read> gamma4: array<vec4<f32>>;
+@group(0) @binding(19) var<storage, read> beta4: array<vec4<f32>>;
+@group(0) @binding(20) var<storage, read> dgamma4: array<vec4<f32>>;
+@group(0) @binding(21) var<storage, read> dbeta4: array<vec4<f32>>;
 
 var<workgroup> partial: array<f32, 256>;
 
@@ -144,7 +157,8 @@ fn batch_norm_backward_params(
     let invstd = stats[params.c + ch];
     var sum_dy = 0.0;
     var sum_dy_xhat = 0.0;
-    for (var r = lid; r < counted_rows(); r += 256u) {
+    let counted = counted_rows();
+    for (var r = lid; r < counted; r += 256u) {
         let i = r * params.c + ch;
         sum_dy += dy[i];
         sum_dy_xhat += dy[i] * (x[i] - mean) * invstd;
@@ -177,4 +191,125 @@ fn batch_norm_backward_input(
     let xhat = (x[i] - stats[ch]) * invstd;
     let rows = f32(counted);
     dx[i] = gamma[ch] * invstd / rows * (rows * dy[i] - dbeta[ch] - xhat * dgamma[ch]);
+}
+
+var<workgroup> partial4: array<vec4<f32>, 256>;
+
+// workgroup_sum of four channels at once, each in the same order as there.
+fn workgroup_sum4(lid: u32, value: vec4<f32>) -> vec4<f32> {
+    partial4[lid] = value;
+    for (var s = 128u; s > 0u; s >>= 1u) {
+        workgroupBarrier();
+        if lid < s {
+            partial4[lid] += partial4[lid + s];
+        }
+    }
+    workgroupBarrier();
+    let total = partial4[0];
+    workgroupBarrier();
+    return total;
+}
+
+@compute @workgroup_size(256)
+fn batch_norm_stats4(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let c4 = params.c / 4u;
+    let q = wg.x + wg.y * nwg.x;
+    if q >= c4 {
+        return;
+    }
+    let counted = counted_rows();
+    let rows = f32(counted);
+    var sum = vec4<f32>(0.0);
+    for (var r = lid; r < counted; r += 256u) {
+        sum += x4[r * c4 + q];
+    }
+    let mean = workgroup_sum4(lid, sum) / rows;
+    var squares = vec4<f32>(0.0);
+    for (var r = lid; r < counted; r += 256u) {
+        let d = x4[r * c4 + q] - mean;
+        squares += d * d;
+    }
+    let variance = workgroup_sum4(lid, squares) / rows;
+    if lid == 0u {
+        for (var j = 0u; j < 4u; j++) {
+            let ch = 4u * q + j;
+            stats[ch] = mean[j];
+            stats[params.c + ch] = 1.0 / sqrt(variance[j] + params.epsilon);
+            moving_mean[ch] = moving_mean[ch] * params.momentum + mean[j] * (1.0 - params.momentum);
+            moving_var[ch] = moving_var[ch] * params.momentum + variance[j] * (1.0 - params.momentum);
+        }
+    }
+}
+
+@compute @workgroup_size(256)
+fn batch_norm_forward4(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = linear_index(wg, nwg, lid);
+    let c4 = params.c / 4u;
+    if i >= params.rows * c4 {
+        return;
+    }
+    let q = i % c4;
+    y4[i] = (x4[i] - stats4[q]) * stats4[c4 + q] * gamma4[q] + beta4[q];
+}
+
+@compute @workgroup_size(256)
+fn batch_norm_backward_params4(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let c4 = params.c / 4u;
+    let q = wg.x + wg.y * nwg.x;
+    if q >= c4 {
+        return;
+    }
+    let mean = stats4[q];
+    let invstd = stats4[c4 + q];
+    var sum_dy = vec4<f32>(0.0);
+    var sum_dy_xhat = vec4<f32>(0.0);
+    let counted = counted_rows();
+    for (var r = lid; r < counted; r += 256u) {
+        let i = r * c4 + q;
+        sum_dy += dy4[i];
+        sum_dy_xhat += dy4[i] * (x4[i] - mean) * invstd;
+    }
+    let total_dy = workgroup_sum4(lid, sum_dy);
+    let total_dy_xhat = workgroup_sum4(lid, sum_dy_xhat);
+    if lid == 0u {
+        for (var j = 0u; j < 4u; j++) {
+            dbeta[4u * q + j] = total_dy[j];
+            dgamma[4u * q + j] = total_dy_xhat[j];
+        }
+    }
+}
+
+@compute @workgroup_size(256)
+fn batch_norm_backward_input4(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = linear_index(wg, nwg, lid);
+    let c4 = params.c / 4u;
+    if i >= params.rows * c4 {
+        return;
+    }
+    let q = i % c4;
+    let counted = counted_rows();
+    if i / c4 >= counted {
+        dx4[i] = vec4<f32>(0.0);
+        return;
+    }
+    let invstd = stats4[c4 + q];
+    let xhat = (x4[i] - stats4[q]) * invstd;
+    let rows = f32(counted);
+    dx4[i] = gamma4[q] * invstd / rows * (rows * dy4[i] - dbeta4[q] - xhat * dgamma4[q]);
 }

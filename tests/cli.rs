@@ -232,7 +232,7 @@ fn bench_trains_a_reference_beside_a_seed_model_run_by_run() {
     for (reference, says) in [
         ("mlp=echo oops >&2; exit 3", "oops"),
         ("mlp=echo fast", "printed no line with `N samples/s`"),
-        ("rnn=echo 1 samples/s", "MODEL one of mlp, cnn, convnet, cnn4"),
+        ("rnn=echo 1 samples/s", "MODEL one of mlp, cnn, convnet, bn_cnn, cnn4"),
     ] {
         let out = wgtrain(&["bench", "--filter", "none", "--reference", reference, "--out", dir_s], &[]);
         let stderr = text(&out.stderr);

@@ -46,8 +46,8 @@ pub struct BenchArgs {
     /// Skip the end-to-end training figures.
     #[arg(long)]
     pub kernels_only: bool,
-    /// The presets trained end to end, comma-separated: mlp, cnn, convnet, cnn4.
-    #[arg(long, value_delimiter = ',', default_value = "mlp,cnn,convnet,cnn4")]
+    /// The presets trained end to end, comma-separated: mlp, cnn, convnet, bn_cnn, cnn4.
+    #[arg(long, value_delimiter = ',', default_value = "mlp,cnn,convnet,bn_cnn,cnn4")]
     pub models: Vec<String>,
     /// Only the kernel rows whose name contains this text (e.g. conv2d).
     #[arg(long)]
@@ -106,7 +106,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 
 /// The seed models with a training row.
 /// The presets the training rows can train.
-const TRAINABLE: [&str; 4] = ["mlp", "cnn", "convnet", "cnn4"];
+const TRAINABLE: [&str; 5] = ["mlp", "cnn", "convnet", "bn_cnn", "cnn4"];
 
 /// Samples of the bundled subset a training row trains on: fewer for the slower models on CPU
 /// adapters, so that each row takes seconds.

@@ -12,8 +12,8 @@ pub const CHECKS: &[Check] =
 
 /// (samples, rows per sample, c, valid samples): one row, primes, more rows than a workgroup,
 /// the BatchNormalization CNN's 32×14×14×32 and a wide Dense layer's; and short last batches,
-/// whose padding samples must not count.
-const SHAPES: [(usize, usize, usize, usize); 10] = [
+/// whose padding samples must not count. c a multiple of 4 runs the four-channel kernels.
+const SHAPES: [(usize, usize, usize, usize); 12] = [
     (1, 1, 1, 1),
     (7, 1, 3, 7),
     (300, 1, 1, 300),
@@ -24,6 +24,9 @@ const SHAPES: [(usize, usize, usize, usize); 10] = [
     (32, 1, 300, 5),
     (16, 49, 7, 1),
     (64, 9, 33, 37),
+    // Channels four at a time (the *4 kernels), with a short last batch.
+    (3, 25, 4, 2),
+    (64, 49, 16, 64),
 ];
 
 fn shape(samples: usize, per_sample: usize, c: usize) -> BatchNormShape {

@@ -49,6 +49,11 @@ fn kernel(entry: &'static str) -> Kernel {
     Kernel::new(Shader::BatchNorm, entry)
 }
 
+/// Whether the pass takes four channels at a time (the *4 kernels, vec4 views).
+fn by_four(shape: &BatchNormShape) -> bool {
+    shape.c.is_multiple_of(4)
+}
+
 /// The batch's per-channel statistics into `stats` ([mean, 1/sqrt(var + ε)], [2, c]), and the
 /// moving mean and variance moved towards them; over the samples `batch_rows` (u32) counts.
 pub fn stats(
@@ -61,6 +66,10 @@ pub fn stats(
 ) -> Result<Dispatch> {
     assert!(x.len() == shape.len() && stats.len() == 2 * shape.c, "batch_norm stats: shapes differ from {shape:?}");
     let tensors = [(1, x), (5, stats), (6, moving_mean), (7, moving_var), (12, batch_rows)];
+    if by_four(shape) {
+        let tensors = [(13, x), (5, stats), (6, moving_mean), (7, moving_var), (12, batch_rows)];
+        return gpu.dispatch(&kernel("batch_norm_stats4"), &shape.params(), &tensors, gpu.grid(shape.c as u64 / 4)?);
+    }
     gpu.dispatch(&kernel("batch_norm_stats"), &shape.params(), &tensors, gpu.grid(shape.c as u64)?)
 }
 
@@ -74,6 +83,15 @@ pub fn forward(
     y: &Tensor,
 ) -> Result<Dispatch> {
     assert!(x.len() == shape.len() && y.len() == shape.len(), "batch_norm forward: shapes differ from {shape:?}");
+    if by_four(shape) {
+        let tensors = [(13, x), (14, y), (18, gamma), (19, beta), (17, stats)];
+        return gpu.dispatch(
+            &kernel("batch_norm_forward4"),
+            &shape.params(),
+            &tensors,
+            grid_for(gpu, shape.len() / 4)?,
+        );
+    }
     let tensors = [(1, x), (2, y), (3, gamma), (4, beta), (5, stats)];
     gpu.dispatch(&kernel("batch_norm_forward"), &shape.params(), &tensors, grid_for(gpu, shape.len())?)
 }
@@ -104,6 +122,11 @@ pub fn backward_params(
     [dgamma, dbeta]: [&Tensor; 2],
 ) -> Result<Dispatch> {
     assert!(dy.len() == shape.len() && dgamma.len() == shape.c, "batch_norm backward: shapes differ from {shape:?}");
+    if by_four(shape) {
+        let tensors = [(13, x), (17, stats), (15, dy), (10, dgamma), (11, dbeta), (12, batch_rows)];
+        let grid = gpu.grid(shape.c as u64 / 4)?;
+        return gpu.dispatch(&kernel("batch_norm_backward_params4"), &shape.params(), &tensors, grid);
+    }
     let tensors = [(1, x), (5, stats), (8, dy), (10, dgamma), (11, dbeta), (12, batch_rows)];
     gpu.dispatch(&kernel("batch_norm_backward_params"), &shape.params(), &tensors, gpu.grid(shape.c as u64)?)
 }
@@ -123,6 +146,12 @@ pub fn backward_input(
     dx: &Tensor,
 ) -> Result<Dispatch> {
     assert!(dx.len() == shape.len(), "batch_norm backward input: dx has {} elements for {shape:?}", dx.len());
+    if by_four(shape) {
+        let tensors =
+            [(13, x), (18, gamma), (17, stats), (15, dy), (16, dx), (20, dgamma), (21, dbeta), (12, batch_rows)];
+        let grid = grid_for(gpu, shape.len() / 4)?;
+        return gpu.dispatch(&kernel("batch_norm_backward_input4"), &shape.params(), &tensors, grid);
+    }
     let tensors = [(1, x), (3, gamma), (5, stats), (8, dy), (9, dx), (10, dgamma), (11, dbeta), (12, batch_rows)];
     gpu.dispatch(&kernel("batch_norm_backward_input"), &shape.params(), &tensors, grid_for(gpu, shape.len())?)
 }
