@@ -451,3 +451,33 @@ pub mod cpu {
         dw
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Conv2dShape, ConvKernel, Pass};
+    use crate::ops::Padding;
+
+    fn shape(n: usize, hw: usize, c_in: usize, c_out: usize) -> Conv2dShape {
+        let padding = Padding::Valid;
+        Conv2dShape { n, h: hw, w: hw, c_in, c_out, kh: 3, kw: 3, stride_h: 1, stride_w: 1, padding }
+    }
+
+    /// The GEMM takes what its vec4 accesses and its f32 index math allow, the direct kernels
+    /// the rest.
+    #[test]
+    fn the_gemm_takes_channels_by_four_within_its_index_bounds() {
+        let gemm = ConvKernel::Gemm { row_groups: 4, col_groups: 2 };
+        let cases = [
+            (shape(32, 28, 1, 32), [gemm, ConvKernel::Direct, gemm]), // a first layer: dx is direct
+            (shape(64, 13, 32, 64), [gemm, gemm, gemm]),
+            (shape(8, 9, 8, 10), [ConvKernel::Direct; 3]), // c_out off multiples of 4
+            (shape(1 << 14, 34, 4, 4), [ConvKernel::Direct; 3]), // 2^24 and more pixels
+            (shape((1 << 14) - 1, 34, 4, 4), [ConvKernel::Direct; 3]), // more input pixels than 2^24
+            (shape(1 << 13, 34, 4, 4), [gemm; 3]),
+        ];
+        for (s, want) in cases {
+            let got = [Pass::Forward, Pass::InputGrad, Pass::WeightGrad].map(|p| gemm.for_pass(p, &s));
+            assert_eq!(got, want, "{s:?}");
+        }
+    }
+}
