@@ -56,25 +56,29 @@ struct Params {
 @group(0) @binding(20) var<storage, read> dgamma4: array<vec4<f32>>;
 @group(0) @binding(21) var<storage, read> dbeta4: array<vec4<f32>>;
 
-var<workgroup> partial: array<f32, 256>;
-
 fn linear_index(wg: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     return (wg.x + wg.y * nwg.x) * 256u + lid;
 }
 
-// The sum of every invocation's `value`, in a fixed order; every invocation gets it.
-fn workgroup_sum(lid: u32, value: f32) -> f32 {
-    partial[lid] = value;
+var<workgroup> partial4: array<vec4<f32>, 256>;
+
+// The sums of every invocation's `value`s, each in a fixed order; every invocation gets them.
+fn workgroup_sum4(lid: u32, value: vec4<f32>) -> vec4<f32> {
+    partial4[lid] = value;
     for (var s = 128u; s > 0u; s >>= 1u) {
         workgroupBarrier();
         if lid < s {
-            partial[lid] += partial[lid + s];
+            partial4[lid] += partial4[lid + s];
         }
     }
     workgroupBarrier();
-    let total = partial[0];
+    let total = partial4[0];
     workgroupBarrier();
     return total;
+}
+
+fn workgroup_sum(lid: u32, value: f32) -> f32 {
+    return workgroup_sum4(lid, vec4<f32>(value, 0.0, 0.0, 0.0)).x;
 }
 
 // The rows of the batch's valid samples.
@@ -191,23 +195,6 @@ fn batch_norm_backward_input(
     let xhat = (x[i] - stats[ch]) * invstd;
     let rows = f32(counted);
     dx[i] = gamma[ch] * invstd / rows * (rows * dy[i] - dbeta[ch] - xhat * dgamma[ch]);
-}
-
-var<workgroup> partial4: array<vec4<f32>, 256>;
-
-// workgroup_sum of four channels at once, each in the same order as there.
-fn workgroup_sum4(lid: u32, value: vec4<f32>) -> vec4<f32> {
-    partial4[lid] = value;
-    for (var s = 128u; s > 0u; s >>= 1u) {
-        workgroupBarrier();
-        if lid < s {
-            partial4[lid] += partial4[lid + s];
-        }
-    }
-    workgroupBarrier();
-    let total = partial4[0];
-    workgroupBarrier();
-    return total;
 }
 
 @compute @workgroup_size(256)

@@ -4,14 +4,14 @@
 
 use super::{Check, CheckResult, Checker, f64s, uniform};
 use crate::ops::activation::cpu as activation;
-use crate::ops::conv2d::{self, Conv2dShape, ConvKernel, WeightGradPlan, cpu};
+use crate::ops::conv2d::{self, Conv2dShape, ConvKernel, GemmBlocks, WeightGradPlan, cpu};
 use crate::ops::matmul;
 use crate::ops::{Activation, Padding};
 
 const DIRECT: ConvKernel = ConvKernel::Direct;
 /// The blocks CPU adapters run (16×8 outputs an invocation) and GPUs run (4×4).
-const GEMM_16X8: ConvKernel = ConvKernel::Gemm { row_groups: 4, col_groups: 2 };
-const GEMM_4X4: ConvKernel = ConvKernel::Gemm { row_groups: 1, col_groups: 1 };
+const GEMM_16X8: ConvKernel = ConvKernel::Gemm(GemmBlocks { row_groups: 4, col_groups: 2 });
+const GEMM_4X4: ConvKernel = ConvKernel::Gemm(GemmBlocks { row_groups: 1, col_groups: 1 });
 
 pub const CHECKS: &[Check] = &[
     Check::new("conv2d_forward", "direct", |c| forward(c, DIRECT)),
@@ -97,7 +97,10 @@ fn backward_input(ck: &mut Checker, kernel: ConvKernel) -> CheckResult {
             (ck.upload("dy", &dy)?, ck.upload("w", &w)?, ck.upload("x", &x)?, ck.poisoned(s.x_len())?);
         ck.run(conv2d::backward_input_with(ck.gpu, kernel, s, &tdy, &tw, act.map(|a| (a, &tx)), &dx))?;
         let want = cpu::backward_input(s, &f64s(&dy), &f64s(&w));
-        let want = act.map_or(want.clone(), |a| activation::backward(a, &f64s(&x), &want));
+        let want = match act {
+            Some(a) => activation::backward(a, &f64s(&x), &want),
+            None => want,
+        };
         let case = format!("conv2d_backward_input {} {s:?} times {act:?}'", kernel.name());
         ck.compare(&case, &ck.read(&dx)?, &want)?;
     }

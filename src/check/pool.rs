@@ -54,7 +54,10 @@ fn check(ck: &mut Checker, kind: PoolKind, backward: bool, seed: u64) -> CheckRe
         let what = format!("pool {kind:?} {s:?}");
         if backward {
             let want = cpu::backward(kind, s, &f64s(&x), &f64s(&dy));
-            let want = act.map_or(want.clone(), |a| activation::backward(a, &f64s(&x), &want));
+            let want = match act {
+                Some(a) => activation::backward(a, &f64s(&x), &want),
+                None => want,
+            };
             ck.compare(&format!("{what} times {act:?}'"), &ck.read(&dx)?, &want)?;
         } else {
             let (want, want_argmax) = cpu::forward(kind, s, &f64s(&x));

@@ -65,11 +65,11 @@ pub fn stats(
     [moving_mean, moving_var]: [&Tensor; 2],
 ) -> Result<Dispatch> {
     assert!(x.len() == shape.len() && stats.len() == 2 * shape.c, "batch_norm stats: shapes differ from {shape:?}");
-    let tensors = [(1, x), (5, stats), (6, moving_mean), (7, moving_var), (12, batch_rows)];
     if by_four(shape) {
         let tensors = [(13, x), (5, stats), (6, moving_mean), (7, moving_var), (12, batch_rows)];
         return gpu.dispatch(&kernel("batch_norm_stats4"), &shape.params(), &tensors, gpu.grid(shape.c as u64 / 4)?);
     }
+    let tensors = [(1, x), (5, stats), (6, moving_mean), (7, moving_var), (12, batch_rows)];
     gpu.dispatch(&kernel("batch_norm_stats"), &shape.params(), &tensors, gpu.grid(shape.c as u64)?)
 }
 

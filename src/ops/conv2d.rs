@@ -144,13 +144,34 @@ fn tile_grid(gpu: &Gpu, rows: usize, cols: usize) -> Result<[u32; 3]> {
 /// The kernels a convolution pass runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConvKernel {
-    /// The implicit GEMM (`*_gemm` in the shader): each invocation computes `row_groups` ×
-    /// `col_groups` blocks of 4×4 outputs, as the matmul's register-blocked kernels. Needs
-    /// c_out a multiple of 4 (the input gradient also c_in); other shapes run `Direct`.
-    Gemm { row_groups: u32, col_groups: u32 },
+    /// The implicit GEMM (`*_gemm` in the shader) on these blocks. Needs c_out a multiple of 4
+    /// (the input gradient also c_in); other shapes run `Direct`.
+    Gemm(GemmBlocks),
     /// One 4×4 block (forward, weight gradient) or one output (input gradient) per invocation,
     /// scalar loads: any channel counts.
     Direct,
+}
+
+/// What each invocation of the implicit GEMM computes: `row_groups` × `col_groups` blocks of 4×4
+/// outputs, as the matmul's register-blocked kernels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GemmBlocks {
+    pub row_groups: u32,
+    pub col_groups: u32,
+}
+
+impl GemmBlocks {
+    fn kernel(self, entry: &'static str, shape: &Conv2dShape) -> Kernel {
+        Kernel::new(Shader::Conv2d, entry)
+            .constant("row_groups", f64::from(self.row_groups))
+            .constant("col_groups", f64::from(self.col_groups))
+            .constant("taps_vec4", f64::from(u8::from(shape.c_in.is_multiple_of(4))))
+    }
+
+    /// Invocations over a [rows, cols] output.
+    fn invocations(self, rows: usize, cols: usize) -> usize {
+        rows.div_ceil(4 * self.row_groups as usize) * cols.div_ceil(4 * self.col_groups as usize)
+    }
 }
 
 /// The passes of a convolution, for what each kernel takes.
@@ -165,12 +186,12 @@ impl ConvKernel {
     /// The GEMM blocks of the device's tuning profile.
     pub fn for_gpu(gpu: &Gpu) -> ConvKernel {
         let (row_groups, col_groups) = gpu.tuning.conv_blocks;
-        ConvKernel::Gemm { row_groups, col_groups }
+        ConvKernel::Gemm(GemmBlocks { row_groups, col_groups })
     }
 
     pub fn name(self) -> String {
         match self {
-            ConvKernel::Gemm { row_groups, col_groups } => format!("gemm-{}x{}", 4 * row_groups, 4 * col_groups),
+            ConvKernel::Gemm(b) => format!("gemm-{}x{}", 4 * b.row_groups, 4 * b.col_groups),
             ConvKernel::Direct => "direct".into(),
         }
     }
@@ -182,20 +203,6 @@ impl ConvKernel {
             Pass::InputGrad => shape.c_out.is_multiple_of(4) && shape.c_in.is_multiple_of(4),
         };
         if channels && gemm_index_math_fits(shape) { self } else { ConvKernel::Direct }
-    }
-
-    fn gemm(self, entry: &'static str, shape: &Conv2dShape) -> Kernel {
-        let ConvKernel::Gemm { row_groups, col_groups } = self else { unreachable!("{entry}: not a GEMM kernel") };
-        Kernel::new(Shader::Conv2d, entry)
-            .constant("row_groups", f64::from(row_groups))
-            .constant("col_groups", f64::from(col_groups))
-            .constant("taps_vec4", f64::from(u8::from(shape.c_in.is_multiple_of(4))))
-    }
-
-    /// Invocations of a GEMM pass over a [rows, cols] output (times `splits` chunks).
-    fn blocks(self, rows: usize, cols: usize) -> usize {
-        let ConvKernel::Gemm { row_groups, col_groups } = self else { return 0 };
-        rows.div_ceil(4 * row_groups as usize) * cols.div_ceil(4 * col_groups as usize)
     }
 }
 
@@ -244,10 +251,10 @@ pub fn forward_with(
             let kernel = Kernel::new(Shader::Conv2d, "conv2d_forward");
             gpu.dispatch(&kernel, &p, &[(1, x), (2, weight), (3, bias), (4, y)], grid)
         }
-        gemm => {
-            let grid = grid_for(gpu, gemm.blocks(pixels, shape.c_out))?;
+        ConvKernel::Gemm(b) => {
+            let grid = grid_for(gpu, b.invocations(pixels, shape.c_out))?;
             let tensors = [(1, x), (9, x), (10, weight), (3, bias), (11, y)];
-            gpu.dispatch(&gemm.gemm("conv2d_forward_gemm", shape), &p, &tensors, grid)
+            gpu.dispatch(&b.kernel("conv2d_forward_gemm", shape), &p, &tensors, grid)
         }
     }
 }
@@ -277,11 +284,7 @@ pub fn backward_input_with(
     dx: &Tensor,
 ) -> Result<Dispatch> {
     check(shape, dx.len(), weight.len(), dy.len())?;
-    if let Some((act, x)) = act_of_input {
-        assert!(act.from_output(), "conv2d: {act:?} is not differentiated through its output");
-        assert_eq!(x.len(), dx.len(), "conv2d: the activation output has {} elements, dx {}", x.len(), dx.len());
-    }
-    let act_grad = act_of_input.map_or(0, |(a, _)| a.code());
+    let act_grad = super::input_act_code("conv2d", act_of_input, dx);
     let p = Params { act_grad, ..params(shape, Activation::Linear, false)? };
     // Without an activation, the saved output is bound unread.
     let saved = act_of_input.map_or(dy, |(_, x)| x);
@@ -290,10 +293,10 @@ pub fn backward_input_with(
             let kernel = Kernel::new(Shader::Conv2d, "conv2d_backward_input");
             gpu.dispatch(&kernel, &p, &[(2, weight), (5, dy), (6, dx), (17, saved)], grid_for(gpu, dx.len())?)
         }
-        gemm => {
-            let grid = grid_for(gpu, gemm.blocks(dx.len() / shape.c_in, shape.c_in))?;
+        ConvKernel::Gemm(b) => {
+            let grid = grid_for(gpu, b.invocations(dx.len() / shape.c_in, shape.c_in))?;
             let tensors = [(12, dy), (10, weight), (13, dx), (14, saved)];
-            gpu.dispatch(&gemm.gemm("conv2d_backward_input_gemm", shape), &p, &tensors, grid)
+            gpu.dispatch(&b.kernel("conv2d_backward_input_gemm", shape), &p, &tensors, grid)
         }
     }
 }
@@ -366,7 +369,7 @@ pub fn backward_weight_with(
             let blocks = taps.div_ceil(4) * shape.c_out.div_ceil(4);
             (Kernel::new(Shader::Conv2d, "conv2d_backward_weight"), blocks, None)
         }
-        gemm => (gemm.gemm("conv2d_backward_weight_gemm", shape), gemm.blocks(taps, shape.c_out), db),
+        ConvKernel::Gemm(b) => (b.kernel("conv2d_backward_weight_gemm", shape), b.invocations(taps, shape.c_out), db),
     };
     let splits = invocations.div_ceil(blocks).clamp(1, pixels.div_ceil(min_chunk));
     let chunk = pixels.div_ceil(splits);
@@ -454,7 +457,7 @@ pub mod cpu {
 
 #[cfg(test)]
 mod tests {
-    use super::{Conv2dShape, ConvKernel, Pass};
+    use super::{Conv2dShape, ConvKernel, GemmBlocks, Pass};
     use crate::ops::Padding;
 
     fn shape(n: usize, hw: usize, c_in: usize, c_out: usize) -> Conv2dShape {
@@ -466,7 +469,7 @@ mod tests {
     /// the rest.
     #[test]
     fn the_gemm_takes_channels_by_four_within_its_index_bounds() {
-        let gemm = ConvKernel::Gemm { row_groups: 4, col_groups: 2 };
+        let gemm = ConvKernel::Gemm(GemmBlocks { row_groups: 4, col_groups: 2 });
         let cases = [
             (shape(32, 28, 1, 32), [gemm, ConvKernel::Direct, gemm]), // a first layer: dx is direct
             (shape(64, 13, 32, 64), [gemm, gemm, gemm]),

@@ -111,9 +111,8 @@ const SPLIT_MAX_TILES: usize = 32;
 const SPLIT_MIN_K: usize = 64;
 
 /// llvmpipe ends a shader loop after 65 535 iterations whatever its bound, so the kernels that
-/// walk all of k in one loop (every one but `SplitK`) return wrong sums past it (measured: the
-/// 8×8 kernel at k = 65 536 off by 0.7 %, at 86 528 by 200 %). Longer products take `SplitK`,
-/// whose invocations walk one chunk each.
+/// walk all of k in one loop (every one but `SplitK`) return wrong sums past it, with no error
+/// (BENCHMARKS.md). Longer products take `SplitK`, whose invocations walk one chunk each.
 const MAX_LOOP_TRIPS: usize = 65_535;
 
 /// Products with at most this many columns are narrow: an output layer's. The 64×64-tile
@@ -332,9 +331,7 @@ pub fn input_grad_variant(
     act_of_input: Option<(Activation, &Tensor)>,
     dx: &Tensor,
 ) -> Result<Dispatch> {
-    if let Some((_, y)) = act_of_input {
-        assert_eq!(y.len(), dx.len(), "input_grad: the activation output has {} elements, dx {}", y.len(), dx.len());
-    }
+    super::input_act_code("input_grad", act_of_input, dx);
     product(gpu, variant, shape, dz.into(), w, dx, Epilogue { act_grad: act_of_input, ..Epilogue::default() })
 }
 

@@ -19,10 +19,19 @@ pub mod schedule;
 pub use activation::Activation;
 
 use crate::error::Result;
-use crate::gpu::Gpu;
+use crate::gpu::{Gpu, Tensor};
 
 /// Invocations per workgroup of the 1-D kernels.
 const WORKGROUP: u64 = 256;
+
+/// The activation code an input-gradient pass multiplies dx by (0: none), checked: the
+/// activation is differentiated through its output, which has dx's length.
+fn input_act_code(op: &str, act_of_input: Option<(Activation, &Tensor)>, dx: &Tensor) -> u32 {
+    let Some((act, saved)) = act_of_input else { return 0 };
+    assert!(act.from_output(), "{op}: {act:?} is not differentiated through its output");
+    assert_eq!(saved.len(), dx.len(), "{op}: the activation output has {} elements, dx {}", saved.len(), dx.len());
+    act.code()
+}
 
 /// The grid for one invocation per element of `len` elements.
 fn grid_for(gpu: &Gpu, len: usize) -> Result<[u32; 3]> {

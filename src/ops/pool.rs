@@ -132,12 +132,8 @@ pub fn backward(
     act_of_input: Option<(Activation, &Tensor)>,
     dx: &Tensor,
 ) -> Result<Dispatch> {
-    let p = Params { act_grad: act_of_input.map_or(0, |(a, _)| a.code()), ..shape.params()? };
     assert_eq!((dx.len(), dy.len()), (shape.x_len(), shape.y_len()?), "pool: (dx, dy) lengths for {shape:?}");
-    if let Some((act, x)) = act_of_input {
-        assert!(act.from_output(), "pool: {act:?} is not differentiated through its output");
-        assert_eq!(x.len(), dx.len(), "pool: the activation output has {} elements, dx {}", x.len(), dx.len());
-    }
+    let p = Params { act_grad: super::input_act_code("pool", act_of_input, dx), ..shape.params()? };
     // Without an activation, x is bound unread.
     let x = act_of_input.map_or(dy, |(_, x)| x);
     let grid = grid_for(gpu, dx.len())?;
