@@ -8,15 +8,23 @@ pub mod ops;
 
 pub use error::{Error, Result};
 pub use gpu::Gpu;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod app;
 pub mod bench;
 pub mod check;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod checkpoint;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod commands;
+pub mod console;
 pub mod data;
 pub mod evaluation;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod metrics_file;
 pub mod nn;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod plot;
 pub mod presets;
 pub mod train;
+#[cfg(target_arch = "wasm32")]
+pub mod web;

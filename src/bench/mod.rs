@@ -5,7 +5,9 @@
 mod report;
 mod timer;
 
+#[cfg(not(target_arch = "wasm32"))]
 use std::path::PathBuf;
+#[cfg(not(target_arch = "wasm32"))]
 use std::sync::Arc;
 
 use rand::rngs::StdRng;
@@ -14,10 +16,15 @@ use rand::{RngExt, SeedableRng};
 pub use report::{AdapterInfo, KernelRow, ReferenceRuns, Report, TrainingRow};
 use timer::{Timer, cpu_median};
 
+#[cfg(not(target_arch = "wasm32"))]
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::gpu::{Dispatch, Gpu, Tensor, adapter};
+#[cfg(not(target_arch = "wasm32"))]
+use crate::gpu::adapter;
+use crate::gpu::{Dispatch, Gpu, Tensor};
+#[cfg(not(target_arch = "wasm32"))]
 use crate::nn::Model;
+#[cfg(not(target_arch = "wasm32"))]
 use crate::nn::reference::Reference;
 use crate::ops::conv2d::{self, Conv2dShape};
 use crate::ops::loss::{self, Loss, LossBuffers};
@@ -25,8 +32,10 @@ use crate::ops::matmul::{self, MatmulShape, Operand, Variant};
 use crate::ops::optim::{self, Adam};
 use crate::ops::pool::{self, PoolKind, PoolShape};
 use crate::ops::{Activation, Padding};
+#[cfg(not(target_arch = "wasm32"))]
 use crate::train::FitOptions;
 
+#[cfg(not(target_arch = "wasm32"))]
 #[derive(clap::Args, Clone, Debug)]
 pub struct BenchArgs {
     /// Only this adapter (backend or part of its name); default: every adapter present.
@@ -67,6 +76,7 @@ pub struct BenchArgs {
     pub compare: Option<Vec<PathBuf>>,
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 /// Runs the benchmark as `args` say.
 pub fn run(args: &BenchArgs) -> Result<()> {
     if let Some(files) = &args.compare {
@@ -104,10 +114,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     failure.map_or(Ok(()), Err)
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 /// The seed models with a training row.
 /// The presets the training rows can train.
 const TRAINABLE: [&str; 5] = ["mlp", "cnn", "convnet", "bn_cnn", "cnn4"];
 
+#[cfg(not(target_arch = "wasm32"))]
 /// Samples of the bundled subset a training row trains on: fewer for the slower models on CPU
 /// adapters, so that each row takes seconds.
 fn training_samples(model: &str, cpu_adapter: bool) -> usize {
@@ -118,6 +130,7 @@ fn training_samples(model: &str, cpu_adapter: bool) -> usize {
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 /// `--models` and `--reference` (as (model, command) pairs), checked.
 fn references(args: &BenchArgs) -> Result<Vec<(&str, &str)>> {
     if let Some(m) = args.models.iter().find(|m| !TRAINABLE.contains(&m.as_str())) {
@@ -141,6 +154,7 @@ fn references(args: &BenchArgs) -> Result<Vec<(&str, &str)>> {
     Ok(pairs)
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 /// Runs a reference command and returns the samples/s it printed last.
 fn run_reference(command: &str) -> Result<f64> {
     let fail = |reason: String| Error::Reference { command: command.into(), reason };
@@ -168,6 +182,7 @@ fn run_reference(command: &str) -> Result<f64> {
         .ok_or_else(|| fail("printed no line with `N samples/s`".into()))
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn bench_and_save(adapter: wgpu::Adapter, args: &BenchArgs) -> Result<()> {
     let gpu = Arc::new(Gpu::open(adapter)?);
     println!("\n{}", gpu.describe());
@@ -215,7 +230,7 @@ impl Bench<'_> {
     }
 
     /// Times `dispatches` (already checked) and records a row.
-    fn row(
+    async fn row(
         &mut self,
         kernel: &str,
         shape: String,
@@ -223,7 +238,7 @@ impl Bench<'_> {
         dispatches: &[&Dispatch],
         check: (f64, Option<f64>),
     ) -> Result<()> {
-        let seconds = self.timer.median(self.gpu, dispatches, self.samples)?;
+        let seconds = self.timer.median_async(self.gpu, dispatches, self.samples).await?;
         let (flops, bytes) = work;
         let row = KernelRow {
             kernel: kernel.into(),
@@ -234,13 +249,13 @@ impl Bench<'_> {
             cpu_ms: check.1.map(|s| s * 1e3),
             max_error: check.0,
         };
-        println!("  {}", row.line());
+        crate::console::line(&format!("  {}", row.line()));
         self.rows.push(row);
         Ok(())
     }
 
     #[allow(clippy::too_many_arguments)] // the row's product, and how its A is held and checked
-    fn matmul(
+    async fn matmul(
         &mut self,
         rng: &mut StdRng,
         name: &str,
@@ -267,8 +282,8 @@ impl Bench<'_> {
         };
         let a_op = if u8_a { Operand::Unorm8(&ta) } else { Operand::F32(&ta) };
         let d = matmul::matmul_variant(gpu, variant, shape, a_op, &tb, Some(&tbias), act, &tc)?;
-        gpu.run(&[&d])?;
-        let got: Vec<f32> = gpu.read(&tc)?;
+        gpu.run_async(&[&d]).await?;
+        let got: Vec<f32> = gpu.read_async(&tc).await?;
         let (b64, bias64) = (f64s(&b), f64s(&bias));
         let check = if cpu {
             let mut want = Vec::new();
@@ -292,7 +307,7 @@ impl Bench<'_> {
         let bytes = (a_bytes + 4 * (k * n + m * n)) as f64;
         let label =
             format!("{m}×{n}×k{k}{}{}", if shape.trans_a { " Aᵀ" } else { "" }, if shape.trans_b { " Bᵀ" } else { "" });
-        self.row(&format!("{name} {}", variant.name()), label, (shape.flops(), bytes), &[&d], check)
+        self.row(&format!("{name} {}", variant.name()), label, (shape.flops(), bytes), &[&d], check).await
     }
 
     /// A convolution's three passes, each followed by the same-size GEMM on the variant the
@@ -300,7 +315,7 @@ impl Bench<'_> {
     /// k kh·kw·c_out; weight gradient [taps, c_out] × k pixels), so the rows compare rates on the
     /// same adapter; `first`: the model's first layer, whose input gradient is skipped. `cpu`: also time the f64 twin (small shapes); otherwise the passes are
     /// checked against it on sampled outputs only.
-    fn conv(&mut self, rng: &mut StdRng, model: &str, shape: Conv2dShape, first: bool, cpu: bool) -> Result<()> {
+    async fn conv(&mut self, rng: &mut StdRng, model: &str, shape: Conv2dShape, first: bool, cpu: bool) -> Result<()> {
         if !self.wanted("conv2d") {
             return Ok(());
         }
@@ -358,8 +373,8 @@ impl Bench<'_> {
                 continue;
             }
             let d: Vec<&Dispatch> = ds.iter().collect();
-            gpu.run(&d)?;
-            let got: Vec<f32> = gpu.read(out)?;
+            gpu.run_async(&d).await?;
+            let got: Vec<f32> = gpu.read_async(out).await?;
             let mut want = Vec::new();
             let twin = || match name {
                 "conv2d_forward" => conv2d::cpu::forward(&shape, &x64, &w64, Some(&b64), Activation::Relu),
@@ -372,14 +387,15 @@ impl Bench<'_> {
             } else {
                 (max_error(&got, &twin())?, None)
             };
-            self.row(name, label.clone(), (flops, 4.0 * words as f64), &d, check)?;
+            self.row(name, label.clone(), (flops, 4.0 * words as f64), &d, check).await?;
             let variant = Variant::for_shape(gpu, &gemm);
-            self.matmul(rng, &format!("{name} same-size gemm"), variant, gemm, Activation::Linear, false, false)?;
+            self.matmul(rng, &format!("{name} same-size gemm"), variant, gemm, Activation::Linear, false, false)
+                .await?;
         }
         Ok(())
     }
 
-    fn pool(&mut self, rng: &mut StdRng, shape: PoolShape) -> Result<()> {
+    async fn pool(&mut self, rng: &mut StdRng, shape: PoolShape) -> Result<()> {
         if !self.wanted("pool_max") {
             return Ok(());
         }
@@ -390,25 +406,26 @@ impl Bench<'_> {
         let (ty, targ, tdx) = (gpu.zeros("y", y_len)?, gpu.zeros("argmax", y_len)?, gpu.zeros("dx", x.len())?);
         let fwd = pool::forward(gpu, PoolKind::Max, &shape, &tx, &ty, &targ)?;
         let bwd = pool::backward(gpu, PoolKind::Max, &shape, &tdy, &targ, None, &tdx)?;
-        gpu.run(&[&fwd, &bwd])?;
+        gpu.run_async(&[&fwd, &bwd]).await?;
         let (x64, dy64) = (f64s(&x), f64s(&dy));
         let label = format!("n{} {}×{}×{} pool {}×{}", shape.n, shape.h, shape.w, shape.c, shape.pool_h, shape.pool_w);
         let mut want = Vec::new();
         let s = cpu_median(3, || want = pool::cpu::forward(PoolKind::Max, &shape, &x64).0);
-        let check = (max_error(&gpu.read(&ty)?, &want)?, Some(s));
+        let check = (max_error(&gpu.read_async(&ty).await?, &want)?, Some(s));
         self.row(
             "pool_max_forward",
             label.clone(),
             (x.len() as f64, 4.0 * (x.len() + 2 * y_len) as f64),
             &[&fwd],
             check,
-        )?;
+        )
+        .await?;
         let s = cpu_median(3, || want = pool::cpu::backward(PoolKind::Max, &shape, &x64, &dy64));
-        let check = (max_error(&gpu.read(&tdx)?, &want)?, Some(s));
-        self.row("pool_max_backward", label, (x.len() as f64, 4.0 * (x.len() + 2 * y_len) as f64), &[&bwd], check)
+        let check = (max_error(&gpu.read_async(&tdx).await?, &want)?, Some(s));
+        self.row("pool_max_backward", label, (x.len() as f64, 4.0 * (x.len() + 2 * y_len) as f64), &[&bwd], check).await
     }
 
-    fn softmax_ce(&mut self, rng: &mut StdRng, rows: usize, cols: usize) -> Result<()> {
+    async fn softmax_ce(&mut self, rng: &mut StdRng, rows: usize, cols: usize) -> Result<()> {
         if !self.wanted("loss_softmax_cross_entropy") {
             return Ok(());
         }
@@ -421,16 +438,16 @@ impl Bench<'_> {
         // The loss with its accumulation into the totals: one dispatch up to 256 rows, two past.
         let step = loss::step(gpu, Loss::SoftmaxCrossEntropy, cols, &tl, &tt, &tdx, &bufs, None)?;
         let step: Vec<&Dispatch> = step.iter().collect();
-        gpu.run(&step)?;
+        gpu.run_async(&step).await?;
         let (l64, t64) = (f64s(&logits), f64s(&targets));
         let mut want = Vec::new();
         let s = cpu_median(3, || want = loss::cpu::forward(Loss::SoftmaxCrossEntropy, cols, &l64, &t64, rows).dx);
-        let check = (max_error(&gpu.read(&tdx)?, &want)?, Some(s));
+        let check = (max_error(&gpu.read_async(&tdx).await?, &want)?, Some(s));
         let work = (4.0 * (rows * cols) as f64, 4.0 * (3 * rows * cols + 2 * rows) as f64);
-        self.row("loss_softmax_cross_entropy", format!("{rows}×{cols}"), work, &step, check)
+        self.row("loss_softmax_cross_entropy", format!("{rows}×{cols}"), work, &step, check).await
     }
 
-    fn bias_grad(&mut self, rng: &mut StdRng, rows: usize, cols: usize) -> Result<()> {
+    async fn bias_grad(&mut self, rng: &mut StdRng, rows: usize, cols: usize) -> Result<()> {
         if !self.wanted("matmul_bias_grad") {
             return Ok(());
         }
@@ -438,16 +455,16 @@ impl Bench<'_> {
         let dy = random(rng, rows * cols);
         let (tdy, tdb) = (gpu.upload("dy", &dy)?, gpu.zeros("db", cols)?);
         let d = matmul::bias_grad(gpu, rows, cols, &tdy, &tdb)?;
-        gpu.run(&[&d])?;
+        gpu.run_async(&[&d]).await?;
         let dy64 = f64s(&dy);
         let mut want = Vec::new();
         let s = cpu_median(3, || want = matmul::cpu::bias_grad(rows, cols, &dy64));
-        let check = (max_error(&gpu.read(&tdb)?, &want)?, Some(s));
+        let check = (max_error(&gpu.read_async(&tdb).await?, &want)?, Some(s));
         let work = ((rows * cols) as f64, 4.0 * (rows * cols + cols) as f64);
-        self.row("matmul_bias_grad", format!("{rows}×{cols}"), work, &[&d], check)
+        self.row("matmul_bias_grad", format!("{rows}×{cols}"), work, &[&d], check).await
     }
 
-    fn relu_backward(&mut self, rng: &mut StdRng, len: usize) -> Result<()> {
+    async fn relu_backward(&mut self, rng: &mut StdRng, len: usize) -> Result<()> {
         if !self.wanted("activation_backward") {
             return Ok(());
         }
@@ -455,15 +472,15 @@ impl Bench<'_> {
         let (y, dy) = (random(rng, len), random(rng, len));
         let (ty, tdy, tdx) = (gpu.upload("y", &y)?, gpu.upload("dy", &dy)?, gpu.zeros("dx", len)?);
         let d = crate::ops::activation::backward(gpu, Activation::Relu, &ty, &tdy, &tdx)?;
-        gpu.run(&[&d])?;
+        gpu.run_async(&[&d]).await?;
         let (y64, dy64) = (f64s(&y), f64s(&dy));
         let mut want = Vec::new();
         let s = cpu_median(3, || want = crate::ops::activation::cpu::backward(Activation::Relu, &y64, &dy64));
-        let check = (max_error(&gpu.read(&tdx)?, &want)?, Some(s));
-        self.row("activation_backward relu", format!("{len}"), (len as f64, 12.0 * len as f64), &[&d], check)
+        let check = (max_error(&gpu.read_async(&tdx).await?, &want)?, Some(s));
+        self.row("activation_backward relu", format!("{len}"), (len as f64, 12.0 * len as f64), &[&d], check).await
     }
 
-    fn adam(&mut self, rng: &mut StdRng, len: usize) -> Result<()> {
+    async fn adam(&mut self, rng: &mut StdRng, len: usize) -> Result<()> {
         if !self.wanted("optim_adam") {
             return Ok(());
         }
@@ -474,8 +491,8 @@ impl Bench<'_> {
         let cfg = Adam::default();
         let rate = gpu.upload("learning_rate", &[1e-3f32])?;
         let d = optim::adam(gpu, &cfg, &rate, &tp, &tg, &tm, &tv, &step)?;
-        gpu.run(&[&d])?;
-        let got: Vec<f32> = gpu.read(&tp)?;
+        gpu.run_async(&[&d]).await?;
+        let got: Vec<f32> = gpu.read_async(&tp).await?;
         let g64 = f64s(&g);
         let mut want = Vec::new();
         let s = cpu_median(3, || {
@@ -485,19 +502,42 @@ impl Bench<'_> {
         });
         let check = (max_error(&got, &want)?, Some(s));
         self.row("optim_adam", format!("{len} parameters"), (12.0 * len as f64, 4.0 * 7.0 * len as f64), &[&d], check)
+            .await
     }
 }
 
-fn bench_adapter(gpu: &Arc<Gpu>, args: &BenchArgs) -> Result<Report> {
-    let max_matmul = args.max_matmul.unwrap_or(if gpu.tuning.cpu_adapter { 1024 } else { 4096 });
-    let mut b =
-        Bench { gpu, timer: Timer::new(gpu), samples: args.samples, filter: args.filter.as_deref(), rows: Vec::new() };
+/// What the kernel rows measure: samples per row, the largest square matmul, a name filter.
+#[derive(Clone, Debug)]
+pub struct KernelBench {
+    pub samples: usize,
+    /// Default 4096 on GPUs, 1024 on CPU adapters.
+    pub max_matmul: Option<usize>,
+    pub filter: Option<String>,
+}
+
+/// Every kernel row on `gpu`, each checked against its CPU twin before it is timed; the timer
+/// says how they were timed.
+pub async fn kernels(gpu: &Gpu, settings: &KernelBench) -> Result<(Vec<KernelRow>, Timer)> {
+    let max_matmul = settings.max_matmul.unwrap_or(if gpu.tuning.cpu_adapter { 1024 } else { 4096 });
+    let mut b = Bench {
+        gpu,
+        timer: Timer::new(gpu),
+        samples: settings.samples,
+        filter: settings.filter.as_deref(),
+        rows: Vec::new(),
+    };
     let mut rng = StdRng::seed_from_u64(1);
-    println!("kernels (timing: {}, median of {} samples; cpu = the f64 CPU twin):", b.timer.method(), args.samples);
-    println!("matmul variant for shapes off multiples of 4 on this adapter: {}", Variant::for_gpu(gpu).name());
+    let say = crate::console::line;
+    say(&format!(
+        "kernels (timing: {}, median of {} samples; cpu = the f64 CPU twin):",
+        b.timer.method(),
+        settings.samples
+    ));
+    say(&format!("matmul variant for shapes off multiples of 4 on this adapter: {}", Variant::for_gpu(gpu).name()));
     for n in [128, 256, 512, 1024, 2048, 4096].into_iter().filter(|&n| n <= max_matmul) {
         for variant in Variant::ALL.into_iter().filter(|v| v.takes(&MatmulShape::new(n, n, n))) {
-            b.matmul(&mut rng, "matmul", variant, MatmulShape::new(n, n, n), Activation::Linear, n <= 512, false)?;
+            b.matmul(&mut rng, "matmul", variant, MatmulShape::new(n, n, n), Activation::Linear, n <= 512, false)
+                .await?;
         }
     }
     // The seed models' Dense shapes at their batch sizes: forward, dw = xᵀ·dz, dx = dz·wᵀ.
@@ -507,7 +547,7 @@ fn bench_adapter(gpu: &Arc<Gpu>, args: &BenchArgs) -> Result<Report> {
     // The seed MLP's first layer reads its input batch of u8 images as bytes (`InputForm`).
     for (name, shape) in [("matmul mlp forward u8 A", dense(32, 128, 784)), ("matmul mlp dw u8 A", dw(784, 128, 32))] {
         for variant in Variant::candidates(&shape) {
-            b.matmul(&mut rng, name, variant, shape, Activation::Relu, true, true)?;
+            b.matmul(&mut rng, name, variant, shape, Activation::Relu, true, true).await?;
         }
     }
     for (name, shape, act) in [
@@ -523,7 +563,7 @@ fn bench_adapter(gpu: &Arc<Gpu>, args: &BenchArgs) -> Result<Report> {
         ("matmul cnn dense dw", dw(5408, 128, 32), Activation::Linear),
     ] {
         for variant in Variant::candidates(&shape) {
-            b.matmul(&mut rng, name, variant, shape, act, true, false)?;
+            b.matmul(&mut rng, name, variant, shape, act, true, false).await?;
         }
     }
     // Every convolution of the convolutional presets at their batch sizes.
@@ -532,7 +572,7 @@ fn bench_adapter(gpu: &Arc<Gpu>, args: &BenchArgs) -> Result<Report> {
     {
         for (i, shape) in conv_shapes(&preset)?.into_iter().enumerate() {
             let small = shape.flops()? <= 5e7;
-            b.conv(&mut rng, &format!("{} conv{}", preset.name, i + 1), shape, i == 0, small)?;
+            b.conv(&mut rng, &format!("{} conv{}", preset.name, i + 1), shape, i == 0, small).await?;
         }
     }
     let seed_pool = PoolShape {
@@ -546,14 +586,22 @@ fn bench_adapter(gpu: &Arc<Gpu>, args: &BenchArgs) -> Result<Report> {
         stride_w: 2,
         padding: Padding::Valid,
     };
-    b.pool(&mut rng, seed_pool)?;
-    b.bias_grad(&mut rng, 32, 128)?;
-    b.bias_grad(&mut rng, 32 * 26 * 26, 32)?;
-    b.relu_backward(&mut rng, 32 * 26 * 26 * 32)?;
-    b.softmax_ce(&mut rng, 32, 10)?;
-    b.softmax_ce(&mut rng, 1024, 1000)?;
-    b.adam(&mut rng, 101_770)?;
-    b.adam(&mut rng, 693_962)?;
+    b.pool(&mut rng, seed_pool).await?;
+    b.bias_grad(&mut rng, 32, 128).await?;
+    b.bias_grad(&mut rng, 32 * 26 * 26, 32).await?;
+    b.relu_backward(&mut rng, 32 * 26 * 26 * 32).await?;
+    b.softmax_ce(&mut rng, 32, 10).await?;
+    b.softmax_ce(&mut rng, 1024, 1000).await?;
+    b.adam(&mut rng, 101_770).await?;
+    b.adam(&mut rng, 693_962).await?;
+    Ok((b.rows, b.timer))
+}
+
+/// The kernel rows, then the training rows (unless `--kernels-only`).
+#[cfg(not(target_arch = "wasm32"))]
+fn bench_adapter(gpu: &Arc<Gpu>, args: &BenchArgs) -> Result<Report> {
+    let settings = KernelBench { samples: args.samples, max_matmul: args.max_matmul, filter: args.filter.clone() };
+    let (rows, timer) = pollster::block_on(kernels(gpu, &settings))?;
     let mut training = Vec::new();
     if !args.kernels_only {
         println!("training (presets on the bundled Fashion-MNIST subset; cpu = the f64 CPU twin of a step):");
@@ -564,7 +612,7 @@ fn bench_adapter(gpu: &Arc<Gpu>, args: &BenchArgs) -> Result<Report> {
             let runs = usize::from(args.repeat);
             let reference = references.iter().find(|(name, _)| *name == preset.name).map(|r| r.1);
             let data = data.train.take(training_samples(model, gpu.tuning.cpu_adapter));
-            let row = bench_training(gpu, &b.timer, args.samples, runs, &preset, &data, reference)?;
+            let row = bench_training(gpu, &timer, args.samples, runs, &preset, &data, reference)?;
             println!("  {}", row.line());
             if let Some(reference) = &row.reference {
                 println!("  {}", reference.line());
@@ -573,7 +621,7 @@ fn bench_adapter(gpu: &Arc<Gpu>, args: &BenchArgs) -> Result<Report> {
             training.push(row);
         }
     }
-    Ok(Report::new(gpu, b.timer.method(), b.rows, training))
+    Ok(Report::new(gpu, timer.method(), rows, training))
 }
 
 /// Every Conv2D of `preset`, as it runs at the preset's batch size.
@@ -589,9 +637,11 @@ fn conv_shapes(preset: &crate::presets::Preset) -> Result<Vec<Conv2dShape>> {
     Ok(shapes)
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 /// Epochs timed per training row, after a warm-up epoch that compiles the pipelines.
 const TIMED_EPOCHS: usize = 5;
 
+#[cfg(not(target_arch = "wasm32"))]
 /// Samples/s of the seed model's training: the median of `TIMED_EPOCHS` epochs after a warm-up
 /// one in each of `runs` fresh models, and of its CPU twin over a few steps.
 fn bench_training(
@@ -657,6 +707,7 @@ fn bench_training(
     })
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 /// The middle value (the upper middle one of an even count, as the timed rows always took).
 fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();

@@ -258,6 +258,7 @@ impl Report {
 }
 
 /// Two reports side by side: rows matched by kernel and shape, and b's speed relative to a's.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn compare(a: &Report, b: &Report) -> String {
     let mut out = format!(
         "A: {} ({}, {})\nB: {} ({}, {})\n{:<28} {:<26} {:>12} {:>12} {:>8}\n",

@@ -7,8 +7,10 @@ use rand::rngs::StdRng;
 use super::{Check, CheckResult, Checker, f64s, uniform};
 use crate::ops::batch_norm::{self, BatchNormShape, cpu};
 
-pub const CHECKS: &[Check] =
-    &[Check::new("batch_norm_forward", "", forward), Check::new("batch_norm_backward", "", backward)];
+pub const CHECKS: &[Check] = &[
+    Check::new("batch_norm_forward", "", |c| Box::pin(forward(c))),
+    Check::new("batch_norm_backward", "", |c| Box::pin(backward(c))),
+];
 
 /// (samples, rows per sample, c, valid samples): one row, primes, more rows than a workgroup,
 /// the BatchNormalization CNN's 32×14×14×32 and a wide Dense layer's; and short last batches,
@@ -41,7 +43,7 @@ fn input(rng: &mut StdRng, rows: usize, c: usize) -> Vec<f32> {
     noise.iter().enumerate().map(|(i, v)| offsets[i % c] + v * (1.0 + (i % c) as f32 * 0.1)).collect()
 }
 
-fn forward(ck: &mut Checker) -> CheckResult {
+async fn forward(ck: &mut Checker<'_>) -> CheckResult {
     let gpu = ck.gpu;
     let mut rng = ck.rng(60);
     for (_, &(samples, per_sample, c, valid)) in ck.pick(&SHAPES) {
@@ -56,28 +58,28 @@ fn forward(ck: &mut Checker) -> CheckResult {
         let (tg, tb) = (ck.upload("gamma", &gamma)?, ck.upload("beta", &beta)?);
         let (tmm, tmv) = (ck.upload("moving_mean", &mm)?, ck.upload("moving_var", &mv)?);
         let (stats, y) = (ck.poisoned(2 * c)?, ck.poisoned(rows * c)?);
-        ck.run(batch_norm::stats(gpu, &s, &tx, &batch_rows, &stats, [&tmm, &tmv]))?;
-        ck.run(batch_norm::forward(gpu, &s, &tx, [&tg, &tb], &stats, &y))?;
+        ck.run(batch_norm::stats(gpu, &s, &tx, &batch_rows, &stats, [&tmm, &tmv])).await?;
+        ck.run(batch_norm::forward(gpu, &s, &tx, [&tg, &tb], &stats, &y)).await?;
         let xs = f64s(&x[..counted]);
         let (mean, var) = cpu::moments(&valid_s, &xs);
         let want = cpu::normalize(&valid_s, &xs, &mean, &var, &f64s(&gamma), &f64s(&beta));
         let what = format!("{samples}x{per_sample}x{c} ({valid} valid)");
-        ck.compare(&format!("batch_norm_forward {what}"), &ck.read(&y)?[..counted], &want)?;
+        ck.compare(&format!("batch_norm_forward {what}"), &ck.read(&y).await?[..counted], &want)?;
         let invstd: Vec<f64> = var.iter().map(|v| 1.0 / (v + 1e-3).sqrt()).collect();
-        ck.compare(&format!("batch_norm_stats {what}"), &ck.read(&stats)?, &[mean, invstd].concat())?;
+        ck.compare(&format!("batch_norm_stats {what}"), &ck.read(&stats).await?, &[mean, invstd].concat())?;
         let (want_mm, want_mv) = cpu::moved(&valid_s, &xs, &f64s(&mm), &f64s(&mv));
-        ck.compare(&format!("batch_norm moving mean {what}"), &ck.read(&tmm)?, &want_mm)?;
-        ck.compare(&format!("batch_norm moving variance {what}"), &ck.read(&tmv)?, &want_mv)?;
+        ck.compare(&format!("batch_norm moving mean {what}"), &ck.read(&tmm).await?, &want_mm)?;
+        ck.compare(&format!("batch_norm moving variance {what}"), &ck.read(&tmv).await?, &want_mv)?;
         // Inference reads the moving statistics as they now are, in every row.
         let y = ck.poisoned(rows * c)?;
-        ck.run(batch_norm::infer(gpu, &s, &tx, [&tg, &tb], [&tmm, &tmv], &y))?;
+        ck.run(batch_norm::infer(gpu, &s, &tx, [&tg, &tb], [&tmm, &tmv], &y)).await?;
         let want = cpu::normalize(&s, &f64s(&x), &want_mm, &want_mv, &f64s(&gamma), &f64s(&beta));
-        ck.compare(&format!("batch_norm_infer {what}"), &ck.read(&y)?, &want)?;
+        ck.compare(&format!("batch_norm_infer {what}"), &ck.read(&y).await?, &want)?;
     }
     Ok(())
 }
 
-fn backward(ck: &mut Checker) -> CheckResult {
+async fn backward(ck: &mut Checker<'_>) -> CheckResult {
     let gpu = ck.gpu;
     let mut rng = ck.rng(61);
     for (_, &(samples, per_sample, c, valid)) in ck.pick(&SHAPES) {
@@ -90,18 +92,18 @@ fn backward(ck: &mut Checker) -> CheckResult {
         let (tmm, tmv) = (gpu.zeros("moving_mean", c)?, gpu.zeros("moving_var", c)?);
         let stats = gpu.zeros("stats", 2 * c)?;
         let (dgamma, dbeta, dx) = (ck.poisoned(c)?, ck.poisoned(c)?, ck.poisoned(rows * c)?);
-        ck.run(batch_norm::stats(gpu, &s, &tx, &batch_rows, &stats, [&tmm, &tmv]))?;
-        ck.run(batch_norm::backward_params(gpu, &s, &tx, &batch_rows, &tdy, &stats, [&dgamma, &dbeta]))?;
+        ck.run(batch_norm::stats(gpu, &s, &tx, &batch_rows, &stats, [&tmm, &tmv])).await?;
+        ck.run(batch_norm::backward_params(gpu, &s, &tx, &batch_rows, &tdy, &stats, [&dgamma, &dbeta])).await?;
         let grads = [&dgamma, &dbeta];
-        ck.run(batch_norm::backward_input(gpu, &s, &tx, &batch_rows, &tdy, &tg, &stats, grads, &dx))?;
+        ck.run(batch_norm::backward_input(gpu, &s, &tx, &batch_rows, &tdy, &tg, &stats, grads, &dx)).await?;
         let (xs, dys) = (f64s(&x[..counted]), f64s(&dy[..counted]));
         let (mut want_dx, want_dgamma, want_dbeta) = cpu::backward(&valid_s, &xs, &dys, &f64s(&gamma));
         // The padding samples pass no gradient back.
         want_dx.resize(rows * c, 0.0);
         let what = format!("{samples}x{per_sample}x{c} ({valid} valid)");
-        ck.compare(&format!("batch_norm dgamma {what}"), &ck.read(&dgamma)?, &want_dgamma)?;
-        ck.compare(&format!("batch_norm dbeta {what}"), &ck.read(&dbeta)?, &want_dbeta)?;
-        ck.compare(&format!("batch_norm dx {what}"), &ck.read(&dx)?, &want_dx)?;
+        ck.compare(&format!("batch_norm dgamma {what}"), &ck.read(&dgamma).await?, &want_dgamma)?;
+        ck.compare(&format!("batch_norm dbeta {what}"), &ck.read(&dbeta).await?, &want_dbeta)?;
+        ck.compare(&format!("batch_norm dx {what}"), &ck.read(&dx).await?, &want_dx)?;
     }
     Ok(())
 }

@@ -14,16 +14,20 @@ const GEMM_16X8: ConvKernel = ConvKernel::Gemm(GemmBlocks { row_groups: 4, col_g
 const GEMM_4X4: ConvKernel = ConvKernel::Gemm(GemmBlocks { row_groups: 1, col_groups: 1 });
 
 pub const CHECKS: &[Check] = &[
-    Check::new("conv2d_forward", "direct", |c| forward(c, DIRECT)),
-    Check::new("conv2d_forward", "gemm-16x8", |c| forward(c, GEMM_16X8)),
-    Check::new("conv2d_forward", "gemm-4x4", |c| forward(c, GEMM_4X4)),
-    Check::new("conv2d_backward_input", "direct", |c| backward_input(c, DIRECT)),
-    Check::new("conv2d_backward_input", "gemm-16x8", |c| backward_input(c, GEMM_16X8)),
-    Check::new("conv2d_backward_input", "gemm-4x4", |c| backward_input(c, GEMM_4X4)),
-    Check::new("conv2d_backward_weight", "long direct", |c| backward_weight(c, DIRECT, WeightGradPlan::Long)),
-    Check::new("conv2d_backward_weight", "wide direct", |c| backward_weight(c, DIRECT, WeightGradPlan::Wide)),
-    Check::new("conv2d_backward_weight", "long gemm-16x8", |c| backward_weight(c, GEMM_16X8, WeightGradPlan::Long)),
-    Check::new("conv2d_backward_weight", "wide gemm-4x4", |c| backward_weight(c, GEMM_4X4, WeightGradPlan::Wide)),
+    Check::new("conv2d_forward", "direct", |c| Box::pin(forward(c, DIRECT))),
+    Check::new("conv2d_forward", "gemm-16x8", |c| Box::pin(forward(c, GEMM_16X8))),
+    Check::new("conv2d_forward", "gemm-4x4", |c| Box::pin(forward(c, GEMM_4X4))),
+    Check::new("conv2d_backward_input", "direct", |c| Box::pin(backward_input(c, DIRECT))),
+    Check::new("conv2d_backward_input", "gemm-16x8", |c| Box::pin(backward_input(c, GEMM_16X8))),
+    Check::new("conv2d_backward_input", "gemm-4x4", |c| Box::pin(backward_input(c, GEMM_4X4))),
+    Check::new("conv2d_backward_weight", "long direct", |c| Box::pin(backward_weight(c, DIRECT, WeightGradPlan::Long))),
+    Check::new("conv2d_backward_weight", "wide direct", |c| Box::pin(backward_weight(c, DIRECT, WeightGradPlan::Wide))),
+    Check::new("conv2d_backward_weight", "long gemm-16x8", |c| {
+        Box::pin(backward_weight(c, GEMM_16X8, WeightGradPlan::Long))
+    }),
+    Check::new("conv2d_backward_weight", "wide gemm-4x4", |c| {
+        Box::pin(backward_weight(c, GEMM_4X4, WeightGradPlan::Wide))
+    }),
 ];
 
 fn shape(
@@ -67,7 +71,7 @@ fn shapes() -> [Conv2dShape; 17] {
 
 const ACTS: [Activation; 6] = Activation::EPILOGUE;
 
-fn forward(ck: &mut Checker, kernel: ConvKernel) -> CheckResult {
+async fn forward(ck: &mut Checker<'_>, kernel: ConvKernel) -> CheckResult {
     let mut rng = ck.rng(10);
     for (i, s) in ck.pick(&shapes()) {
         let act = ACTS[i % ACTS.len()];
@@ -77,16 +81,16 @@ fn forward(ck: &mut Checker, kernel: ConvKernel) -> CheckResult {
         let (tx, tw, tb) = (ck.upload("x", &x)?, ck.upload("w", &w)?, ck.upload("b", &b)?);
         let y = ck.poisoned(s.y_len()?)?;
         let bias = i.is_multiple_of(2).then_some(&tb);
-        ck.run(conv2d::forward_with(ck.gpu, kernel, s, &tx, &tw, bias, act, &y))?;
+        ck.run(conv2d::forward_with(ck.gpu, kernel, s, &tx, &tw, bias, act, &y)).await?;
         let b64 = f64s(&b);
         let want = cpu::forward(s, &f64s(&x), &f64s(&w), bias.map(|_| &b64[..]), act);
-        ck.compare(&format!("conv2d_forward {} {s:?} {act:?}", kernel.name()), &ck.read(&y)?, &want)?;
+        ck.compare(&format!("conv2d_forward {} {s:?} {act:?}", kernel.name()), &ck.read(&y).await?, &want)?;
     }
     Ok(())
 }
 
 /// dx on every shape; on every other one times the derivative of the input's activation.
-fn backward_input(ck: &mut Checker, kernel: ConvKernel) -> CheckResult {
+async fn backward_input(ck: &mut Checker<'_>, kernel: ConvKernel) -> CheckResult {
     let mut rng = ck.rng(11);
     for (i, s) in ck.pick(&shapes()) {
         let act = (i % 2 == 1).then(|| ACTS[(i / 2) % ACTS.len()]);
@@ -95,20 +99,20 @@ fn backward_input(ck: &mut Checker, kernel: ConvKernel) -> CheckResult {
         let x = uniform(&mut rng, s.x_len(), -1.0, 1.0);
         let (tdy, tw, tx, dx) =
             (ck.upload("dy", &dy)?, ck.upload("w", &w)?, ck.upload("x", &x)?, ck.poisoned(s.x_len())?);
-        ck.run(conv2d::backward_input_with(ck.gpu, kernel, s, &tdy, &tw, act.map(|a| (a, &tx)), &dx))?;
+        ck.run(conv2d::backward_input_with(ck.gpu, kernel, s, &tdy, &tw, act.map(|a| (a, &tx)), &dx)).await?;
         let want = cpu::backward_input(s, &f64s(&dy), &f64s(&w));
         let want = match act {
             Some(a) => activation::backward(a, &f64s(&x), &want),
             None => want,
         };
         let case = format!("conv2d_backward_input {} {s:?} times {act:?}'", kernel.name());
-        ck.compare(&case, &ck.read(&dx)?, &want)?;
+        ck.compare(&case, &ck.read(&dx).await?, &want)?;
     }
     Ok(())
 }
 
 /// dw on every shape; db with it on every other one.
-fn backward_weight(ck: &mut Checker, kernel: ConvKernel, plan: WeightGradPlan) -> CheckResult {
+async fn backward_weight(ck: &mut Checker<'_>, kernel: ConvKernel, plan: WeightGradPlan) -> CheckResult {
     let mut rng = ck.rng(12);
     for (i, s) in ck.pick(&shapes()) {
         let x = uniform(&mut rng, s.x_len(), -1.0, 1.0);
@@ -116,12 +120,12 @@ fn backward_weight(ck: &mut Checker, kernel: ConvKernel, plan: WeightGradPlan) -
         let (tx, tdy, dw, db) =
             (ck.upload("x", &x)?, ck.upload("dy", &dy)?, ck.poisoned(s.weight_len())?, ck.poisoned(s.c_out)?);
         let db = i.is_multiple_of(2).then_some(&db);
-        ck.run_all(&conv2d::backward_weight_with(ck.gpu, kernel, plan, s, &tx, &tdy, &dw, db)?)?;
+        ck.run_all(&conv2d::backward_weight_with(ck.gpu, kernel, plan, s, &tx, &tdy, &dw, db)?).await?;
         let case = format!("conv2d_backward_weight {} {plan:?} {s:?}", kernel.name());
-        ck.compare(&case, &ck.read(&dw)?, &cpu::backward_weight(s, &f64s(&x), &f64s(&dy)))?;
+        ck.compare(&case, &ck.read(&dw).await?, &cpu::backward_weight(s, &f64s(&x), &f64s(&dy)))?;
         if let Some(db) = db {
             let want = matmul::cpu::bias_grad(dy.len() / s.c_out, s.c_out, &f64s(&dy));
-            ck.compare(&format!("{case} bias"), &ck.read(db)?, &want)?;
+            ck.compare(&format!("{case} bias"), &ck.read(db).await?, &want)?;
         }
     }
     Ok(())

@@ -10,9 +10,10 @@ use crate::ops::Activation;
 use crate::ops::data::{self, GatherShape, Source, cpu};
 use crate::ops::matmul::{self, MatmulShape, Operand, Variant};
 
-pub const CHECKS: &[Check] = &[Check::new("data_gather", "", gather), Check::new("unorm8", "", unorm8_exact)];
+pub const CHECKS: &[Check] =
+    &[Check::new("data_gather", "", |c| Box::pin(gather(c))), Check::new("unorm8", "", |c| Box::pin(unorm8_exact(c)))];
 
-fn gather(ck: &mut Checker) -> CheckResult {
+async fn gather(ck: &mut Checker<'_>) -> CheckResult {
     let gpu = ck.gpu;
     let mut rng = ck.rng(70);
     // (dataset rows, features, classes, batch rows, cursor): the last batches run short.
@@ -52,7 +53,7 @@ fn gather(ck: &mut Checker) -> CheckResult {
             };
             let (x, y) = (ck.poisoned(rows * features)?, ck.poisoned(rows * classes)?);
             let batch_rows = gpu.zeros("batch_rows", 1)?;
-            ck.run(data::gather(gpu, &shape, &src, Operand::F32(&x), &y, &batch_rows))?;
+            ck.run(data::gather(gpu, &shape, &src, Operand::F32(&x), &y, &batch_rows)).await?;
             let what = format!("{what} u8 features {u8_features} class labels {class_labels}");
             let want_x = if u8_features {
                 cpu::gather_u8(&shape, &pixels, &order, cursor)
@@ -64,24 +65,26 @@ fn gather(ck: &mut Checker) -> CheckResult {
             } else {
                 cpu::labels_f32(&shape, &targets, &order, cursor)
             };
-            ck.compare(&format!("{what} x"), &ck.read(&x)?, &want_x)?;
-            ck.compare(&format!("{what} y"), &ck.read(&y)?, &want_y)?;
-            ck.expect(gpu.read::<u32>(&batch_rows)? == valid, || format!("{what}: batch_rows"))?;
+            ck.compare(&format!("{what} x"), &ck.read(&x).await?, &want_x)?;
+            ck.compare(&format!("{what} y"), &ck.read(&y).await?, &want_y)?;
+            ck.expect(gpu.read_async::<u32>(&batch_rows).await? == valid, || format!("{what}: batch_rows"))?;
 
             // u8 features in whole words may also be copied as bytes, for a Dense first layer.
             if u8_features && features.is_multiple_of(4) {
                 let (x, y) = (ck.poisoned(rows * features / 4)?, ck.poisoned(rows * classes)?);
                 let batch_rows = gpu.zeros("batch_rows", 1)?;
-                ck.run(data::gather(gpu, &shape, &src, Operand::Unorm8(&x), &y, &batch_rows))?;
-                let got: Vec<u8> = gpu.read::<u32>(&x)?.iter().flat_map(|w| w.to_le_bytes()).collect();
+                ck.run(data::gather(gpu, &shape, &src, Operand::Unorm8(&x), &y, &batch_rows)).await?;
+                let got: Vec<u8> = gpu.read_async::<u32>(&x).await?.iter().flat_map(|w| w.to_le_bytes()).collect();
                 let same = got == cpu::gather_bytes(&shape, &pixels, &order, cursor);
                 ck.expect(same, || format!("{what}: x as bytes"))?;
-                ck.compare(&format!("{what} y (bytes)"), &ck.read(&y)?, &want_y)?;
-                ck.expect(gpu.read::<u32>(&batch_rows)? == valid, || format!("{what}: batch_rows (bytes)"))?;
+                ck.compare(&format!("{what} y (bytes)"), &ck.read(&y).await?, &want_y)?;
+                ck.expect(gpu.read_async::<u32>(&batch_rows).await? == valid, || {
+                    format!("{what}: batch_rows (bytes)")
+                })?;
             }
         }
-        ck.run(data::advance(gpu, &shape, &cursor_t))?;
-        let moved = gpu.read::<u32>(&cursor_t)? == [(cursor + rows) as u32];
+        ck.run(data::advance(gpu, &shape, &cursor_t)).await?;
+        let moved = gpu.read_async::<u32>(&cursor_t).await? == [(cursor + rows) as u32];
         ck.expect(moved, || format!("{what}: cursor not advanced by the rows"))?;
     }
     Ok(())
@@ -89,7 +92,7 @@ fn gather(ck: &mut Checker) -> CheckResult {
 
 /// Every byte value, bit for bit `byte as f32 / 255`: gathered into f32, and read by each matmul
 /// variant that takes bytes (times an identity, which adds only exact zeros).
-fn unorm8_exact(ck: &mut Checker) -> CheckResult {
+async fn unorm8_exact(ck: &mut Checker<'_>) -> CheckResult {
     let gpu = ck.gpu;
     let want: Vec<f32> = (0..=255u8).flat_map(|b| [unorm8(b); 4]).collect();
     let bytes: Vec<u8> = (0..=255u8).flat_map(|b| [b; 4]).collect();
@@ -112,8 +115,8 @@ fn unorm8_exact(ck: &mut Checker) -> CheckResult {
         class_labels: true,
     };
     let (x, y, batch_rows) = (ck.poisoned(256 * 4)?, ck.poisoned(256)?, gpu.zeros("batch_rows", 1)?);
-    ck.run(data::gather(gpu, &shape, &src, Operand::F32(&x), &y, &batch_rows))?;
-    let got = ck.read(&x)?;
+    ck.run(data::gather(gpu, &shape, &src, Operand::F32(&x), &y, &batch_rows)).await?;
+    let got = ck.read(&x).await?;
     ck.expect(same(&got), || format!("data_gather: {}", first_wrong(&got)))?;
 
     let product = MatmulShape::new(256, 4, 4);
@@ -121,8 +124,9 @@ fn unorm8_exact(ck: &mut Checker) -> CheckResult {
     let (a, b) = (gpu.upload_bytes("a_u8", &bytes)?, gpu.upload_windowed("identity", &identity)?);
     for variant in Variant::ALL.into_iter().filter(|v| v.takes(&product)) {
         let c = ck.poisoned(256 * 4)?;
-        ck.run(matmul::matmul_variant(gpu, variant, product, Operand::Unorm8(&a), &b, None, Activation::Linear, &c))?;
-        let got = ck.read(&c)?;
+        ck.run(matmul::matmul_variant(gpu, variant, product, Operand::Unorm8(&a), &b, None, Activation::Linear, &c))
+            .await?;
+        let got = ck.read(&c).await?;
         ck.expect(same(&got), || format!("matmul {} with u8 A: {}", variant.name(), first_wrong(&got)))?;
     }
     Ok(())

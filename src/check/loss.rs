@@ -8,9 +8,9 @@ use super::{Check, CheckResult, Checker, f64s, uniform};
 use crate::ops::loss::{self, Advance, Loss, LossBuffers, cpu};
 
 pub const CHECKS: &[Check] = &[
-    Check::new("loss", "softmax_cross_entropy", |c| check(c, Loss::SoftmaxCrossEntropy, 40)),
-    Check::new("loss", "sigmoid_bce", |c| check(c, Loss::SigmoidBinaryCrossEntropy, 41)),
-    Check::new("loss", "mse", |c| check(c, Loss::MeanSquaredError, 42)),
+    Check::new("loss", "softmax_cross_entropy", |c| Box::pin(check(c, Loss::SoftmaxCrossEntropy, 40))),
+    Check::new("loss", "sigmoid_bce", |c| Box::pin(check(c, Loss::SigmoidBinaryCrossEntropy, 41))),
+    Check::new("loss", "mse", |c| Box::pin(check(c, Loss::MeanSquaredError, 42))),
 ];
 
 /// Targets for a loss: one-hot (or soft, every third case) rows for cross-entropy, 0/1 or
@@ -51,7 +51,7 @@ const CASES: [(usize, usize, usize, f32); 7] = [
     (64, 100, 64, 2.0),
 ];
 
-fn check(ck: &mut Checker, kind: Loss, seed: u64) -> CheckResult {
+async fn check(ck: &mut Checker<'_>, kind: Loss, seed: u64) -> CheckResult {
     let gpu = ck.gpu;
     let mut rng = ck.rng(seed);
     for (case, &(rows, cols, valid, range)) in ck.pick(&CASES) {
@@ -73,20 +73,20 @@ fn check(ck: &mut Checker, kind: Loss, seed: u64) -> CheckResult {
         let what = format!("{kind:?} {rows}×{cols} valid {valid} range ±{range}");
         let dispatches = if rows <= 256 { 1 } else { 2 };
         ck.expect(step.len() == dispatches, || format!("{what}: {} dispatches, not {dispatches}", step.len()))?;
-        gpu.run(&step.iter().chain(&step).collect::<Vec<_>>())?;
-        let moved = gpu.read::<u32>(&cursor)? == [5 + 2 * rows as u32];
+        gpu.run_async(&step.iter().chain(&step).collect::<Vec<_>>()).await?;
+        let moved = gpu.read_async::<u32>(&cursor).await? == [5 + 2 * rows as u32];
         ck.expect(moved, || format!("{what}: the cursor did not move by twice the rows"))?;
-        let steps = gpu.read::<u32>(&counter)?;
+        let steps = gpu.read_async::<u32>(&counter).await?;
         ck.expect(steps == [if counted { 9 } else { 7 }], || format!("{what}: step counter {steps:?}"))?;
         let want = cpu::forward(kind, cols, &f64s(&logits), &f64s(&t), valid);
-        ck.compare(&format!("{what} dx"), &ck.read(&dx)?, &want.dx)?;
-        let results = ck.read(&bufs.row_results)?;
+        ck.compare(&format!("{what} dx"), &ck.read(&dx).await?, &want.dx)?;
+        let results = ck.read(&bufs.row_results).await?;
         let (row_loss, row_correct): (Vec<f32>, Vec<f32>) = results.chunks(2).map(|r| (r[0], r[1])).unzip();
         ck.compare(&format!("{what} row_loss"), &row_loss, &want.row_loss)?;
         ck.compare(&format!("{what} row_correct"), &row_correct, &want.row_correct)?;
         let totals =
             [2.0 * want.row_loss.iter().sum::<f64>(), 2.0 * want.row_correct.iter().sum::<f64>(), 2.0 * valid as f64];
-        ck.compare(&format!("{what} totals"), &ck.read(&bufs.totals)?, &totals)?;
+        ck.compare(&format!("{what} totals"), &ck.read(&bufs.totals).await?, &totals)?;
     }
     Ok(())
 }

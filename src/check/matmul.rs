@@ -8,15 +8,15 @@ use crate::ops::matmul::{self, MatmulShape, Operand, Variant, cpu};
 use crate::ops::{Activation, activation};
 
 pub const CHECKS: &[Check] = &[
-    Check::new("matmul", "4x4", |c| check(c, Variant::Block4)),
-    Check::new("matmul", "8x8", |c| check(c, Variant::Block8)),
-    Check::new("matmul", "vec4", |c| check(c, Variant::Vec4)),
-    Check::new("matmul", "vec4-8x8", |c| check(c, Variant::Vec4Block8)),
-    Check::new("matmul", "vec4-16x8", |c| check(c, Variant::Vec4Block16x8)),
-    Check::new("matmul", "uniform-b", |c| check(c, Variant::UniformB)),
-    Check::new("matmul", "tiled", |c| check(c, Variant::Tiled)),
-    Check::new("matmul", "split-k", |c| check(c, Variant::SplitK)),
-    Check::new("matmul_bias_grad", "", bias_grad),
+    Check::new("matmul", "4x4", |c| Box::pin(check(c, Variant::Block4))),
+    Check::new("matmul", "8x8", |c| Box::pin(check(c, Variant::Block8))),
+    Check::new("matmul", "vec4", |c| Box::pin(check(c, Variant::Vec4))),
+    Check::new("matmul", "vec4-8x8", |c| Box::pin(check(c, Variant::Vec4Block8))),
+    Check::new("matmul", "vec4-16x8", |c| Box::pin(check(c, Variant::Vec4Block16x8))),
+    Check::new("matmul", "uniform-b", |c| Box::pin(check(c, Variant::UniformB))),
+    Check::new("matmul", "tiled", |c| Box::pin(check(c, Variant::Tiled))),
+    Check::new("matmul", "split-k", |c| Box::pin(check(c, Variant::SplitK))),
+    Check::new("matmul_bias_grad", "", |c| Box::pin(bias_grad(c))),
 ];
 
 const ACTS: [Activation; 6] = Activation::EPILOGUE;
@@ -69,7 +69,7 @@ const UNIFORM_B_SHAPES: [(usize, usize, usize); 12] = [
     (32, 128, 128),
 ];
 
-fn check(ck: &mut Checker, variant: Variant) -> CheckResult {
+async fn check(ck: &mut Checker<'_>, variant: Variant) -> CheckResult {
     let gpu = ck.gpu;
     let mut rng = ck.rng(1);
     let shapes = match variant {
@@ -94,9 +94,9 @@ fn check(ck: &mut Checker, variant: Variant) -> CheckResult {
                 (0..k * n).map(|i| f64::from(if trans_b { b[(i % n) * k + i / n] } else { b[i] })).collect();
             let want_db = cpu::bias_grad(k, n, &op_b);
             let c = ck.poisoned(m * n)?;
-            ck.run(matmul::matmul_variant(gpu, variant, shape, &ta, &tb, with_bias.then_some(&tbias), act, &c))?;
+            ck.run(matmul::matmul_variant(gpu, variant, shape, &ta, &tb, with_bias.then_some(&tbias), act, &c)).await?;
             let want = cpu::matmul(shape, &f64s(&a), &f64s(&b), want_bias, act);
-            ck.compare(&format!("matmul {shape:?} {act:?} bias {with_bias}"), &ck.read(&c)?, &want)?;
+            ck.compare(&format!("matmul {shape:?} {act:?} bias {with_bias}"), &ck.read(&c).await?, &want)?;
 
             // A as bytes read as byte / 255 (an input batch of u8 images), as the first
             // Dense layer's forward product and weight gradient read it.
@@ -105,21 +105,21 @@ fn check(ck: &mut Checker, variant: Variant) -> CheckResult {
             let a8_values: Vec<f64> = bytes.iter().map(|&v| f64::from(crate::data::unorm8(v))).collect();
             let c = ck.poisoned(m * n)?;
             let bias8 = with_bias.then_some(&tbias);
-            ck.run(matmul::matmul_variant(gpu, variant, shape, Operand::Unorm8(&a8), &tb, bias8, act, &c))?;
+            ck.run(matmul::matmul_variant(gpu, variant, shape, Operand::Unorm8(&a8), &tb, bias8, act, &c)).await?;
             let want = cpu::matmul(shape, &a8_values, &f64s(&b), want_bias, act);
-            ck.compare(&format!("matmul unorm8 A {shape:?} {act:?}"), &ck.read(&c)?, &want)?;
+            ck.compare(&format!("matmul unorm8 A {shape:?} {act:?}"), &ck.read(&c).await?, &want)?;
             let (c, db) = (ck.poisoned(m * n)?, ck.poisoned(n)?);
-            ck.run(matmul::weight_grad_variant(gpu, variant, shape, Operand::Unorm8(&a8), &tb, &c, Some(&db)))?;
+            ck.run(matmul::weight_grad_variant(gpu, variant, shape, Operand::Unorm8(&a8), &tb, &c, Some(&db))).await?;
             let want = cpu::matmul(shape, &a8_values, &f64s(&b), None, Activation::Linear);
-            ck.compare(&format!("weight_grad unorm8 A {shape:?} dw"), &ck.read(&c)?, &want)?;
-            ck.compare(&format!("weight_grad unorm8 A {shape:?} db"), &ck.read(&db)?, &want_db)?;
+            ck.compare(&format!("weight_grad unorm8 A {shape:?} dw"), &ck.read(&c).await?, &want)?;
+            ck.compare(&format!("weight_grad unorm8 A {shape:?} db"), &ck.read(&db).await?, &want_db)?;
 
             // The same product as a weight gradient: c plus the column sums of op(b) in db.
             let (c, db) = (ck.poisoned(m * n)?, ck.poisoned(n)?);
-            ck.run(matmul::weight_grad_variant(gpu, variant, shape, &ta, &tb, &c, Some(&db)))?;
+            ck.run(matmul::weight_grad_variant(gpu, variant, shape, &ta, &tb, &c, Some(&db))).await?;
             let want = cpu::matmul(shape, &f64s(&a), &f64s(&b), None, Activation::Linear);
-            ck.compare(&format!("weight_grad {shape:?} dw"), &ck.read(&c)?, &want)?;
-            ck.compare(&format!("weight_grad {shape:?} db"), &ck.read(&db)?, &want_db)?;
+            ck.compare(&format!("weight_grad {shape:?} dw"), &ck.read(&c).await?, &want)?;
+            ck.compare(&format!("weight_grad {shape:?} db"), &ck.read(&db).await?, &want_db)?;
 
             // As an input gradient through an activation: c times the derivative at `y`.
             let in_act = ACTS[(case + 1) % ACTS.len()];
@@ -128,21 +128,21 @@ fn check(ck: &mut Checker, variant: Variant) -> CheckResult {
                 .map(|&v| activation::cpu::apply(in_act, f64::from(v)) as f32)
                 .collect();
             let (ty, c) = (ck.upload("y", &y)?, ck.poisoned(m * n)?);
-            ck.run(matmul::input_grad_variant(gpu, variant, shape, &ta, &tb, Some((in_act, &ty)), &c))?;
+            ck.run(matmul::input_grad_variant(gpu, variant, shape, &ta, &tb, Some((in_act, &ty)), &c)).await?;
             let want = activation::cpu::backward(in_act, &f64s(&y), &want);
-            ck.compare(&format!("input_grad {shape:?} through {in_act:?}"), &ck.read(&c)?, &want)?;
+            ck.compare(&format!("input_grad {shape:?} through {in_act:?}"), &ck.read(&c).await?, &want)?;
         }
     }
     Ok(())
 }
 
-fn bias_grad(ck: &mut Checker) -> CheckResult {
+async fn bias_grad(ck: &mut Checker<'_>) -> CheckResult {
     let mut rng = ck.rng(2);
     for (_, &(rows, cols)) in ck.pick(&[(1, 1), (37, 129), (32, 10), (1000, 7), (4096, 300), (3, 70001)]) {
         let dy = uniform(&mut rng, rows * cols, -1.0, 1.0);
         let (tdy, db) = (ck.upload("dy", &dy)?, ck.poisoned(cols)?);
-        ck.run(matmul::bias_grad(ck.gpu, rows, cols, &tdy, &db))?;
-        ck.compare(&format!("bias_grad {rows}×{cols}"), &ck.read(&db)?, &cpu::bias_grad(rows, cols, &f64s(&dy)))?;
+        ck.run(matmul::bias_grad(ck.gpu, rows, cols, &tdy, &db)).await?;
+        ck.compare(&format!("bias_grad {rows}×{cols}"), &ck.read(&db).await?, &cpu::bias_grad(rows, cols, &f64s(&dy)))?;
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! and tolerances live here only, so the two cannot drift apart.
 
 mod batch_norm;
+#[cfg(not(target_arch = "wasm32"))]
 mod command;
 mod conv2d;
 mod data;
@@ -15,6 +16,8 @@ mod pool;
 mod report;
 mod schedule;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use rand::rngs::StdRng;
@@ -22,8 +25,11 @@ use rand::{RngExt, SeedableRng};
 
 use crate::gpu::{Dispatch, Gpu, Tensor};
 
+#[cfg(not(target_arch = "wasm32"))]
 pub use command::{CheckArgs, run_command};
-pub use parity::{batch_f64, step_parity};
+#[cfg(not(target_arch = "wasm32"))]
+pub use parity::step_parity;
+pub use parity::{batch_f64, step_parity_async};
 pub use report::{AdapterReport, Limits, header, render_table, row, summary};
 
 /// Relative and absolute (of the largest reference magnitude) elementwise tolerance.
@@ -44,12 +50,16 @@ impl From<crate::Error> for Failure {
 
 pub type CheckResult = Result<(), Failure>;
 
+/// A check's cases as they run: awaited, since a browser can only wait for the GPU that way.
+pub type CheckFuture<'a> = Pin<Box<dyn Future<Output = CheckResult> + 'a>>;
+type CheckFn = for<'a, 'g> fn(&'a mut Checker<'g>) -> CheckFuture<'a>;
+
 /// One row of the check: a kernel (or a model's training step) in one variant.
 #[derive(Clone, Copy)]
 pub struct Check {
     pub kernel: &'static str,
     pub variant: &'static str,
-    run: fn(&mut Checker) -> CheckResult,
+    run: CheckFn,
 }
 
 /// Every check, kernels first, then whole training steps.
@@ -75,14 +85,20 @@ pub fn find(kernel: &str, variant: &str) -> Option<Check> {
 }
 
 impl Check {
-    const fn new(kernel: &'static str, variant: &'static str, run: fn(&mut Checker) -> CheckResult) -> Check {
+    const fn new(kernel: &'static str, variant: &'static str, run: CheckFn) -> Check {
         Check { kernel, variant, run }
     }
 
     /// Runs every case (every other one when `quick`) on `gpu`; the first failing case ends it.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn run(&self, gpu: &Arc<Gpu>, quick: bool) -> Outcome {
+        pollster::block_on(self.run_async(gpu, quick))
+    }
+
+    /// `run`, awaited.
+    pub async fn run_async(&self, gpu: &Arc<Gpu>, quick: bool) -> Outcome {
         let mut checker = Checker { gpu, quick, cases: 0, max_error: 0.0 };
-        let result = (self.run)(&mut checker).and_then(|()| Ok(gpu.check()?));
+        let result = (self.run)(&mut checker).await.and_then(|()| Ok(gpu.check()?));
         Outcome {
             kernel: self.kernel.to_string(),
             variant: self.variant.to_string(),
@@ -151,16 +167,16 @@ impl Checker<'_> {
         self.upload("poisoned", &vec![f32::NAN; len])
     }
 
-    pub fn run(&self, dispatch: crate::Result<Dispatch>) -> CheckResult {
-        Ok(self.gpu.run(&[&dispatch?])?)
+    pub async fn run(&self, dispatch: crate::Result<Dispatch>) -> CheckResult {
+        Ok(self.gpu.run_async(&[&dispatch?]).await?)
     }
 
-    pub fn run_all(&self, dispatches: &[Dispatch]) -> CheckResult {
-        Ok(self.gpu.run(&dispatches.iter().collect::<Vec<_>>())?)
+    pub async fn run_all(&self, dispatches: &[Dispatch]) -> CheckResult {
+        Ok(self.gpu.run_async(&dispatches.iter().collect::<Vec<_>>()).await?)
     }
 
-    pub fn read(&self, t: &Tensor) -> Result<Vec<f32>, Failure> {
-        Ok(self.gpu.read(t)?)
+    pub async fn read(&self, t: &Tensor) -> Result<Vec<f32>, Failure> {
+        Ok(self.gpu.read_async(t).await?)
     }
 
     /// Compares `got` against the f64 reference elementwise: |got − want| ≤ 1e-4·|want| +
@@ -221,14 +237,18 @@ pub fn f64s(v: &[f32]) -> Vec<f64> {
 }
 
 /// Runs every check on `gpu`, calling `progress` after each.
-pub fn run_all(gpu: &Arc<Gpu>, quick: bool, mut progress: impl FnMut(&Outcome)) -> AdapterReport {
-    let outcomes = all()
-        .iter()
-        .map(|c| {
-            let outcome = c.run(gpu, quick);
-            progress(&outcome);
-            outcome
-        })
-        .collect();
+#[cfg(not(target_arch = "wasm32"))]
+pub fn run_all(gpu: &Arc<Gpu>, quick: bool, progress: impl FnMut(&Outcome)) -> AdapterReport {
+    pollster::block_on(run_all_async(gpu, quick, progress))
+}
+
+/// `run_all`, awaited.
+pub async fn run_all_async(gpu: &Arc<Gpu>, quick: bool, mut progress: impl FnMut(&Outcome)) -> AdapterReport {
+    let mut outcomes = Vec::new();
+    for c in all() {
+        let outcome = c.run_async(gpu, quick).await;
+        progress(&outcome);
+        outcomes.push(outcome);
+    }
     AdapterReport::new(gpu, quick, outcomes)
 }

@@ -6,10 +6,10 @@ use crate::gpu::{Gpu, Tensor};
 use crate::ops::optim::{self, Adagrad, Adam, LearningRate, RmsProp, Sgd, cpu};
 
 pub const CHECKS: &[Check] = &[
-    Check::new("optim", "sgd", sgd),
-    Check::new("optim", "adam", adam),
-    Check::new("optim", "rmsprop", rmsprop),
-    Check::new("optim", "adagrad", adagrad),
+    Check::new("optim", "sgd", |c| Box::pin(sgd(c))),
+    Check::new("optim", "adam", |c| Box::pin(adam(c))),
+    Check::new("optim", "rmsprop", |c| Box::pin(rmsprop(c))),
+    Check::new("optim", "adagrad", |c| Box::pin(adagrad(c))),
 ];
 
 const LENS: [usize; 4] = [1, 1000, 4097, 100_003];
@@ -35,7 +35,7 @@ impl Rate {
     }
 }
 
-fn sgd(ck: &mut Checker) -> CheckResult {
+async fn sgd(ck: &mut Checker<'_>) -> CheckResult {
     let gpu = ck.gpu;
     let configs = [
         Sgd::default(),
@@ -53,19 +53,19 @@ fn sgd(ck: &mut Checker) -> CheckResult {
                 let g = uniform(&mut rng, len, -1.0, 1.0);
                 let tg = ck.upload("g", &g)?;
                 let lr = rate.at(gpu, s);
-                ck.run(optim::sgd(gpu, cfg, &rate.tensor, &tp, &tg, &tv))?;
+                ck.run(optim::sgd(gpu, cfg, &rate.tensor, &tp, &tg, &tv)).await?;
                 cpu::sgd(cfg, lr, &mut want, &f64s(&g), &mut vel);
             }
-            ck.compare(&format!("sgd {cfg:?} {len}"), &ck.read(&tp)?, &want)?;
+            ck.compare(&format!("sgd {cfg:?} {len}"), &ck.read(&tp).await?, &want)?;
             if cfg.momentum != 0.0 {
-                ck.compare(&format!("sgd {cfg:?} {len} velocity"), &ck.read(&tv)?, &vel)?;
+                ck.compare(&format!("sgd {cfg:?} {len} velocity"), &ck.read(&tv).await?, &vel)?;
             }
         }
     }
     Ok(())
 }
 
-fn adam(ck: &mut Checker) -> CheckResult {
+async fn adam(ck: &mut Checker<'_>) -> CheckResult {
     let gpu = ck.gpu;
     let mut rng = ck.rng(51);
     for cfg in [Adam::default(), Adam::adamw(), Adam { lr: 0.01.into(), ..Adam::default() }] {
@@ -82,18 +82,18 @@ fn adam(ck: &mut Checker) -> CheckResult {
                 // The step counter as training keeps it: counted before each update.
                 gpu.write(&step, &[s as u32 + 1]);
                 let lr = rate.at(gpu, s);
-                ck.run(optim::adam(gpu, &cfg, &rate.tensor, &tp, &tg, &tm, &tv, &step))?;
+                ck.run(optim::adam(gpu, &cfg, &rate.tensor, &tp, &tg, &tm, &tv, &step)).await?;
                 cpu::adam(&cfg, lr, &mut want, &f64s(&g), &mut m, &mut v, s as u32);
             }
-            ck.compare(&format!("adam {cfg:?} {len}"), &ck.read(&tp)?, &want)?;
-            ck.compare(&format!("adam {cfg:?} {len} m"), &ck.read(&tm)?, &m)?;
-            ck.compare(&format!("adam {cfg:?} {len} v"), &ck.read(&tv)?, &v)?;
+            ck.compare(&format!("adam {cfg:?} {len}"), &ck.read(&tp).await?, &want)?;
+            ck.compare(&format!("adam {cfg:?} {len} m"), &ck.read(&tm).await?, &m)?;
+            ck.compare(&format!("adam {cfg:?} {len} v"), &ck.read(&tv).await?, &v)?;
         }
     }
     Ok(())
 }
 
-fn rmsprop(ck: &mut Checker) -> CheckResult {
+async fn rmsprop(ck: &mut Checker<'_>) -> CheckResult {
     let gpu = ck.gpu;
     let configs = [
         RmsProp::default(),
@@ -113,13 +113,13 @@ fn rmsprop(ck: &mut Checker) -> CheckResult {
                 let g = uniform(&mut rng, len, -1.0, 1.0);
                 let tg = ck.upload("g", &g)?;
                 let lr = rate.at(gpu, s);
-                ck.run(optim::rmsprop(gpu, cfg, &rate.tensor, &tp, &tg, [&slots[0], &slots[1], &slots[2]]))?;
+                ck.run(optim::rmsprop(gpu, cfg, &rate.tensor, &tp, &tg, [&slots[0], &slots[1], &slots[2]])).await?;
                 cpu::rmsprop(cfg, lr, &mut want, &f64s(&g), &mut vel, &mut mom, &mut avg);
             }
-            ck.compare(&format!("rmsprop {cfg:?} {len}"), &ck.read(&tp)?, &want)?;
-            ck.compare(&format!("rmsprop {cfg:?} {len} velocity"), &ck.read(&slots[0])?, &vel)?;
-            ck.compare(&format!("rmsprop {cfg:?} {len} momentum"), &ck.read(&slots[1])?, &mom)?;
-            ck.compare(&format!("rmsprop {cfg:?} {len} average"), &ck.read(&slots[2])?, &avg)?;
+            ck.compare(&format!("rmsprop {cfg:?} {len}"), &ck.read(&tp).await?, &want)?;
+            ck.compare(&format!("rmsprop {cfg:?} {len} velocity"), &ck.read(&slots[0]).await?, &vel)?;
+            ck.compare(&format!("rmsprop {cfg:?} {len} momentum"), &ck.read(&slots[1]).await?, &mom)?;
+            ck.compare(&format!("rmsprop {cfg:?} {len} average"), &ck.read(&slots[2]).await?, &avg)?;
         }
     }
     // The slots a setting does not use may be the velocity itself.
@@ -129,14 +129,14 @@ fn rmsprop(ck: &mut Checker) -> CheckResult {
     let (tp, tg, tv) = (ck.upload("p", &p)?, ck.upload("g", &g)?, gpu.zeros("v", 1000)?);
     let rate = Rate::new(gpu, &cfg.lr)?;
     let lr = rate.at(gpu, 0);
-    ck.run(optim::rmsprop(gpu, &cfg, &rate.tensor, &tp, &tg, [&tv, &tv, &tv]))?;
+    ck.run(optim::rmsprop(gpu, &cfg, &rate.tensor, &tp, &tg, [&tv, &tv, &tv])).await?;
     let (mut want, mut vel) = (f64s(&p), vec![0.0; 1000]);
     cpu::rmsprop(&cfg, lr, &mut want, &f64s(&g), &mut vel, &mut Vec::new(), &mut Vec::new());
-    ck.compare("rmsprop with one slot", &ck.read(&tp)?, &want)?;
-    ck.compare("rmsprop with one slot: velocity", &ck.read(&tv)?, &vel)
+    ck.compare("rmsprop with one slot", &ck.read(&tp).await?, &want)?;
+    ck.compare("rmsprop with one slot: velocity", &ck.read(&tv).await?, &vel)
 }
 
-fn adagrad(ck: &mut Checker) -> CheckResult {
+async fn adagrad(ck: &mut Checker<'_>) -> CheckResult {
     let gpu = ck.gpu;
     let configs = [
         Adagrad::default(),
@@ -154,11 +154,11 @@ fn adagrad(ck: &mut Checker) -> CheckResult {
                 let g = uniform(&mut rng, len, -1.0, 1.0);
                 let tg = ck.upload("g", &g)?;
                 let lr = rate.at(gpu, s);
-                ck.run(optim::adagrad(gpu, cfg, &rate.tensor, &tp, &tg, &tacc))?;
+                ck.run(optim::adagrad(gpu, cfg, &rate.tensor, &tp, &tg, &tacc)).await?;
                 cpu::adagrad(cfg, lr, &mut want, &f64s(&g), &mut acc);
             }
-            ck.compare(&format!("adagrad {cfg:?} {len}"), &ck.read(&tp)?, &want)?;
-            ck.compare(&format!("adagrad {cfg:?} {len} accumulator"), &ck.read(&tacc)?, &acc)?;
+            ck.compare(&format!("adagrad {cfg:?} {len}"), &ck.read(&tp).await?, &want)?;
+            ck.compare(&format!("adagrad {cfg:?} {len} accumulator"), &ck.read(&tacc).await?, &acc)?;
         }
     }
     Ok(())

@@ -14,10 +14,10 @@ use crate::presets::{self, Preset};
 use crate::train::FitOptions;
 
 pub const CHECKS: &[Check] = &[
-    Check::new("training step", "mlp adam", |c| seed(c, presets::mlp(), 32)),
-    Check::new("training step", "mlp sgd", |c| seed(c, presets::mlp_sgd(), 64)),
-    Check::new("training step", "cnn adam", |c| seed(c, presets::cnn([28, 28, 1]), 16)),
-    Check::new("training step", "binary classifier adam", binary),
+    Check::new("training step", "mlp adam", |c| Box::pin(seed(c, presets::mlp(), 32))),
+    Check::new("training step", "mlp sgd", |c| Box::pin(seed(c, presets::mlp_sgd(), 64))),
+    Check::new("training step", "cnn adam", |c| Box::pin(seed(c, presets::cnn([28, 28, 1]), 16))),
+    Check::new("training step", "binary classifier adam", |c| Box::pin(binary(c))),
 ];
 
 const STEPS: usize = 3;
@@ -32,20 +32,20 @@ fn images(ck: &Checker, shape: &[usize], n: usize, classes: usize) -> Result<Dat
 }
 
 /// A seed model with its optimizer, on random images.
-fn seed(ck: &mut Checker, preset: Preset, batch: usize) -> CheckResult {
+async fn seed(ck: &mut Checker<'_>, preset: Preset, batch: usize) -> CheckResult {
     let data = images(ck, &preset.model.input_shape, batch * STEPS, 10)?;
     let Compile { optimizer, loss, .. } = preset.compile;
-    let err = step_parity(ck.gpu, preset.model, optimizer, loss, &data, batch, STEPS)?;
+    let err = step_parity_async(ck.gpu, preset.model, optimizer, loss, &data, batch, STEPS).await?;
     ck.record(err);
     Ok(())
 }
 
 /// The binary classifier (100-64-32-1 sigmoid, binary cross-entropy) on f32 features.
-fn binary(ck: &mut Checker) -> CheckResult {
+async fn binary(ck: &mut Checker<'_>) -> CheckResult {
     let Preset { model, compile, .. } = presets::binary();
     let (x, y) = crate::data::synthetic::binary(32 * STEPS, 100, 81);
     let data = Dataset::new(vec![100], Features::F32(x), Labels::Targets { values: y, width: 1 })?;
-    let err = step_parity(ck.gpu, model, compile.optimizer, compile.loss, &data, 32, STEPS)?;
+    let err = step_parity_async(ck.gpu, model, compile.optimizer, compile.loss, &data, 32, STEPS).await?;
     ck.record(err);
     Ok(())
 }
@@ -74,6 +74,7 @@ pub fn batch_f64(data: &Dataset, b: usize, batch: usize, width: usize) -> (Vec<f
 /// Trains `steps` batches of `data` on the GPU (no shuffling) and the same batches on the CPU
 /// reference; returns the largest normwise error over the parameter tensors, or a failure
 /// naming the first tensor past `PARITY_TOLERANCE`.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn step_parity(
     gpu: &Arc<Gpu>,
     spec: Sequential,
@@ -83,22 +84,35 @@ pub fn step_parity(
     batch: usize,
     steps: usize,
 ) -> Result<f64, Failure> {
+    pollster::block_on(step_parity_async(gpu, spec, optimizer, loss, data, batch, steps))
+}
+
+/// `step_parity`, awaited.
+pub async fn step_parity_async(
+    gpu: &Arc<Gpu>,
+    spec: Sequential,
+    optimizer: Optimizer,
+    loss: LossKind,
+    data: &Dataset,
+    batch: usize,
+    steps: usize,
+) -> Result<f64, Failure> {
     let mut model = Model::new(gpu.clone(), spec.clone(), Compile { optimizer, loss, seed: 3 })?;
-    let mut reference = Reference::new(&model)?;
+    let mut reference = Reference::new_async(&model).await?;
     let data = data.take(batch * steps);
     let opts = FitOptions { batch_size: batch, epochs: 1, shuffle: false, ..FitOptions::default() };
-    model.fit(&data, &opts)?;
+    model.fit_async(&data, &opts, &mut |_| {}, &mut |_, _| Ok(())).await?;
     let width = spec.output_width()?;
     for b in 0..steps {
         let (x, t) = batch_f64(&data, b, batch, width);
         reference.train_step(&x, &t, batch);
     }
-    let iterations = model.iterations()?;
+    let iterations = model.iterations_async().await?;
     if iterations != steps as u32 {
         return Err(Failure(format!("{iterations} steps counted on the GPU, not {steps}")));
     }
     let mut worst = 0.0f64;
-    for (i, (got, want)) in model.weights()?.iter().zip(reference.weights()).enumerate() {
+    for (i, (got, want)) in model.weights_async().await?.iter().zip(reference.weights()).enumerate() {
         let diff: f64 = got.iter().zip(want).map(|(&g, &w)| (f64::from(g) - w).powi(2)).sum::<f64>().sqrt();
         let norm: f64 = want.iter().map(|w| w * w).sum::<f64>().sqrt();
         let err = diff / norm.max(f64::MIN_POSITIVE);

@@ -7,10 +7,10 @@ use crate::ops::pool::{self, PoolKind, PoolShape, cpu};
 use crate::ops::{Activation, Padding};
 
 pub const CHECKS: &[Check] = &[
-    Check::new("pool_max_forward", "", |c| check(c, PoolKind::Max, false, 20)),
-    Check::new("pool_max_backward", "", |c| check(c, PoolKind::Max, true, 21)),
-    Check::new("pool_avg_forward", "", |c| check(c, PoolKind::Average, false, 22)),
-    Check::new("pool_avg_backward", "", |c| check(c, PoolKind::Average, true, 23)),
+    Check::new("pool_max_forward", "", |c| Box::pin(check(c, PoolKind::Max, false, 20))),
+    Check::new("pool_max_backward", "", |c| Box::pin(check(c, PoolKind::Max, true, 21))),
+    Check::new("pool_avg_forward", "", |c| Box::pin(check(c, PoolKind::Average, false, 22))),
+    Check::new("pool_avg_backward", "", |c| Box::pin(check(c, PoolKind::Average, true, 23))),
 ];
 
 fn shapes() -> [PoolShape; 7] {
@@ -37,7 +37,7 @@ fn shapes() -> [PoolShape; 7] {
     ]
 }
 
-fn check(ck: &mut Checker, kind: PoolKind, backward: bool, seed: u64) -> CheckResult {
+async fn check(ck: &mut Checker<'_>, kind: PoolKind, backward: bool, seed: u64) -> CheckResult {
     let gpu = ck.gpu;
     let mut rng = ck.rng(seed);
     for (i, s) in ck.pick(&shapes()) {
@@ -50,7 +50,7 @@ fn check(ck: &mut Checker, kind: PoolKind, backward: bool, seed: u64) -> CheckRe
         let dx = ck.poisoned(s.x_len())?;
         let fwd = pool::forward(gpu, kind, s, &tx, &y, &argmax)?;
         let bwd = pool::backward(gpu, kind, s, &tdy, &argmax, act.map(|a| (a, &tx)), &dx)?;
-        ck.run_all(&[fwd, bwd])?;
+        ck.run_all(&[fwd, bwd]).await?;
         let what = format!("pool {kind:?} {s:?}");
         if backward {
             let want = cpu::backward(kind, s, &f64s(&x), &f64s(&dy));
@@ -58,12 +58,12 @@ fn check(ck: &mut Checker, kind: PoolKind, backward: bool, seed: u64) -> CheckRe
                 Some(a) => activation::backward(a, &f64s(&x), &want),
                 None => want,
             };
-            ck.compare(&format!("{what} times {act:?}'"), &ck.read(&dx)?, &want)?;
+            ck.compare(&format!("{what} times {act:?}'"), &ck.read(&dx).await?, &want)?;
         } else {
             let (want, want_argmax) = cpu::forward(kind, s, &f64s(&x));
-            ck.compare(&what, &ck.read(&y)?, &want)?;
+            ck.compare(&what, &ck.read(&y).await?, &want)?;
             if kind == PoolKind::Max {
-                let got: Vec<u32> = gpu.read(&argmax)?;
+                let got: Vec<u32> = gpu.read_async(&argmax).await?;
                 let same = got.iter().zip(&want_argmax).all(|(&g, &w)| g as usize == w);
                 ck.expect(same, || format!("{what}: argmax"))?;
             }

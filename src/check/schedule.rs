@@ -5,7 +5,7 @@ use super::{Check, CheckResult, Checker};
 use crate::ops::optim::LearningRate;
 use crate::ops::schedule::{self, Schedule};
 
-pub const CHECKS: &[Check] = &[Check::new("learning_rate", "", check)];
+pub const CHECKS: &[Check] = &[Check::new("learning_rate", "", |c| Box::pin(check(c)))];
 
 /// Step counter values (the update's number, 1 for the first): around every boundary and
 /// decay length below, and far past them.
@@ -44,7 +44,7 @@ fn schedules() -> Vec<LearningRate> {
     ]
 }
 
-fn check(ck: &mut Checker) -> CheckResult {
+async fn check(ck: &mut Checker<'_>) -> CheckResult {
     let gpu = ck.gpu;
     for (_, lr) in ck.pick(&schedules()) {
         lr.check()?;
@@ -54,8 +54,8 @@ fn check(ck: &mut Checker) -> CheckResult {
         let (mut got, mut want) = (Vec::new(), Vec::new());
         for s in STEPS {
             gpu.write(&step, &[s]);
-            gpu.run(&[&d])?;
-            got.extend(ck.read(&rate)?);
+            gpu.run_async(&[&d]).await?;
+            got.extend(ck.read(&rate).await?);
             // Keras evaluates the schedule at the updates made before this one.
             want.push(lr.at(s - 1));
         }

@@ -22,6 +22,11 @@ fn data_error(path: &Path, message: String) -> Error {
 /// trailing bytes), and a header declaring more than deflate can expand the file to is refused.
 pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
     let raw = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    decompress_maybe_gz(raw, path)
+}
+
+/// The bytes of a file named `path` (raw or gzip), decompressed as `read_maybe_gz` does.
+pub fn decompress_maybe_gz(raw: Vec<u8>, path: &Path) -> Result<Vec<u8>> {
     if !raw.starts_with(&[0x1f, 0x8b]) {
         return Ok(raw);
     }
@@ -95,8 +100,19 @@ pub fn read(path: &Path) -> Result<IdxArray> {
 /// An image file ([n, h, w] or [n, h, w, c]) and its label file ([n]) as a dataset with
 /// `classes` classes (at least the largest label + 1).
 pub fn load(images: &Path, labels: &Path, classes: usize) -> Result<Dataset> {
-    let img = read(images)?;
-    let lab = read(labels)?;
+    dataset(read(images)?, read(labels)?, images, labels, classes)
+}
+
+/// `load` of files already in memory (raw or gzip), named `images` and `labels` in errors: what
+/// a browser fetched.
+pub fn load_bytes(images: (&Path, Vec<u8>), labels: (&Path, Vec<u8>), classes: usize) -> Result<Dataset> {
+    let parse_file =
+        |(path, raw): (&Path, Vec<u8>)| parse(&decompress_maybe_gz(raw, path)?).map_err(|m| data_error(path, m));
+    let (images_path, labels_path) = (images.0, labels.0);
+    dataset(parse_file(images)?, parse_file(labels)?, images_path, labels_path, classes)
+}
+
+fn dataset(img: IdxArray, lab: IdxArray, images: &Path, labels: &Path, classes: usize) -> Result<Dataset> {
     let sample_shape = match img.dims.as_slice() {
         [_, h, w] => vec![*h, *w, 1],
         [_, h, w, c] => vec![*h, *w, *c],

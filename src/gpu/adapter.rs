@@ -4,9 +4,22 @@ use crate::error::{Error, Result};
 
 /// All adapters wgpu can reach on this machine, on every backend compiled in
 /// (`WGPU_BACKEND`, e.g. `vulkan` or `gl`, narrows the search).
+#[cfg(not(target_arch = "wasm32"))]
 pub fn all() -> Vec<wgpu::Adapter> {
     let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
     pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+}
+
+/// The browser's WebGPU adapter (a page sees one, the one the browser picks).
+#[cfg(target_arch = "wasm32")]
+pub async fn browser() -> Result<wgpu::Adapter> {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+        backends: wgpu::Backends::BROWSER_WEBGPU,
+        ..wgpu::InstanceDescriptor::new_without_display_handle()
+    });
+    let options =
+        wgpu::RequestAdapterOptions { power_preference: wgpu::PowerPreference::HighPerformance, ..Default::default() };
+    instance.request_adapter(&options).await.map_err(|e| Error::NoAdapter { tried: format!("WebGPU ({e})") })
 }
 
 /// One line naming an adapter: name, backend, type and driver.
@@ -29,6 +42,7 @@ pub fn describe(info: &wgpu::AdapterInfo) -> String {
 /// Chooses an adapter. `wanted` is a backend name (vulkan, metal, dx12, gl) or a
 /// case-insensitive substring of the adapter name; `None` falls back to
 /// `$WGTRAIN_ADAPTER`, then to the best adapter present.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn select(wanted: Option<&str>) -> Result<wgpu::Adapter> {
     let env = std::env::var("WGTRAIN_ADAPTER").ok();
     let wanted = wanted.or(env.as_deref()).filter(|w| !w.is_empty());
@@ -73,6 +87,7 @@ pub fn backend_name(backend: wgpu::Backend) -> &'static str {
 }
 
 /// Lower is better: discrete > integrated > virtual > CPU, then Vulkan/Metal/DX12 before GL.
+#[cfg(not(target_arch = "wasm32"))]
 fn rank(info: &wgpu::AdapterInfo) -> (u8, u8) {
     let kind = match info.device_type {
         wgpu::DeviceType::DiscreteGpu => 0,

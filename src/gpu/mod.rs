@@ -36,13 +36,26 @@ pub struct Gpu {
 
 impl Gpu {
     /// Opens the adapter chosen by [`adapter::select`].
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn new(wanted: Option<&str>) -> Result<Gpu> {
         Gpu::open(adapter::select(wanted)?)
     }
 
     /// Opens a device on `adapter` with wgpu's portable default limits, so a
     /// kernel that runs here also runs on any WebGPU-class GPU.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn open(adapter: wgpu::Adapter) -> Result<Gpu> {
+        pollster::block_on(Gpu::open_async(adapter))
+    }
+
+    /// The browser's WebGPU adapter, opened.
+    #[cfg(target_arch = "wasm32")]
+    pub async fn browser() -> Result<Gpu> {
+        Gpu::open_async(adapter::browser().await?).await
+    }
+
+    /// `open`, awaited (the only way in a browser).
+    pub async fn open_async(adapter: wgpu::Adapter) -> Result<Gpu> {
         let info = adapter.get_info();
         let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
         let desc = wgpu::DeviceDescriptor {
@@ -51,7 +64,9 @@ impl Gpu {
             required_limits: wgpu::Limits::default(),
             ..Default::default()
         };
-        let (device, queue) = pollster::block_on(adapter.request_device(&desc))
+        let (device, queue) = adapter
+            .request_device(&desc)
+            .await
             .map_err(|e| Error::Device { adapter: adapter::describe(&info), reason: e.to_string() })?;
         // Validation errors become values returned by the next `check`, never a panic.
         let errors = Arc::new(Mutex::new(Vec::new()));
@@ -117,7 +132,13 @@ impl Gpu {
     }
 
     /// Records `dispatches` in order into one compute pass, submits, and waits.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn run(&self, dispatches: &[&Dispatch]) -> Result<()> {
+        pollster::block_on(self.run_async(dispatches))
+    }
+
+    /// `run`, awaited.
+    pub async fn run_async(&self, dispatches: &[&Dispatch]) -> Result<()> {
         self.alive()?;
         let mut encoder = self.device.create_command_encoder(&Default::default());
         {
@@ -127,19 +148,37 @@ impl Gpu {
             }
         }
         self.queue.submit([encoder.finish()]);
-        self.wait()?;
+        self.wait_async().await?;
         self.check()
     }
 
     /// Blocks until the GPU has finished all submitted work.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn wait(&self) -> Result<()> {
         self.alive()?;
         self.device.poll(wgpu::PollType::wait_indefinitely()).map(|_| ()).map_err(|e| self.poll_failed(e))
     }
 
+    /// Until the GPU has finished all submitted work: natively a blocking wait, in a browser
+    /// the queue's "work done" promise.
+    pub async fn wait_async(&self) -> Result<()> {
+        #[cfg(not(target_arch = "wasm32"))]
+        return self.wait();
+        #[cfg(target_arch = "wasm32")]
+        {
+            self.alive()?;
+            let (tx, rx) = futures_intrusive::channel::shared::oneshot_channel();
+            self.queue.on_submitted_work_done(move || {
+                tx.send(()).ok();
+            });
+            rx.receive().await.ok_or_else(|| Error::Gpu("the queue was dropped".into()))
+        }
+    }
+
     /// A failed wait as an error: the device's loss when that is why (wgpu reports a loss
     /// through its callback, which a poll runs, and the wait fails first on the submission the
     /// lost device refused), else the wait's own error.
+    #[cfg(not(target_arch = "wasm32"))]
     pub(crate) fn poll_failed(&self, e: wgpu::PollError) -> Error {
         let _ = self.device.poll(wgpu::PollType::Poll);
         self.alive().err().unwrap_or_else(|| Error::Gpu(e.to_string()))

@@ -218,7 +218,13 @@ impl Gpu {
     }
 
     /// Copies a tensor back to the host (waits for the GPU).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn read<T: bytemuck::Pod>(&self, tensor: &Tensor) -> Result<Vec<T>> {
+        pollster::block_on(self.read_async(tensor))
+    }
+
+    /// `read`, awaited (the only way in a browser).
+    pub async fn read_async<T: bytemuck::Pod>(&self, tensor: &Tensor) -> Result<Vec<T>> {
         assert_eq!(std::mem::size_of::<T>(), 4, "tensors hold 32-bit elements");
         if tensor.len == 0 {
             return Ok(Vec::new());
@@ -233,17 +239,19 @@ impl Gpu {
         let mut encoder = self.device.create_command_encoder(&Default::default());
         encoder.copy_buffer_to_buffer(&tensor.buffer, tensor.offset, &staging, 0, tensor.bytes());
         self.queue.submit([encoder.finish()]);
-        self.read_mapped(&staging)
+        self.read_mapped_async(&staging, None).await
     }
 
     /// Maps a MAP_READ buffer whose copy has been submitted and returns its words.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn read_mapped<T: bytemuck::Pod>(&self, staging: &wgpu::Buffer) -> Result<Vec<T>> {
-        self.read_mapped_after(staging, None)
+        pollster::block_on(self.read_mapped_async(staging, None))
     }
 
-    /// `read_mapped`, waiting only for `submission` (the one that filled `staging`) rather than
-    /// for all work submitted so far: later submissions keep the GPU busy meanwhile.
-    pub fn read_mapped_after<T: bytemuck::Pod>(
+    /// `read_mapped`, awaited, waiting only for `submission` (the one that filled `staging`)
+    /// rather than for all work submitted so far: later submissions keep the GPU busy
+    /// meanwhile. Natively the wait blocks; in a browser the mapping's promise is awaited.
+    pub async fn read_mapped_async<T: bytemuck::Pod>(
         &self,
         staging: &wgpu::Buffer,
         submission: Option<wgpu::SubmissionIndex>,
@@ -253,10 +261,14 @@ impl Gpu {
         staging.map_async(wgpu::MapMode::Read, .., move |r| {
             tx.send(r).ok();
         });
+        #[cfg(not(target_arch = "wasm32"))]
         self.device
             .poll(wgpu::PollType::Wait { submission_index: submission, timeout: None })
             .map_err(|e| self.poll_failed(e))?;
-        pollster::block_on(rx.receive())
+        #[cfg(target_arch = "wasm32")]
+        let _ = submission;
+        rx.receive()
+            .await
             .ok_or_else(|| Error::Gpu("buffer mapping was dropped".into()))?
             .map_err(|e| self.check().err().unwrap_or_else(|| Error::Gpu(format!("buffer mapping failed: {e}"))))?;
         let out = {

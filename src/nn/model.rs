@@ -430,20 +430,46 @@ impl Model {
     }
 
     /// Every trainable tensor, in layer order (kernel, then bias), copied to the host.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn weights(&self) -> Result<Vec<Vec<f32>>> {
-        self.params.iter().flatten().map(|p| self.gpu.read(&p.value)).collect()
+        pollster::block_on(self.weights_async())
+    }
+
+    /// `weights`, awaited.
+    pub async fn weights_async(&self) -> Result<Vec<Vec<f32>>> {
+        self.read_all(self.params.iter().flatten().map(|p| &p.value)).await
     }
 
     /// Every non-trainable tensor (BatchNormalization's moving mean and variance), in layer
     /// order, copied to the host: Keras's `non_trainable_weights`.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn non_trainable_weights(&self) -> Result<Vec<Vec<f32>>> {
-        self.state.iter().flatten().map(|s| self.gpu.read(&s.value)).collect()
+        pollster::block_on(self.non_trainable_weights_async())
+    }
+
+    /// `non_trainable_weights`, awaited.
+    pub async fn non_trainable_weights_async(&self) -> Result<Vec<Vec<f32>>> {
+        self.read_all(self.state.iter().flatten().map(|s| &s.value)).await
     }
 
     /// Every optimizer slot of every parameter tensor, in the order of `weights` (Adam's m then
     /// v, SGD's velocity), copied to the host.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn optimizer_state(&self) -> Result<Vec<Vec<f32>>> {
-        self.params.iter().flatten().flat_map(|p| &p.state).map(|t| self.gpu.read(t)).collect()
+        pollster::block_on(self.optimizer_state_async())
+    }
+
+    /// `optimizer_state`, awaited.
+    pub async fn optimizer_state_async(&self) -> Result<Vec<Vec<f32>>> {
+        self.read_all(self.params.iter().flatten().flat_map(|p| &p.state)).await
+    }
+
+    async fn read_all(&self, tensors: impl Iterator<Item = &Tensor>) -> Result<Vec<Vec<f32>>> {
+        let mut out = Vec::new();
+        for t in tensors {
+            out.push(self.gpu.read_async(t).await?);
+        }
+        Ok(out)
     }
 
     /// Shapes of the tensors `weights` returns.
@@ -489,6 +515,7 @@ impl Model {
     }
 
     /// Every weight by Keras's name, copied to the host, in `named_weights` order.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn get_weights(&self) -> Result<Vec<(String, Vec<f32>)>> {
         self.named_weights().into_iter().map(|(name, t, _)| Ok((name, self.gpu.read(t)?))).collect()
     }
@@ -517,21 +544,39 @@ impl Model {
     }
 
     /// Optimizer updates made so far.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn iterations(&self) -> Result<u32> {
-        Ok(self.gpu.read::<u32>(&self.step)?[0])
+        pollster::block_on(self.iterations_async())
+    }
+
+    /// `iterations`, awaited.
+    pub async fn iterations_async(&self) -> Result<u32> {
+        Ok(self.gpu.read_async::<u32>(&self.step).await?[0])
     }
 
     /// The learning rate the next update uses (the schedule's at `iterations`), as Keras's
     /// `optimizer.learning_rate` reads, rounded to the f32 the kernels hold it in.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn learning_rate(&self) -> Result<f64> {
-        Ok(f64::from(self.current_lr()?.at(self.iterations()?) as f32))
+        pollster::block_on(self.learning_rate_async())
+    }
+
+    /// `learning_rate`, awaited.
+    pub async fn learning_rate_async(&self) -> Result<f64> {
+        Ok(f64::from(self.current_lr_async().await?.at(self.iterations_async().await?) as f32))
     }
 
     /// The rate as it stands: the schedule compiled in, or a constant one as the device holds it
     /// (`set_learning_rate` may have lowered it since compile). Checkpoints save this.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn current_lr(&self) -> Result<LearningRate> {
+        pollster::block_on(self.current_lr_async())
+    }
+
+    /// `current_lr`, awaited.
+    pub async fn current_lr_async(&self) -> Result<LearningRate> {
         Ok(match self.compile.optimizer.lr() {
-            LearningRate::Constant(_) => LearningRate::Constant(self.gpu.read::<f32>(&self.rate)?[0]),
+            LearningRate::Constant(_) => LearningRate::Constant(self.gpu.read_async::<f32>(&self.rate).await?[0]),
             schedule => schedule.clone(),
         })
     }

@@ -26,8 +26,14 @@ pub struct Reference {
 
 impl Reference {
     /// A twin of `model` in its current state (weights and optimizer step; optimizer slots as they start).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn new(model: &Model) -> Result<Reference> {
-        let weights = model.weights()?;
+        pollster::block_on(Reference::new_async(model))
+    }
+
+    /// `new`, awaited.
+    pub async fn new_async(model: &Model) -> Result<Reference> {
+        let weights = model.weights_async().await?;
         let mut w = weights.into_iter();
         let params: Vec<Vec<Vec<f64>>> = model
             .params
@@ -36,20 +42,21 @@ impl Reference {
             .collect();
         let (slots, start) = (model.compile.optimizer.slots().len(), model.compile.optimizer.slot_start());
         let slots = params.iter().flatten().map(|p| vec![vec![f64::from(start); p.len()]; slots]).collect();
-        let mut frozen = model.non_trainable_weights()?.into_iter().map(|v| v.iter().map(|&x| f64::from(x)).collect());
+        let mut frozen =
+            model.non_trainable_weights_async().await?.into_iter().map(|v| v.iter().map(|&x| f64::from(x)).collect());
         let state = model.state.iter().map(|layer| layer.iter().map(|_| frozen.next().unwrap()).collect()).collect();
         Ok(Reference {
             layers: (0..model.spec.layers.len()).map(|i| model.effective_layer(i)).collect(),
             shapes: model.shapes.clone(),
             loss: model.head.loss,
             // The rate as it stands (ReduceLROnPlateau may have lowered it on the device).
-            optimizer: model.compile.optimizer.clone().with_lr(model.current_lr()?),
+            optimizer: model.compile.optimizer.clone().with_lr(model.current_lr_async().await?),
             seed: model.compile.seed,
             params,
             state,
             slots,
             head: model.head.fused,
-            step: model.iterations()?,
+            step: model.iterations_async().await?,
         })
     }
 

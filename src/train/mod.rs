@@ -9,7 +9,7 @@ mod progress;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Instant;
+use web_time::Instant;
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -175,6 +175,18 @@ pub struct History {
     pub stopped_early: bool,
     /// The device memory the run used.
     pub memory: MemoryReport,
+}
+
+/// Where an epoch stands at one of its progress readbacks (about ten per epoch).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EpochProgress {
+    pub epoch: usize,
+    pub epochs: usize,
+    /// Training steps done of `steps`.
+    pub step: usize,
+    pub steps: usize,
+    /// Mean loss and accuracy of the epoch so far.
+    pub metrics: Metrics,
 }
 
 /// Where one training step's time goes: each dispatch alone, and the step as recorded.
@@ -357,8 +369,8 @@ impl<'m> Trainer<'m> {
     }
 
     /// Waits for `submission` and returns the mean loss and accuracy it left in `slot`.
-    fn read_totals(&self, slot: usize, submission: wgpu::SubmissionIndex) -> Result<Metrics> {
-        let t: Vec<f32> = self.model.gpu.read_mapped_after(&self.readbacks[slot], Some(submission))?;
+    async fn read_totals(&self, slot: usize, submission: wgpu::SubmissionIndex) -> Result<Metrics> {
+        let t: Vec<f32> = self.model.gpu.read_mapped_async(&self.readbacks[slot], Some(submission)).await?;
         let rows = f64::from(t[2]).max(1.0);
         Ok(Metrics { loss: f64::from(t[0]) / rows, accuracy: f64::from(t[1]) / rows })
     }
@@ -370,9 +382,9 @@ impl<'m> Trainer<'m> {
     /// One pass over `order` (rows of the dataset behind `rows`): training steps when `train`,
     /// else inference. The loss totals start at zero and are read back about
     /// `UPDATES_PER_EPOCH` times; `on_update(steps done, metrics so far)` sees each readback.
-    fn pass(
+    async fn pass(
         &self,
-        rows: &Rows,
+        rows: &Rows<'_>,
         order: &[u32],
         train: bool,
         on_update: &mut dyn FnMut(usize, Metrics) -> Result<()>,
@@ -419,14 +431,14 @@ impl<'m> Trainer<'m> {
                 encoder = self.new_encoder();
                 (segment_done, done) = (segment_done + n, done + n);
                 if let Some((at, previous, index)) = in_flight.replace((done, slot, submitted)) {
-                    metrics = self.read_totals(previous, index)?;
+                    metrics = self.read_totals(previous, index).await?;
                     on_update(at, metrics)?;
                 }
                 slot ^= 1;
             }
         }
         if let Some((at, previous, index)) = in_flight {
-            metrics = self.read_totals(previous, index)?;
+            metrics = self.read_totals(previous, index).await?;
             on_update(at, metrics)?;
         }
         Ok(metrics)
@@ -454,16 +466,30 @@ impl<'m> Trainer<'m> {
 
 impl Model {
     /// Trains on `data`, as Keras's `fit`.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn fit(&mut self, data: &Dataset, opts: &FitOptions) -> Result<History> {
         self.fit_with(data, opts, &mut |_, _| Ok(()))
     }
 
     /// `fit`, calling `on_epoch` with the model and the epoch's log after every epoch (to save
     /// checkpoints, say); an error from it stops training.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn fit_with(
         &mut self,
         data: &Dataset,
         opts: &FitOptions,
+        on_epoch: &mut dyn FnMut(&Model, &EpochLog) -> Result<()>,
+    ) -> Result<History> {
+        pollster::block_on(self.fit_async(data, opts, &mut |_| {}, on_epoch))
+    }
+
+    /// `fit_with`, awaited (the only way in a browser), calling `on_progress` at each of the
+    /// epoch's progress readbacks as well.
+    pub async fn fit_async(
+        &mut self,
+        data: &Dataset,
+        opts: &FitOptions<'_>,
+        on_progress: &mut dyn FnMut(&EpochProgress),
         on_epoch: &mut dyn FnMut(&Model, &EpochLog) -> Result<()>,
     ) -> Result<History> {
         check_counts(opts.batch_size, opts.epochs)?;
@@ -527,7 +553,7 @@ impl Model {
         let memory = MemoryReport { dataset: train.bytes(false) + val_bytes, ..trainer.memory() };
         if opts.verbose {
             let streamed = if train.is_streamed() { " (streamed: the data exceeds one buffer)" } else { "" };
-            println!("{memory}{streamed}");
+            crate::console::line(&format!("{memory}{streamed}"));
         }
 
         let steps = train_rows.len().div_ceil(opts.batch_size);
@@ -543,16 +569,19 @@ impl Model {
                 ));
             }
             let progress = Progress::start(opts.verbose, epoch, opts.epochs, steps);
-            let metrics = trainer.pass(&train, &order, true, &mut |done, m| {
-                if !m.loss.is_finite() {
-                    return Err(Error::Diverged { epoch, step: done, loss: m.loss });
-                }
-                progress.update(done, m.loss, m.accuracy);
-                Ok(())
-            })?;
+            let metrics = trainer
+                .pass(&train, &order, true, &mut |done, m| {
+                    if !m.loss.is_finite() {
+                        return Err(Error::Diverged { epoch, step: done, loss: m.loss });
+                    }
+                    progress.update(done, m.loss, m.accuracy);
+                    on_progress(&EpochProgress { epoch, epochs: opts.epochs, step: done, steps, metrics: m });
+                    Ok(())
+                })
+                .await?;
             let train_seconds = started.elapsed().as_secs_f64();
             let val_metrics = match &val {
-                Some((rows, order)) => Some(trainer.pass(rows, order, false, &mut |_, _| Ok(()))?),
+                Some((rows, order)) => Some(trainer.pass(rows, order, false, &mut |_, _| Ok(())).await?),
                 None => None,
             };
             let mut log = EpochLog {
@@ -562,7 +591,7 @@ impl Model {
                 val: val_metrics,
                 seconds: started.elapsed().as_secs_f64(),
                 samples_per_second: train_rows.len() as f64 / train_seconds,
-                learning_rate: self.learning_rate()?,
+                learning_rate: self.learning_rate_async().await?,
                 best,
                 plateau: None,
             };
@@ -574,7 +603,9 @@ impl Model {
                 if let Some(lower) = p.after(log.monitored_loss(), log.learning_rate as f32) {
                     self.set_learning_rate(lower)?;
                     if opts.verbose {
-                        println!("epoch {epoch}: ReduceLROnPlateau reducing learning rate to {lower:e}");
+                        crate::console::line(&format!(
+                            "epoch {epoch}: ReduceLROnPlateau reducing learning rate to {lower:e}"
+                        ));
                     }
                 }
                 log.plateau = Some(p.state);
@@ -585,7 +616,8 @@ impl Model {
             let waited = best.epochs_since > 0 && opts.patience.is_some_and(|p| best.epochs_since >= p);
             if waited && epoch < opts.epochs {
                 if opts.verbose {
-                    println!("early stopping: no improvement on {:.4} for {} epochs", best.loss, best.epochs_since);
+                    let (loss, waited) = (best.loss, best.epochs_since);
+                    crate::console::line(&format!("early stopping: no improvement on {loss:.4} for {waited} epochs"));
                 }
                 history.stopped_early = true;
                 break;
@@ -624,17 +656,24 @@ impl Model {
     /// batch's loss and accuracy (from the forward pass, before the update; a kernel
     /// regularizer's penalty included), the optimizer stepped once. Each call builds the graph
     /// for its batch size (pipelines stay cached); `fit` records a whole epoch at once.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn train_on_batch(&mut self, batch: &Dataset) -> Result<Metrics> {
-        self.on_batch(batch, true)
+        pollster::block_on(self.train_on_batch_async(batch))
+    }
+
+    /// `train_on_batch`, awaited.
+    pub async fn train_on_batch_async(&mut self, batch: &Dataset) -> Result<Metrics> {
+        self.on_batch(batch, true).await
     }
 
     /// The loss and accuracy of every row of `batch` as one batch in inference mode, as Keras's
     /// `test_on_batch`; nothing changes.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn test_on_batch(&mut self, batch: &Dataset) -> Result<Metrics> {
-        self.on_batch(batch, false)
+        pollster::block_on(self.on_batch(batch, false))
     }
 
-    fn on_batch(&mut self, batch: &Dataset, train: bool) -> Result<Metrics> {
+    async fn on_batch(&mut self, batch: &Dataset, train: bool) -> Result<Metrics> {
         if batch.is_empty() {
             return Err(Error::Invalid("an empty batch".into()));
         }
@@ -642,11 +681,17 @@ impl Model {
         let trainer = Trainer::new(self, batch.len(), &[batch])?;
         let order: Vec<u32> = (0..batch.len() as u32).collect();
         let rows = Rows::new(&trainer, batch, &order, self.gpu.largest_binding())?;
-        trainer.pass(&rows, &order, train, &mut |_, _| Ok(()))
+        trainer.pass(&rows, &order, train, &mut |_, _| Ok(())).await
     }
 
     /// Mean loss and accuracy over `data`, as Keras's `evaluate`.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn evaluate(&mut self, data: &Dataset, batch_size: usize) -> Result<Metrics> {
+        pollster::block_on(self.evaluate_async(data, batch_size))
+    }
+
+    /// `evaluate`, awaited.
+    pub async fn evaluate_async(&mut self, data: &Dataset, batch_size: usize) -> Result<Metrics> {
         check_batch(batch_size)?;
         if data.is_empty() {
             return Err(Error::Invalid("nothing to evaluate: the dataset is empty".into()));
@@ -657,12 +702,18 @@ impl Model {
         let trainer = Trainer::new(self, batch_size, &[data])?;
         let order: Vec<u32> = (0..data.len() as u32).collect();
         let rows = Rows::new(&trainer, data, &order, self.gpu.largest_binding())?;
-        trainer.pass(&rows, &order, false, &mut |_, _| Ok(()))
+        trainer.pass(&rows, &order, false, &mut |_, _| Ok(())).await
     }
 
     /// The model's outputs for every sample of `data`, [len, outputs] row-major; a softmax or
     /// sigmoid output layer gives probabilities.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn predict(&mut self, data: &Dataset, batch_size: usize) -> Result<Vec<f32>> {
+        pollster::block_on(self.predict_async(data, batch_size))
+    }
+
+    /// `predict`, awaited.
+    pub async fn predict_async(&mut self, data: &Dataset, batch_size: usize) -> Result<Vec<f32>> {
         check_batch(batch_size)?;
         if data.is_empty() {
             return Ok(Vec::new());
@@ -698,7 +749,7 @@ impl Model {
             encoder.copy_buffer_to_buffer(net.output().buffer(), 0, &out, offset, rows * row_bytes);
         }
         gpu.queue.submit([encoder.finish()]);
-        gpu.read_mapped(&out)
+        gpu.read_mapped_async(&out, None).await
     }
 }
 

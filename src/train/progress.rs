@@ -1,13 +1,40 @@
-//! Keras-style progress: a bar during the epoch, then one line per epoch.
-
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+//! Keras-style progress: a bar during the epoch, then one line per epoch. In a browser the
+//! lines go to the console and the page draws its own bar (`fit_async`'s `on_progress`).
 
 use super::EpochLog;
 
+#[cfg(target_arch = "wasm32")]
+pub(crate) struct Progress {
+    verbose: bool,
+}
+
+#[cfg(target_arch = "wasm32")]
+impl Progress {
+    pub fn start(verbose: bool, epoch: usize, epochs: usize, _steps: usize) -> Progress {
+        if verbose {
+            crate::console::line(&format!("Epoch {epoch}/{epochs}"));
+        }
+        Progress { verbose }
+    }
+
+    pub fn update(&self, _step: usize, _loss: f64, _accuracy: f64) {}
+
+    pub fn finish(self, log: &EpochLog) {
+        if self.verbose {
+            crate::console::line(&log.to_string());
+        }
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+#[cfg(not(target_arch = "wasm32"))]
 pub(crate) struct Progress {
     bar: Option<ProgressBar>,
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 impl Progress {
     pub fn start(verbose: bool, epoch: usize, epochs: usize, steps: usize) -> Progress {
         if !verbose {
