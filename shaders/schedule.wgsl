@@ -33,8 +33,19 @@ fn real(i: u32) -> f32 {
     return bitcast<f32>(schedule[i]);
 }
 
+// cos(x) for x in [0, π] to f32 precision. WGSL lets the builtin be 2^-11 off (absolute), and
+// some adapters are (SwiftShader, Chrome's CPU adapter): more than a learning rate may move.
+fn cos_0_to_pi(x: f32) -> f32 {
+    // cos(x) = -sin(y) with |y| ≤ π/2; sin's Taylor series through y^13 is within 1e-9 there.
+    let y = x - 1.5707963267948966;
+    let y2 = y * y;
+    let series = 1.0 + y2 * (-1.0 / 6.0 + y2 * (1.0 / 120.0 + y2 * (-1.0 / 5040.0 + y2 * (1.0 / 362880.0
+        + y2 * (-1.0 / 39916800.0 + y2 * (1.0 / 6227020800.0))))));
+    return -y * series;
+}
+
 fn cosine_decayed(s: f32, decay_steps: f32, from_lr: f32, alpha: f32) -> f32 {
-    let cosine = 0.5 * (1.0 + cos(3.14159265358979323846 * (s / decay_steps)));
+    let cosine = 0.5 * (1.0 + cos_0_to_pi(3.14159265358979323846 * (s / decay_steps)));
     return from_lr * ((1.0 - alpha) * cosine + alpha);
 }
 

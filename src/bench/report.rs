@@ -243,8 +243,13 @@ impl Report {
         out
     }
 
+    /// The report as its JSON file holds it.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a report serialises")
+    }
+
     pub fn save(&self, path: &Path) -> Result<()> {
-        let json = serde_json::to_string_pretty(self).expect("a report serialises");
+        let json = self.to_json();
         std::fs::write(path, json).map_err(|source| Error::Io { path: path.to_path_buf(), source })
     }
 

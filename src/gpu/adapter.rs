@@ -19,7 +19,9 @@ pub async fn browser() -> Result<wgpu::Adapter> {
     });
     let options =
         wgpu::RequestAdapterOptions { power_preference: wgpu::PowerPreference::HighPerformance, ..Default::default() };
-    instance.request_adapter(&options).await.map_err(|e| Error::NoAdapter { tried: format!("WebGPU ({e})") })
+    instance.request_adapter(&options).await.map_err(|e| {
+        Error::Gpu(format!("the browser offers no WebGPU adapter ({e}); WebGPU may be switched off or blocked here"))
+    })
 }
 
 /// One line naming an adapter: name, backend, type and driver.
@@ -30,9 +32,11 @@ pub fn describe(info: &wgpu::AdapterInfo) -> String {
         .copied()
         .collect::<Vec<_>>()
         .join(" ");
+    // Browsers may hide the adapter's name.
+    let name = if info.name.is_empty() { "unnamed adapter" } else { info.name.as_str() };
     format!(
         "{} ({:?}, {:?}, driver: {})",
-        info.name,
+        name,
         info.backend,
         info.device_type,
         if driver.is_empty() { "unknown" } else { &driver }

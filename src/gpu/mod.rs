@@ -32,7 +32,11 @@ pub struct Gpu {
     lost: Arc<Mutex<Option<String>>>,
     /// Live tensors and their bytes.
     pub usage: Arc<Usage>,
+    spares: [Tensor; SPARES],
 }
+
+/// Stand-ins for a dispatch's unused bindings, at most this many per dispatch.
+const SPARES: usize = 2;
 
 impl Gpu {
     /// Opens the adapter chosen by [`adapter::select`].
@@ -83,7 +87,17 @@ impl Gpu {
             };
             *mark.lock().unwrap() = Some(why);
         });
+        let spares = [0, 1].map(|i| {
+            let buffer = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(["spare 0", "spare 1"][i]),
+                size: 256,
+                usage: tensor::USAGE,
+                mapped_at_creation: false,
+            });
+            Tensor::untracked(buffer, 64)
+        });
         Ok(Gpu {
+            spares,
             limits: device.limits(),
             tuning: Tuning::for_adapter(&info),
             device,
@@ -96,6 +110,14 @@ impl Gpu {
             lost,
             usage: Arc::default(),
         })
+    }
+
+    /// Spare `i` (0 or 1): a small buffer a dispatch binds where a binding is unused. WebGPU
+    /// refuses a buffer bound twice in one dispatch when either binding is writable, so an
+    /// unused binding cannot borrow a tensor the dispatch already binds (native backends let
+    /// it pass; browsers do not).
+    pub fn spare(&self, i: usize) -> &Tensor {
+        &self.spares[i]
     }
 
     /// The largest buffer a kernel can bind whole.

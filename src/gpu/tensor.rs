@@ -65,6 +65,12 @@ impl Drop for Tensor {
 }
 
 impl Tensor {
+    /// A tensor over `buffer` that the device's accounting does not count (the device's own
+    /// spares).
+    pub(super) fn untracked(buffer: wgpu::Buffer, len: usize) -> Tensor {
+        Tensor { buffer, offset: 0, len, usage: None }
+    }
+
     pub fn len(&self) -> usize {
         self.len
     }
@@ -122,7 +128,7 @@ fn padded_bytes(len: usize) -> u64 {
     (len.max(1).next_multiple_of(4) * 4) as u64
 }
 
-const USAGE: wgpu::BufferUsages =
+pub(super) const USAGE: wgpu::BufferUsages =
     wgpu::BufferUsages::STORAGE.union(wgpu::BufferUsages::COPY_SRC).union(wgpu::BufferUsages::COPY_DST);
 
 impl Gpu {

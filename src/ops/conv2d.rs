@@ -386,7 +386,7 @@ pub fn backward_weight_with(
         ConvKernel::Direct => vec![(1, x), (5, dy), (8, &*partial)],
         _ => vec![(1, x), (9, x), (12, dy), (15, &*partial)],
     };
-    let sum = [(8, &*partial), (7, dw), (16, summed_db.unwrap_or(dw))];
+    let sum = [(8, &*partial), (7, dw), (16, summed_db.unwrap_or(gpu.spare(0)))];
     let mut dispatches = vec![
         gpu.dispatch(&entry, &p, &products, grid_for(gpu, splits * blocks)?)?.owning(partial.clone()),
         gpu.dispatch(&Kernel::new(Shader::Conv2d, reduce), &p, &sum, grid)?,

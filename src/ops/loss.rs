@@ -98,9 +98,9 @@ pub fn step(
             .constant("advance_cursor", flag(advance.is_some()))
             .constant("count_step", flag(advance.is_some_and(|a| a.step.is_some())))
     };
-    // Without them, the cursor and step bindings get the totals (bound writable already), unused.
-    let cursor = advance.map_or(&bufs.totals, |a| a.cursor);
-    let counter = advance.and_then(|a| a.step).unwrap_or(&bufs.totals);
+    // Without them, the cursor and step bindings get spares, unused.
+    let cursor = advance.map_or(gpu.spare(0), |a| a.cursor);
+    let counter = advance.and_then(|a| a.step).unwrap_or(gpu.spare(1));
     // One workgroup sized to the batch, or full ones folded over the grid.
     let (group, grid) = match fused {
         true => (bufs.rows.next_power_of_two(), [1, 1, 1]),

@@ -420,10 +420,11 @@ fn product(
         chunk: chunk as u32,
         chunks: k.div_ceil(chunk) as u32,
     };
-    // Unused bindings still need a buffer: `a` is read-only here already, `c` written. A is
-    // bound both as f32 (1, 7) and as bytes (14); the kernel reads the one `a_unorm8` names.
+    // Unused bindings still need a buffer: read-only ones may share `a` (read-only here
+    // already), a writable one gets a spare. A is bound both as f32 (1, 7) and as bytes (14);
+    // the kernel reads the one `a_unorm8` names.
     let bias = bias.unwrap_or(a);
-    let db = db.unwrap_or(c);
+    let db = db.unwrap_or(gpu.spare(0));
     let saved = act_grad.map_or(a, |(_, y)| y);
     match variant {
         Variant::UniformB => {
@@ -445,7 +446,8 @@ fn product(
             let kernel = kernel.constant("split_direct", f64::from(u8::from(direct)));
             let grid = [grid[1] as u32, grid[0] as u32, params.chunks];
             if direct {
-                let tensors = [(1, a), (14, a), (2, b), (3, bias), (4, c), (6, db), (10, saved), (13, c)];
+                // `partial` is unused: a spare (db may hold the other).
+                let tensors = [(1, a), (14, a), (2, b), (3, bias), (4, c), (6, db), (10, saved), (13, gpu.spare(1))];
                 return gpu.dispatch(&kernel, &params, &tensors, grid);
             }
             // Each chunk's C, then each chunk's column sums of op(B) (bias_grad).

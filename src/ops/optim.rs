@@ -169,8 +169,11 @@ pub fn rmsprop(
     g: &Tensor,
     [velocity, momentum, average_grad]: [&Tensor; 3],
 ) -> Result<Dispatch> {
-    let lens = [g, velocity, momentum, average_grad].map(|t| t.len());
-    assert!(lens.iter().all(|&l| l == p.len()), "rmsprop: p has {} elements, the others {lens:?}", p.len());
+    // The slots its settings leave unused may be any buffer (a spare).
+    let used =
+        [Some(g), Some(velocity), (cfg.momentum > 0.0).then_some(momentum), cfg.centered.then_some(average_grad)];
+    let lens = used.map(|t| t.map(Tensor::len));
+    assert!(lens.iter().flatten().all(|&l| l == p.len()), "rmsprop: p has {} elements, the others {lens:?}", p.len());
     let params = Params {
         len: p.len() as u32,
         weight_decay: cfg.weight_decay,

@@ -161,11 +161,12 @@ impl Graph {
                     optim::adam(gpu, cfg, rate, &a.values, &a.grads, &a.state[0], &a.state[1], &model.step)?
                 }
                 Optimizer::RmsProp(cfg) => {
-                    // The slots its settings use, in `Optimizer::slots` order; velocity stands in for the others.
+                    // The slots its settings use, in `Optimizer::slots` order; spares stand in for the others.
                     let mut slots = a.state.iter();
                     let velocity = slots.next().expect("RMSprop keeps a velocity");
-                    let momentum = if cfg.momentum > 0.0 { slots.next().expect("a momentum slot") } else { velocity };
-                    let average = if cfg.centered { slots.next().expect("an average slot") } else { velocity };
+                    let momentum =
+                        if cfg.momentum > 0.0 { slots.next().expect("a momentum slot") } else { gpu.spare(0) };
+                    let average = if cfg.centered { slots.next().expect("an average slot") } else { gpu.spare(1) };
                     optim::rmsprop(gpu, cfg, rate, &a.values, &a.grads, [velocity, momentum, average])?
                 }
                 Optimizer::Adagrad(cfg) => optim::adagrad(gpu, cfg, rate, &a.values, &a.grads, &a.state[0])?,
