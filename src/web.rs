@@ -16,7 +16,7 @@ use crate::check;
 use crate::data::Dataset;
 use crate::data::find::FASHION_CLASSES;
 use crate::error::{Error, Result};
-use crate::gpu::{Gpu, adapter};
+use crate::gpu::Gpu;
 use crate::nn::Model;
 use crate::presets::{self, PresetValidation};
 use crate::train::{EpochLog, EpochProgress, FitOptions, Validation};
@@ -76,7 +76,7 @@ impl Drop for Busy {
 impl Session {
     /// Opens the browser's WebGPU adapter; rejects with why when there is none.
     pub async fn open() -> std::result::Result<Session, JsValue> {
-        let gpu = Gpu::open_async(adapter::browser().await.map_err(js_error)?).await.map_err(js_error)?;
+        let gpu = Gpu::browser().await.map_err(js_error)?;
         Ok(Session { gpu: Arc::new(gpu), state: Rc::default() })
     }
 

@@ -24,6 +24,28 @@ pub async fn browser() -> Result<wgpu::Adapter> {
     })
 }
 
+/// What the browser tells pages of its adapter (`GPUAdapterInfo`: vendor, architecture,
+/// device, description), joined: wgpu keeps only the description, which browsers often leave
+/// empty. `None` when the browser tells nothing.
+#[cfg(target_arch = "wasm32")]
+pub async fn browser_adapter_name() -> Option<String> {
+    use js_sys::{Function, Promise, Reflect};
+    use wasm_bindgen::{JsCast, JsValue};
+    let get = |target: &JsValue, key: &str| Reflect::get(target, &key.into()).ok().filter(|v| !v.is_undefined());
+    let navigator = web_sys::window()?.navigator();
+    let gpu = get(&navigator, "gpu")?;
+    let request: Function = get(&gpu, "requestAdapter")?.dyn_into().ok()?;
+    let promise: Promise = request.call0(&gpu).ok()?.dyn_into().ok()?;
+    let adapter = wasm_bindgen_futures::JsFuture::from(promise).await.ok().filter(|a| !a.is_null())?;
+    let info = get(&adapter, "info")?;
+    let parts: Vec<String> = ["vendor", "architecture", "device", "description"]
+        .iter()
+        .filter_map(|key| get(&info, key)?.as_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(" "))
+}
+
 /// One line naming an adapter: name, backend, type and driver.
 pub fn describe(info: &wgpu::AdapterInfo) -> String {
     let driver = [info.driver.as_str(), info.driver_info.as_str()]

@@ -55,7 +55,11 @@ impl Gpu {
     /// The browser's WebGPU adapter, opened.
     #[cfg(target_arch = "wasm32")]
     pub async fn browser() -> Result<Gpu> {
-        Gpu::open_async(adapter::browser().await?).await
+        let mut gpu = Gpu::open_async(adapter::browser().await?).await?;
+        if gpu.info.name.is_empty() {
+            gpu.info.name = adapter::browser_adapter_name().await.unwrap_or_default();
+        }
+        Ok(gpu)
     }
 
     /// `open`, awaited (the only way in a browser).

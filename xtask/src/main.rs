@@ -7,7 +7,8 @@
 //!   wasm-bindgen-test-runner, then the page itself, trained from its URL, and the page in a
 //!   browser without WebGPU.
 //! - `cargo xtask web bench [--filter TEXT] [--out FILE]`: the page's kernel benchmark in
-//!   headless Chromium, its JSON report written to FILE (target/web/bench-browser.json).
+//!   headless Chromium, its JSON report written to FILE (target/web/bench-browser.json);
+//!   `--train MODEL [--epochs N] [--limit N]`: the page trains instead, its epoch lines printed.
 //!
 //! Needs the wasm32 target, wasm-bindgen-cli at the version Cargo.lock holds, and for the
 //! tests Chromium and chromedriver (`$CHROME`, `$CHROMEDRIVER`, default /usr/bin/...).
@@ -28,7 +29,9 @@ fn main() -> ExitCode {
         ["web", "serve", ref rest @ ..] => port(rest).and_then(serve_forever),
         ["web", "test"] => test(),
         ["web", "bench", ref rest @ ..] => bench(rest),
-        _ => Err("usage: cargo xtask web build | serve [--port N] | test | bench [--filter TEXT] [--out FILE]".into()),
+        _ => Err("usage: cargo xtask web build | serve [--port N] | test | \
+                  bench [--filter TEXT] [--out FILE] | bench --train MODEL [--epochs N] [--limit N]"
+            .into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -284,6 +287,14 @@ fn test() -> Result<()> {
 }
 
 fn bench(args: &[&str]) -> Result<()> {
+    if let Some(model) = flag(args, "--train") {
+        let (epochs, limit) = (flag(args, "--epochs").unwrap_or("3"), flag(args, "--limit").unwrap_or("0"));
+        build()?;
+        let port = start_server(0, None)?;
+        let query = format!("?train={model}&epochs={epochs}&limit={limit}");
+        let messages = page(port, &query, true, Duration::from_secs(3600))?;
+        return expect(&messages, "`wgtrain: done`", |m| m.starts_with("wgtrain: done"));
+    }
     let filter = flag(args, "--filter").unwrap_or("");
     let out = flag(args, "--out").map_or_else(|| web_dir().join("bench-browser.json"), PathBuf::from);
     build()?;
