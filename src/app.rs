@@ -10,8 +10,8 @@ use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::metrics_file::MetricsFile;
 use crate::nn::Model;
-use crate::presets::{Preset, PresetValidation};
-use crate::train::{EpochLog, FitOptions, History, Metrics, ReduceLrOnPlateau, Validation};
+use crate::presets::Preset;
+use crate::train::{EpochLog, FitOptions, History, Metrics, ReduceLrOnPlateau};
 
 /// Flags every training example takes.
 #[derive(clap::Args, Clone, Debug, Default)]
@@ -227,11 +227,7 @@ pub fn run_preset(
     if !args.quiet {
         print!("{}", model.summary()?);
     }
-    let validation = match (preset.validation, &test) {
-        (PresetValidation::Split(f), _) => Validation::Split(f),
-        (PresetValidation::TestSet, Some(t)) => Validation::Data(t),
-        _ => Validation::None,
-    };
+    let validation = preset.validation.for_fit(test.as_ref());
     let mut opts = FitOptions {
         batch_size: preset.batch_size,
         epochs: preset.epochs,

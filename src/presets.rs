@@ -21,6 +21,18 @@ pub enum PresetValidation {
     TestSet,
 }
 
+impl PresetValidation {
+    /// What `fit` validates on: the split, or `test` when there is one.
+    pub fn for_fit(self, test: Option<&Dataset>) -> crate::train::Validation<'_> {
+        use crate::train::Validation;
+        match (self, test) {
+            (PresetValidation::Split(f), _) => Validation::Split(f),
+            (PresetValidation::TestSet, Some(t)) => Validation::Data(t),
+            _ => Validation::None,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Preset {
     pub name: String,

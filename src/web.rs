@@ -18,8 +18,8 @@ use crate::data::find::FASHION_CLASSES;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::nn::Model;
-use crate::presets::{self, PresetValidation};
-use crate::train::{EpochLog, EpochProgress, FitOptions, Validation};
+use crate::presets;
+use crate::train::{EpochLog, EpochProgress, FitOptions};
 
 /// Panics reach the console with their message (a wasm panic is otherwise "unreachable").
 #[wasm_bindgen(start)]
@@ -85,22 +85,13 @@ impl Session {
         self.gpu.describe()
     }
 
-    /// The device limits the kernels are sized by, one `name value` per line.
+    /// The device limits the kernels are sized by (as `wgtrain check` reports them) and
+    /// whether it has timestamp queries, as JSON.
     pub fn limits(&self) -> String {
-        let l = &self.gpu.limits;
-        [
-            ("max_storage_buffer_binding_size", l.max_storage_buffer_binding_size),
-            ("max_buffer_size", l.max_buffer_size),
-            ("max_storage_buffers_per_shader_stage", u64::from(l.max_storage_buffers_per_shader_stage)),
-            ("max_compute_workgroup_storage_size", u64::from(l.max_compute_workgroup_storage_size)),
-            ("max_compute_invocations_per_workgroup", u64::from(l.max_compute_invocations_per_workgroup)),
-            ("max_compute_workgroups_per_dimension", u64::from(l.max_compute_workgroups_per_dimension)),
-        ]
-        .iter()
-        .map(|(name, v)| format!("{name} {v}"))
-        .chain([format!("timestamp_query {}", self.gpu.features.contains(wgpu::Features::TIMESTAMP_QUERY))])
-        .collect::<Vec<_>>()
-        .join("\n")
+        let limits = check::Limits::of(&self.gpu);
+        let timestamps = self.gpu.features.contains(wgpu::Features::TIMESTAMP_QUERY);
+        serde_json::to_string_pretty(&serde_json::json!({ "limits": limits, "timestamp_query": timestamps }))
+            .expect("limits serialise")
     }
 
     /// Loads Fashion-MNIST from the four IDX files' bytes (raw or .gz); returns what was loaded.
@@ -158,11 +149,7 @@ impl Session {
             let mut model = Model::new(gpu, preset.model.clone(), preset.compile.clone())?;
             model.set_class_names(train.class_names.clone())?;
             crate::console::line(&model.summary()?);
-            let validation = match preset.validation {
-                PresetValidation::Split(f) => Validation::Split(f),
-                PresetValidation::TestSet => Validation::Data(&test),
-                PresetValidation::None => Validation::None,
-            };
+            let validation = preset.validation.for_fit(Some(&test));
             let opts = FitOptions {
                 batch_size: preset.batch_size,
                 epochs: preset.epochs,
