@@ -8,14 +8,18 @@
 //   pool_max_forward writes y and argmax; pool_max_backward routes dy to the argmax cells.
 //   pool_avg_forward / pool_avg_backward spread dy evenly over each window's cells.
 // Backward passes gather (one invocation per dx element over the windows that cover it):
-// deterministic, no atomics, and correct for overlapping windows.
+// deterministic, no atomics, and correct for overlapping windows. pool_max_backward_disjoint4
+// serves windows that cannot overlap (stride ≥ pool on both axes, the usual 2×2 stride 2): one
+// invocation per window writes every dx cell that window owns, so dy, argmax and the activation
+// derivative are read once per window, not once per cell (on CPU adapters, where each load is
+// a gather, most of what the pass costs).
 // Bindings: 0 params; forwards: 1 x, 2 y (and 3 argmax for max); backwards: 4 dy, 5 dx, 1 x
 //   (and 3 argmax for max). pool_max_forward4 / pool_max_backward4 take channels four at a time
 //   (when c is a multiple of 4; params.c is then c / 4): 6 x4, 7 y4, 8 argmax4 / 8, 9 dy4, 10 dx4
-//   (and 6 x4).
+//   (and 6 x4); pool_max_backward_disjoint4: 7 y4 (read), 8 argmax4, 9 dy4, 10 dx4.
 //   Their argmax holds the same flat x indices as the scalar kernels'.
-// Grid: one invocation per output element, 256 per workgroup, folded 2-D past 65 535
-//   workgroups. Outputs are overwritten.
+// Grid: one invocation per output element (pool_max_backward_disjoint4: per y element), 256
+//   per workgroup, folded 2-D past 65 535 workgroups. Outputs are overwritten.
 
 struct Params {
     n: u32,
@@ -264,4 +268,46 @@ fn pool_max_backward4(
         acc *= slope4(x4[i], params.act_grad);
     }
     dx4[i] = acc;
+}
+
+// The input coordinates along one axis whose dx the disjoint window `o` writes, [first, last):
+// its window's cells, then those no window covers up to the next window (or the input's end).
+// Window o + 1 starts inside the input, so `last` never passes it.
+fn owned(o: u32, stride: u32, pad: u32, out: u32, size: u32) -> vec2<u32> {
+    let first = select(o * stride - pad, 0u, o == 0u);
+    let last = select((o + 1u) * stride - pad, size, o + 1u == out);
+    return vec2<u32>(first, last);
+}
+
+// Max pooling backward for windows that do not overlap: dy goes to the window's argmax cell,
+// zeros to every other cell it owns. The activation derivative is taken at y, which is the
+// input at the argmax cell, the only one that receives a gradient: dx is bit for bit what
+// pool_max_backward4 writes.
+@compute @workgroup_size(256)
+fn pool_max_backward_disjoint4(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = linear_index(wg, nwg, lid);
+    if i >= params.n * params.oh * params.ow * params.c {
+        return;
+    }
+    let ch = i % params.c;
+    let ox = (i / params.c) % params.ow;
+    let oy = (i / (params.c * params.ow)) % params.oh;
+    let b = i / (params.c * params.ow * params.oh);
+    let rows = owned(oy, params.stride_h, params.pad_top, params.oh, params.h);
+    let cols = owned(ox, params.stride_w, params.pad_left, params.ow, params.w);
+    var grad = dy4[i];
+    if params.act_grad != 0u {
+        grad *= slope4(y4[i], params.act_grad);
+    }
+    let winner = argmax4[i];
+    for (var iy = rows.x; iy < rows.y; iy++) {
+        for (var ix = cols.x; ix < cols.y; ix++) {
+            let at = ((b * params.h + iy) * params.w + ix) * params.c + ch;
+            dx4[at] = select(vec4<f32>(0.0), grad, winner == at * 4u + LANES);
+        }
+    }
 }

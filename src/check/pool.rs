@@ -3,7 +3,7 @@
 
 use super::{Check, CheckResult, Checker, f64s, uniform};
 use crate::ops::activation::cpu as activation;
-use crate::ops::pool::{self, PoolKind, PoolShape, cpu};
+use crate::ops::pool::{self, PoolKind, PoolShape, Saved, cpu};
 use crate::ops::{Activation, Padding};
 
 pub const CHECKS: &[Check] = &[
@@ -13,7 +13,7 @@ pub const CHECKS: &[Check] = &[
     Check::new("pool_avg_backward", "", |c| Box::pin(check(c, PoolKind::Average, true, 23))),
 ];
 
-fn shapes() -> [PoolShape; 7] {
+fn shapes() -> [PoolShape; 12] {
     let s = |n, h, w, c, (pool_h, pool_w), (stride_h, stride_w), padding| PoolShape {
         n,
         h,
@@ -34,6 +34,15 @@ fn shapes() -> [PoolShape; 7] {
         s(1, 6, 7, 2, (3, 2), (3, 1), Padding::Same),
         s(2, 11, 13, 3, (2, 2), (2, 2), Padding::Valid),
         s(2, 4, 4, 1, (4, 4), (1, 1), Padding::Same),
+        // Channels four at a time; disjoint windows (stride ≥ pool) take the window-at-a-time
+        // backward: odd sizes leave rows and columns no 'valid' window covers, a stride past
+        // the pool leaves gaps between windows, 'same' clips the last window.
+        s(2, 11, 13, 8, (2, 2), (2, 2), Padding::Valid),
+        s(3, 10, 11, 4, (2, 3), (3, 4), Padding::Valid),
+        s(1, 13, 7, 12, (2, 2), (2, 3), Padding::Same),
+        s(2, 1, 5, 4, (1, 2), (1, 2), Padding::Valid),
+        // Overlapping windows four channels at a time (the gathering backward).
+        s(2, 5, 7, 8, (3, 3), (2, 1), Padding::Same),
     ]
 }
 
@@ -49,7 +58,7 @@ async fn check(ck: &mut Checker<'_>, kind: PoolKind, backward: bool, seed: u64) 
         let argmax = gpu.zeros("argmax", y.len())?;
         let dx = ck.poisoned(s.x_len())?;
         let fwd = pool::forward(gpu, kind, s, &tx, &y, &argmax)?;
-        let bwd = pool::backward(gpu, kind, s, &tdy, &argmax, act.map(|a| (a, &tx)), &dx)?;
+        let bwd = pool::backward(gpu, kind, s, Saved { y: &y, argmax: &argmax }, &tdy, act.map(|a| (a, &tx)), &dx)?;
         ck.run_all(&[fwd, bwd]).await?;
         let what = format!("pool {kind:?} {s:?}");
         if backward {

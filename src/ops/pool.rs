@@ -119,16 +119,30 @@ pub fn forward(
     }
 }
 
-/// dx from dy (and, for max pooling, the forward's argmax).
-/// dx from dy, and when the pool's input x is the output of an elementwise activation,
-/// `(activation, x)`, times its derivative: then dx is the previous layer's pre-activation
-/// gradient, with no activation-backward dispatch.
+/// What a pool's backward reads of its forward: the output y and, for max pooling, the argmax.
+#[derive(Clone, Copy)]
+pub struct Saved<'a> {
+    pub y: &'a Tensor,
+    pub argmax: &'a Tensor,
+}
+
+impl PoolShape {
+    /// Whether no two windows share a cell (stride ≥ pool on both axes): max pooling's backward
+    /// can then write dx a window at a time.
+    pub fn windows_disjoint(&self) -> bool {
+        self.stride_h >= self.pool_h && self.stride_w >= self.pool_w
+    }
+}
+
+/// dx from dy and what the forward saved, and when the pool's input x is the output of an
+/// elementwise activation, `(activation, x)`, times its derivative: then dx is the previous
+/// layer's pre-activation gradient, with no activation-backward dispatch.
 pub fn backward(
     gpu: &Gpu,
     kind: PoolKind,
     shape: &PoolShape,
+    saved: Saved,
     dy: &Tensor,
-    argmax: &Tensor,
     act_of_input: Option<(Activation, &Tensor)>,
     dx: &Tensor,
 ) -> Result<Dispatch> {
@@ -136,8 +150,16 @@ pub fn backward(
     let p = Params { act_grad: super::input_act_code("pool", act_of_input, dx), ..shape.params()? };
     // Without an activation, x is bound unread.
     let x = act_of_input.map_or(dy, |(_, x)| x);
+    let argmax = saved.argmax;
     let grid = grid_for(gpu, dx.len())?;
     match kind {
+        // The activation's derivative at y: the input at the argmax, the one cell dy reaches.
+        PoolKind::Max if shape.c.is_multiple_of(4) && shape.windows_disjoint() => {
+            let kernel = Kernel::new(Shader::Pool, "pool_max_backward_disjoint4");
+            let p4 = Params { c: p.c / 4, ..p };
+            let bindings = [(8, argmax), (9, dy), (10, dx), (7, saved.y)];
+            gpu.dispatch(&kernel, &p4, &bindings, grid_for(gpu, dy.len() / 4)?)
+        }
         PoolKind::Max if shape.c.is_multiple_of(4) => {
             let kernel = Kernel::new(Shader::Pool, "pool_max_backward4");
             let p4 = Params { c: p.c / 4, ..p };

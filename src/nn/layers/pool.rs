@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::{CpuCtx, GpuCtx, LayerKind, Recorded};
 use crate::error::{Error, Result};
 use crate::ops::Padding;
-use crate::ops::pool::{self, PoolKind, PoolShape};
+use crate::ops::pool::{self, PoolKind, PoolShape, Saved};
 
 /// A pooling window; `MAX` picks max (true) or average (false) pooling.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -86,7 +86,15 @@ pub(super) fn record_pool(ctx: &GpuCtx, kind: PoolKind, shape: &PoolShape) -> Re
     rec.forward(|| Ok(pool::forward(ctx.gpu, kind, shape, ctx.x, ctx.y, &argmax)?.owning(argmax.clone())))?;
     if let Some(dx) = ctx.dx {
         let input_act = ctx.input_act.map(|a| (a, ctx.x));
-        rec.backward.push(pool::backward(ctx.gpu, kind, shape, ctx.dy(), &argmax, input_act, dx)?);
+        rec.backward.push(pool::backward(
+            ctx.gpu,
+            kind,
+            shape,
+            Saved { y: ctx.y, argmax: &argmax },
+            ctx.dy(),
+            input_act,
+            dx,
+        )?);
     }
     Ok(rec)
 }
