@@ -18,14 +18,26 @@ fn shader_files() -> Vec<std::path::PathBuf> {
     files
 }
 
+/// `*_subgroup.wgsl` may use subgroup operations: the engine opens them only on devices with
+/// subgroups. Every other file must run without them.
+fn uses_subgroups(path: &Path) -> bool {
+    path.to_string_lossy().ends_with("_subgroup.wgsl")
+}
+
 fn validate(path: &Path) -> (naga::Module, naga::valid::ModuleInfo) {
+    use naga::valid::{Capabilities, ShaderStages, SubgroupOperationSet, ValidationFlags, Validator};
     let source = std::fs::read_to_string(path).unwrap();
     let name = path.display().to_string();
     let module = naga::front::wgsl::parse_str(&source)
         .unwrap_or_else(|e| panic!("{}", e.emit_to_string_with_path(&source, &name)));
-    let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::default())
-        .validate(&module)
-        .unwrap_or_else(|e| panic!("{}", e.emit_to_string_with_path(&source, &name)));
+    let mut validator = if uses_subgroups(path) {
+        let mut v = Validator::new(ValidationFlags::all(), Capabilities::SUBGROUP);
+        v.subgroup_stages(ShaderStages::COMPUTE).subgroup_operations(SubgroupOperationSet::all());
+        v
+    } else {
+        Validator::new(ValidationFlags::all(), Capabilities::default())
+    };
+    let info = validator.validate(&module).unwrap_or_else(|e| panic!("{}", e.emit_to_string_with_path(&source, &name)));
     (module, info)
 }
 

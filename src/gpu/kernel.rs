@@ -10,6 +10,9 @@ use crate::error::{Error, Result};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Shader {
     Matmul,
+    /// A matmul variant that shares loads across a subgroup: only on devices with 8-wide
+    /// subgroups (`Tuning::subgroup_matmul`), since others refuse the whole module.
+    MatmulSubgroup,
     Conv2d,
     Pool,
     Activation,
@@ -23,8 +26,9 @@ pub enum Shader {
 }
 
 impl Shader {
-    pub const ALL: [Shader; 11] = [
+    pub const ALL: [Shader; 12] = [
         Shader::Matmul,
+        Shader::MatmulSubgroup,
         Shader::Conv2d,
         Shader::Pool,
         Shader::Activation,
@@ -40,6 +44,7 @@ impl Shader {
     pub fn file_name(self) -> &'static str {
         match self {
             Shader::Matmul => "matmul.wgsl",
+            Shader::MatmulSubgroup => "matmul_subgroup.wgsl",
             Shader::Conv2d => "conv2d.wgsl",
             Shader::Pool => "pool.wgsl",
             Shader::Activation => "activation.wgsl",
@@ -56,6 +61,7 @@ impl Shader {
     pub fn source(self) -> &'static str {
         match self {
             Shader::Matmul => include_str!("../../shaders/matmul.wgsl"),
+            Shader::MatmulSubgroup => include_str!("../../shaders/matmul_subgroup.wgsl"),
             Shader::Conv2d => include_str!("../../shaders/conv2d.wgsl"),
             Shader::Pool => include_str!("../../shaders/pool.wgsl"),
             Shader::Activation => include_str!("../../shaders/activation.wgsl"),

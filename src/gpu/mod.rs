@@ -65,7 +65,9 @@ impl Gpu {
     /// `open`, awaited (the only way in a browser).
     pub async fn open_async(adapter: wgpu::Adapter) -> Result<Gpu> {
         let info = adapter.get_info();
-        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+        // Subgroups natively only: a browser's WGSL needs `enable subgroups;` (see Tuning).
+        let subgroups = if cfg!(target_arch = "wasm32") { wgpu::Features::empty() } else { wgpu::Features::SUBGROUP };
+        let features = adapter.features() & (wgpu::Features::TIMESTAMP_QUERY | subgroups);
         let desc = wgpu::DeviceDescriptor {
             label: Some("wgtrain"),
             required_features: features,
@@ -103,7 +105,7 @@ impl Gpu {
         Ok(Gpu {
             spares,
             limits: device.limits(),
-            tuning: Tuning::for_adapter(&info),
+            tuning: Tuning::for_adapter(&info, device.features()),
             device,
             queue,
             info,

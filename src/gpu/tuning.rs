@@ -18,6 +18,11 @@ pub struct Tuning {
     /// A convolution GEMM invocation's blocks of 4×4 outputs, (rows, columns): 4 × 2 on CPU
     /// adapters (the matmul's 16×8), 1 × 1 on GPUs (its 4×4).
     pub conv_blocks: (u32, u32),
+    /// The device's subgroups are exactly 8 invocations and it was opened with them: the
+    /// products CPU adapters run on 16×8 blocks then share op(A)'s loads across each subgroup
+    /// (`matmul_subgroup.wgsl`: lavapipe makes every storage load lane by lane). Never in a
+    /// browser, whose WGSL needs `enable subgroups;`, which wgpu's own front end refuses.
+    pub subgroup_matmul: bool,
     /// `$WGTRAIN_BREAK_KERNEL` as it was when the device opened: an entry point whose dispatches
     /// run short (a row of a folded grid, else a workgroup, else nothing), so it leaves outputs
     /// unwritten. For
@@ -26,13 +31,16 @@ pub struct Tuning {
 }
 
 impl Tuning {
-    pub fn for_adapter(info: &wgpu::AdapterInfo) -> Tuning {
+    /// The profile of a device on `info`'s adapter, opened with `features`.
+    pub fn for_adapter(info: &wgpu::AdapterInfo, features: wgpu::Features) -> Tuning {
         let cpu_adapter = info.device_type == wgpu::DeviceType::Cpu;
+        let eight_wide = info.subgroup_min_size == 8 && info.subgroup_max_size == 8;
         Tuning {
             cpu_adapter,
             matmul_override: std::env::var("WGTRAIN_MATMUL").ok(),
             update_vecs: if cpu_adapter { 8 } else { 1 },
             conv_blocks: if cpu_adapter { (4, 2) } else { (1, 1) },
+            subgroup_matmul: cpu_adapter && eight_wide && features.contains(wgpu::Features::SUBGROUP),
             broken_kernel: std::env::var("WGTRAIN_BREAK_KERNEL").ok(),
         }
     }

@@ -82,6 +82,9 @@ pub enum Variant {
     Vec4Block8,
     /// 8×8 invocations of 16×8 outputs (a 128×64 tile), reading vec4s; multiples of 4.
     Vec4Block16x8,
+    /// `Vec4Block16x8` with op(A)'s loads shared across each subgroup of 8 (one row of
+    /// blocks): only where `Tuning::subgroup_matmul` (see `available`).
+    Vec4Block16x8Subgroup,
     /// 64 invocations of 4×16 outputs, B read through a uniform window by every invocation;
     /// B must have at most `WINDOW` elements and a window (`Tensor::uniform_window`).
     UniformB,
@@ -120,12 +123,13 @@ const MAX_LOOP_TRIPS: usize = 65_535;
 pub const NARROW: usize = 16;
 
 impl Variant {
-    pub const ALL: [Variant; 8] = [
+    pub const ALL: [Variant; 9] = [
         Variant::Block4,
         Variant::Block8,
         Variant::Vec4,
         Variant::Vec4Block8,
         Variant::Vec4Block16x8,
+        Variant::Vec4Block16x8Subgroup,
         Variant::UniformB,
         Variant::Tiled,
         Variant::SplitK,
@@ -148,8 +152,9 @@ impl Variant {
     /// units busy (`for_gpu_shape`); otherwise a vec4 one when every dimension allows it, else
     /// the adapter's. On CPU adapters each load is a per-invocation gather, so the largest
     /// blocks win: 16×8 (a third more arithmetic per load than 8×8: 1.1–1.4× at the seed shapes
-    /// and 1024 on llvmpipe, BENCHMARKS.md); GPUs keep the 4×4 blocks, which occupy more
-    /// invocations. `$WGTRAIN_MATMUL` names a variant to use wherever it applies.
+    /// and 1024 on llvmpipe, BENCHMARKS.md), with op(A)'s loads shared across the subgroup where
+    /// subgroups are 8 wide (lavapipe); GPUs keep the 4×4 blocks, which occupy more invocations.
+    /// `$WGTRAIN_MATMUL` names a variant to use wherever it applies.
     pub fn for_shape(gpu: &Gpu, shape: &MatmulShape) -> Variant {
         let cpu = gpu.tuning.cpu_adapter;
         if shape.k > MAX_LOOP_TRIPS && Variant::SplitK.takes(shape) {
@@ -159,10 +164,14 @@ impl Variant {
             Some("vec4") if shape.allows_vec4() => Variant::Vec4,
             Some("vec4-8x8") if shape.allows_vec4() => Variant::Vec4Block8,
             Some("vec4-16x8") if shape.allows_vec4() => Variant::Vec4Block16x8,
+            Some("vec4-16x8-subgroup") if shape.allows_vec4() && gpu.tuning.subgroup_matmul => {
+                Variant::Vec4Block16x8Subgroup
+            }
             Some("tiled") if shape.allows_vec4() => Variant::Tiled,
             Some("split-k") if Variant::SplitK.takes(shape) => Variant::SplitK,
             None => match Variant::for_gpu_shape(shape) {
                 Some(variant) if !cpu => variant,
+                _ if shape.allows_vec4() && cpu && gpu.tuning.subgroup_matmul => Variant::Vec4Block16x8Subgroup,
                 _ if shape.allows_vec4() && cpu => Variant::Vec4Block16x8,
                 _ if shape.allows_vec4() => Variant::Vec4,
                 _ => Variant::for_gpu(gpu),
@@ -178,6 +187,7 @@ impl Variant {
             Variant::Vec4 => "vec4",
             Variant::Vec4Block8 => "vec4-8x8",
             Variant::Vec4Block16x8 => "vec4-16x8",
+            Variant::Vec4Block16x8Subgroup => "vec4-16x8-subgroup",
             Variant::UniformB => "uniform-b",
             Variant::Tiled => "tiled",
             Variant::SplitK => "split-k",
@@ -191,15 +201,35 @@ impl Variant {
             Variant::Vec4 => "matmul_vec4",
             Variant::Vec4Block8 => "matmul_vec4_8x8",
             Variant::Vec4Block16x8 => "matmul_vec4_16x8",
+            Variant::Vec4Block16x8Subgroup => "matmul_vec4_16x8_subgroup",
             Variant::UniformB => "matmul_uniform_b",
             Variant::Tiled => "matmul_tiled",
             Variant::SplitK => "matmul_split_k",
         }
     }
 
+    fn shader(self) -> Shader {
+        match self {
+            Variant::Vec4Block16x8Subgroup => Shader::MatmulSubgroup,
+            _ => Shader::Matmul,
+        }
+    }
+
+    /// Whether `gpu` can run the variant: all can but the subgroup one.
+    pub fn available(self, gpu: &Gpu) -> bool {
+        self != Variant::Vec4Block16x8Subgroup || gpu.tuning.subgroup_matmul
+    }
+
     /// Whether the variant reads vec4s (and so needs m, n and k multiples of 4).
     pub fn is_vec4(self) -> bool {
-        matches!(self, Variant::Vec4 | Variant::Vec4Block8 | Variant::Vec4Block16x8 | Variant::Tiled)
+        matches!(
+            self,
+            Variant::Vec4
+                | Variant::Vec4Block8
+                | Variant::Vec4Block16x8
+                | Variant::Vec4Block16x8Subgroup
+                | Variant::Tiled
+        )
     }
 
     /// Whether the variant can compute products of `shape` (given a windowed B for `UniformB`).
@@ -375,7 +405,8 @@ fn product(
     if let Some(bias) = bias {
         assert_eq!(bias.len(), n, "matmul: bias has {} elements, n is {n}", bias.len());
     }
-    let mut kernel = Kernel::new(Shader::Matmul, variant.entry())
+    assert!(variant.available(gpu), "matmul: {} on a device without 8-wide subgroups", variant.name());
+    let mut kernel = Kernel::new(variant.shader(), variant.entry())
         .constant("trans_a", f64::from(u8::from(trans_a)))
         .constant("trans_b", f64::from(u8::from(trans_b)));
     if unorm8 {
@@ -392,7 +423,7 @@ fn product(
             [m.div_ceil(256), n.div_ceil(16)]
         }
         // 64 rows, or 128 for the 16×8 blocks.
-        Variant::Vec4Block16x8 => [m.div_ceil(2 * TILE), n.div_ceil(TILE)],
+        Variant::Vec4Block16x8 | Variant::Vec4Block16x8Subgroup => [m.div_ceil(2 * TILE), n.div_ceil(TILE)],
         Variant::Tiled => [m.div_ceil(2 * TILE), n.div_ceil(2 * TILE)],
         Variant::SplitK => [m.div_ceil(16), n.div_ceil(16)],
         _ => [m.div_ceil(TILE), n.div_ceil(TILE)],

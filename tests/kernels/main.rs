@@ -56,6 +56,7 @@ checks! {
     matmul_vec4: "matmul" / "vec4",
     matmul_vec4_8x8: "matmul" / "vec4-8x8",
     matmul_vec4_16x8: "matmul" / "vec4-16x8",
+    matmul_vec4_16x8_subgroup: "matmul" / "vec4-16x8-subgroup",
     matmul_uniform_b: "matmul" / "uniform-b",
     matmul_tiled: "matmul" / "tiled",
     matmul_split_k: "matmul" / "split-k",

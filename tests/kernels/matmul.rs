@@ -63,3 +63,23 @@ fn products_over_a_very_long_k_are_right() {
         compare(&format!("{shape:?} on {}", short(gpu)), &read(gpu, &c), &want);
     }
 }
+
+/// Where subgroups are 8 wide on a CPU adapter (lavapipe), the vec4 products take the 16×8
+/// kernel sharing op(A)'s loads, so `matmul / vec4-16x8-subgroup` runs its cases there; every
+/// other device keeps the kernel without subgroups and is never handed the subgroup one.
+#[test]
+fn the_subgroup_kernel_serves_eight_wide_cpu_adapters_only() {
+    for gpu in gpus() {
+        let eight_wide = gpu.info.subgroup_min_size == 8 && gpu.info.subgroup_max_size == 8;
+        let cpu_adapter = gpu.info.device_type == wgpu::DeviceType::Cpu;
+        let has = cpu_adapter && eight_wide && gpu.features.contains(wgpu::Features::SUBGROUP);
+        assert_eq!(gpu.tuning.subgroup_matmul, has, "{}", short(gpu));
+        if gpu.info.backend == wgpu::Backend::Vulkan && gpu.info.name.starts_with("llvmpipe") {
+            assert!(has, "lavapipe has 8-wide subgroups: {}", short(gpu));
+        }
+        let seed_cnn_dense = MatmulShape { m: 5408, n: 128, k: 32, trans_a: true, trans_b: false };
+        let chosen = Variant::for_shape(gpu, &seed_cnn_dense);
+        assert_eq!(chosen == Variant::Vec4Block16x8Subgroup, has, "{}: {}", short(gpu), chosen.name());
+        assert_eq!(Variant::Vec4Block16x8Subgroup.available(gpu), has);
+    }
+}

@@ -36,8 +36,16 @@ if (!adapter) {
   console.error("tint_check: no adapter on Dawn's null backend");
   process.exit(2);
 }
-// Default limits and no optional features: what every WebGPU browser guarantees.
-const device = await adapter.requestDevice();
+// Default limits and no optional features (what every WebGPU browser guarantees) but subgroups,
+// for the files that need them: *_subgroup.wgsl, which wgtrain opens only on devices with
+// subgroups. They omit `enable subgroups;` (wgpu's front end refuses it) and Tint requires it,
+// so it is added here, on their first line (line numbers stay as written).
+const needsSubgroups = (file) => file.endsWith('_subgroup.wgsl');
+if (files.some(needsSubgroups) && !adapter.features.has('subgroups')) {
+  console.error("tint_check: Dawn's null adapter lacks the subgroups feature");
+  process.exit(2);
+}
+const device = await adapter.requestDevice({ requiredFeatures: files.some(needsSubgroups) ? ['subgroups'] : [] });
 let errors = 0;
 let pipelines = 0;
 const oneLine = (s) => String(s).replace(/\s*\n\s*/g, ' | ').trim();
@@ -47,7 +55,7 @@ const code_only = (src) =>
 const product = (lists) => lists.reduce((acc, [k, vs]) => acc.flatMap((c) => vs.map((v) => ({ ...c, [k]: v }))), [{}]);
 
 for (const file of files) {
-  const source = readFileSync(file, 'utf8');
+  const source = (needsSubgroups(file) ? 'enable subgroups; ' : '') + readFileSync(file, 'utf8');
   device.pushErrorScope('validation');
   const module = device.createShaderModule({ code: source, label: file });
   const info = await module.getCompilationInfo();
