@@ -85,6 +85,12 @@ impl PoolShape {
         let (oh, ow) = self.out_hw()?;
         Ok(self.n * oh * ow * self.c)
     }
+
+    /// Whether no two windows share a cell (stride ≥ pool on both axes): max pooling's backward
+    /// can then write dx a window at a time.
+    pub fn windows_disjoint(&self) -> bool {
+        self.stride_h >= self.pool_h && self.stride_w >= self.pool_w
+    }
 }
 
 /// y = pool(x); for max pooling `argmax` (u32, y's length) records each window's winner.
@@ -124,14 +130,6 @@ pub fn forward(
 pub struct Saved<'a> {
     pub y: &'a Tensor,
     pub argmax: &'a Tensor,
-}
-
-impl PoolShape {
-    /// Whether no two windows share a cell (stride ≥ pool on both axes): max pooling's backward
-    /// can then write dx a window at a time.
-    pub fn windows_disjoint(&self) -> bool {
-        self.stride_h >= self.pool_h && self.stride_w >= self.pool_w
-    }
 }
 
 /// dx from dy and what the forward saved, and when the pool's input x is the output of an
