@@ -280,7 +280,7 @@ fn check_passes_on_every_adapter_and_writes_a_json_report() {
     assert!(out.status.success(), "{stdout}\nstderr: {}", text(&out.stderr));
     let adapters = wgtrain::gpu::adapter::all().len();
     let checks = wgtrain::check::all().len();
-    assert_eq!(stdout.matches(&format!("all {checks} checks passed")).count(), adapters, "{stdout}");
+    assert_eq!(stdout.matches(" checks passed").count(), adapters, "{stdout}");
     assert!(stdout.contains("matmul                   vec4-16x8") && stdout.contains("training step"), "{stdout}");
     let reports: Vec<wgtrain::check::AdapterReport> =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
@@ -288,7 +288,16 @@ fn check_passes_on_every_adapter_and_writes_a_json_report() {
     for r in &reports {
         assert!(r.passed() && r.quick && r.checks.len() == checks);
         assert!(!r.adapter.name.is_empty() && r.limits.max_storage_buffer_binding_size > 0);
-        assert!(r.checks.iter().all(|c| c.cases > 0 && c.passed()), "{:?}", r.checks);
+        // Every check runs cases but a variant the device lacks, which says so: only the
+        // subgroup matmul, and never on lavapipe, which has 8-wide subgroups.
+        for c in &r.checks {
+            assert!(c.passed() && (c.cases > 0) == c.not_here.is_none(), "{c:?}");
+            let lavapipe = r.adapter.backend == "Vulkan" && r.adapter.name.starts_with("llvmpipe");
+            assert!(c.not_here.is_none() || (c.variant == "vec4-16x8-subgroup" && !lavapipe), "{c:?}");
+        }
+        let ran = checks - r.checks.iter().filter(|c| c.not_here.is_some()).count();
+        let not_here = if ran < checks { "; not on this device: matmul/vec4-16x8-subgroup" } else { "" };
+        assert!(stdout.contains(&format!("all {ran} checks passed{not_here}")), "{stdout}");
     }
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -97,7 +97,7 @@ impl Check {
 
     /// `run`, awaited.
     pub async fn run_async(&self, gpu: &Arc<Gpu>, quick: bool) -> Outcome {
-        let mut checker = Checker { gpu, quick, cases: 0, max_error: 0.0 };
+        let mut checker = Checker { gpu, quick, cases: 0, max_error: 0.0, not_here: None };
         let result = (self.run)(&mut checker).await.and_then(|()| Ok(gpu.check()?));
         Outcome {
             kernel: self.kernel.to_string(),
@@ -105,6 +105,7 @@ impl Check {
             cases: checker.cases,
             max_error: checker.max_error,
             failure: result.err().map(|f| f.0),
+            not_here: checker.not_here,
         }
     }
 }
@@ -120,6 +121,10 @@ pub struct Outcome {
     pub max_error: f64,
     /// The first failing comparison, if any.
     pub failure: Option<String>,
+    /// Why the device cannot run the variant (it lacks a feature the variant needs), when it
+    /// cannot: then no case ran, and the engine never chooses the variant there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_here: Option<String>,
 }
 
 impl Outcome {
@@ -139,6 +144,7 @@ pub struct Checker<'a> {
     quick: bool,
     cases: usize,
     max_error: f64,
+    not_here: Option<String>,
 }
 
 impl Checker<'_> {
@@ -156,6 +162,12 @@ impl Checker<'_> {
 
     pub fn quick(&self) -> bool {
         self.quick
+    }
+
+    /// Ends a check the device cannot run, saying why (`Outcome::not_here`).
+    pub fn not_here(&mut self, why: &str) -> CheckResult {
+        self.not_here = Some(why.to_string());
+        Ok(())
     }
 
     pub fn upload(&self, label: &str, data: &[f32]) -> Result<Tensor, Failure> {

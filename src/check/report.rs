@@ -81,18 +81,32 @@ pub fn header(a: &AdapterInfo) -> String {
     )
 }
 
-/// One row: kernel, variant, cases, largest normwise error, pass or FAIL.
+/// One row: kernel, variant, cases, largest normwise error, pass or FAIL (or n/a: the device
+/// cannot run the variant).
 pub fn row(o: &Outcome) -> String {
     let variant = if o.variant.is_empty() { "-" } else { &o.variant };
+    if o.not_here.is_some() {
+        return format!("{:<24} {:<24} {:>6} {:>12}  n/a", o.kernel, variant, "-", "-");
+    }
     let result = if o.passed() { "pass" } else { "FAIL" };
     format!("{:<24} {:<24} {:>6} {:>12.2e}  {result}", o.kernel, variant, o.cases, o.max_error)
 }
 
-/// How many passed, and each failure's first failing case.
+/// How many passed (and which the device cannot run, and why), and each failure's first failing
+/// case.
 pub fn summary(report: &AdapterReport) -> String {
     let failed: Vec<&Outcome> = report.failures().collect();
     if failed.is_empty() {
-        return format!("all {} checks passed", report.checks.len());
+        let not_here: Vec<String> = report
+            .checks
+            .iter()
+            .filter_map(|o| o.not_here.as_ref().map(|why| format!("{}: {why}", o.name())))
+            .collect();
+        let ran = report.checks.len() - not_here.len();
+        return match not_here.is_empty() {
+            true => format!("all {ran} checks passed"),
+            false => format!("all {ran} checks passed; not on this device: {}", not_here.join("; ")),
+        };
     }
     let mut out = format!("{} of {} checks FAILED:", failed.len(), report.checks.len());
     for o in failed {

@@ -20,13 +20,11 @@ fn check_everywhere(kernel: &str, variant: &str) {
     for gpu in common::gpus() {
         let outcome = check.run(gpu, false);
         assert!(outcome.passed(), "{} on {}: {}", outcome.name(), common::short(gpu), outcome.failure.unwrap());
-        common::say(&format!(
-            "kernel {:<36} {:<40} cases {:>3}  max normwise error {:.2e}",
-            outcome.name(),
-            common::short(gpu),
-            outcome.cases,
-            outcome.max_error
-        ));
+        let found = match &outcome.not_here {
+            Some(why) => format!("not on this device: {why}"),
+            None => format!("cases {:>3}  max normwise error {:.2e}", outcome.cases, outcome.max_error),
+        };
+        common::say(&format!("kernel {:<36} {:<40} {found}", outcome.name(), common::short(gpu)));
     }
 }
 
