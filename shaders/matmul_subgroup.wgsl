@@ -139,12 +139,19 @@ fn store_rows(rg: u32, cg0: u32, cg1: u32, second: bool, acc0: mat4x4<f32>, acc1
         bias0 = vec4<f32>(bias[cg0], bias[cg0 + 1u], bias[cg0 + 2u], bias[cg0 + 3u]);
         bias1 = vec4<f32>(bias[cg1], bias[cg1 + 1u], bias[cg1 + 2u], bias[cg1 + 3u]);
     }
-    for (var i = 0u; i < 4u; i++) {
-        let at = (rg + i) * n4;
-        c4[at + cg0 / 4u] = finish4(at + cg0 / 4u, acc0[i] + bias0);
-        if second {
-            c4[at + cg1 / 4u] = finish4(at + cg1 / 4u, acc1[i] + bias1);
-        }
+    // Written out: a loop over the rows would index the accumulators dynamically, which sends
+    // them through memory (wgpu bounds every loop, so drivers do not unroll it).
+    store4(rg * n4, cg0, cg1, second, acc0[0] + bias0, acc1[0] + bias1);
+    store4((rg + 1u) * n4, cg0, cg1, second, acc0[1] + bias0, acc1[1] + bias1);
+    store4((rg + 2u) * n4, cg0, cg1, second, acc0[2] + bias0, acc1[2] + bias1);
+    store4((rg + 3u) * n4, cg0, cg1, second, acc0[3] + bias0, acc1[3] + bias1);
+}
+
+// One row of C (its first vec4 at `at`) at columns cg0 .. cg0 + 3, and cg1 .. when `second`.
+fn store4(at: u32, cg0: u32, cg1: u32, second: bool, v0: vec4<f32>, v1: vec4<f32>) {
+    c4[at + cg0 / 4u] = finish4(at + cg0 / 4u, v0);
+    if second {
+        c4[at + cg1 / 4u] = finish4(at + cg1 / 4u, v1);
     }
 }
 
