@@ -1,10 +1,13 @@
 //! Every WGSL file in shaders/ parses and validates with naga (the version wgpu uses) and
 //! translates to MSL, HLSL and SPIR-V, and compiles under Tint (the WGSL compiler of Dawn and
-//! Chrome), on every machine, with or without an adapter.
+//! Chrome), on every machine, with or without an adapter: as the module the engine builds from
+//! it (a file appended to another is compiled after it).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Mutex;
+
+use wgtrain::gpu::Shader;
 
 fn shader_files() -> Vec<std::path::PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
@@ -24,12 +27,17 @@ fn uses_subgroups(path: &Path) -> bool {
     path.to_string_lossy().ends_with("_subgroup.wgsl")
 }
 
+fn shader_of(path: &Path) -> Shader {
+    let name = path.file_name().unwrap().to_str().unwrap();
+    *Shader::ALL.iter().find(|s| s.file_name() == name).unwrap_or_else(|| panic!("{name} is not in gpu::Shader::ALL"))
+}
+
 fn validate(path: &Path) -> (naga::Module, naga::valid::ModuleInfo) {
     use naga::valid::{Capabilities, ShaderStages, SubgroupOperationSet, ValidationFlags, Validator};
-    let source = std::fs::read_to_string(path).unwrap();
+    let source = shader_of(path).source();
     let name = path.display().to_string();
-    let module = naga::front::wgsl::parse_str(&source)
-        .unwrap_or_else(|e| panic!("{}", e.emit_to_string_with_path(&source, &name)));
+    let module = naga::front::wgsl::parse_str(source)
+        .unwrap_or_else(|e| panic!("{}", e.emit_to_string_with_path(source, &name)));
     let mut validator = if uses_subgroups(path) {
         let mut v = Validator::new(ValidationFlags::all(), Capabilities::SUBGROUP);
         v.subgroup_stages(ShaderStages::COMPUTE).subgroup_operations(SubgroupOperationSet::all());
@@ -37,7 +45,7 @@ fn validate(path: &Path) -> (naga::Module, naga::valid::ModuleInfo) {
     } else {
         Validator::new(ValidationFlags::all(), Capabilities::default())
     };
-    let info = validator.validate(&module).unwrap_or_else(|e| panic!("{}", e.emit_to_string_with_path(&source, &name)));
+    let info = validator.validate(&module).unwrap_or_else(|e| panic!("{}", e.emit_to_string_with_path(source, &name)));
     (module, info)
 }
 
@@ -50,10 +58,30 @@ fn every_shader_parses_and_validates() {
 
 #[test]
 fn every_shader_is_known_to_the_engine() {
-    let known: Vec<&str> = wgtrain::gpu::Shader::ALL.iter().map(|s| s.file_name()).collect();
     for path in shader_files() {
-        let name = path.file_name().unwrap().to_str().unwrap();
-        assert!(known.contains(&name), "{name} is not in gpu::Shader::ALL");
+        shader_of(&path);
+    }
+}
+
+/// A module made of two files is the file it extends and then its own, and its first line says
+/// so (tools/tint reads it there); no other file claims it.
+#[test]
+fn a_shader_appended_to_another_says_so_on_its_first_line() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
+    let read = |s: Shader| std::fs::read_to_string(dir.join(s.file_name())).unwrap();
+    for shader in Shader::ALL {
+        let own = read(shader);
+        let first = own.lines().next().unwrap_or_default();
+        match shader.extends() {
+            Some(base) => {
+                assert!(first.contains(&format!("appended to {}", base.file_name())), "{first}");
+                assert_eq!(shader.source(), read(base) + &own, "{}", shader.file_name());
+            }
+            None => {
+                assert!(!first.contains("appended to"), "{first}");
+                assert_eq!(shader.source(), own, "{}", shader.file_name());
+            }
+        }
     }
 }
 

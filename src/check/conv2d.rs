@@ -1,8 +1,9 @@
 //! Conv2D forward (bias and activation in the epilogue), input gradient, and weight gradient
 //! (with the bias gradient) in both plans, on the direct kernels and on the implicit GEMM with
-//! CPU adapters' and GPUs' blocks, over 'valid', 'same' and strided shapes.
+//! CPU adapters' and GPUs' blocks and sharing loads across subgroups, over 'valid', 'same' and
+//! strided shapes.
 
-use super::{Check, CheckResult, Checker, f64s, uniform};
+use super::{Check, CheckResult, Checker, SUBGROUPS_MISSING, f64s, uniform};
 use crate::ops::activation::cpu as activation;
 use crate::ops::conv2d::{self, Conv2dShape, ConvKernel, GemmBlocks, WeightGradPlan, cpu};
 use crate::ops::matmul;
@@ -12,14 +13,17 @@ const DIRECT: ConvKernel = ConvKernel::Direct;
 /// The blocks CPU adapters run (16×8 outputs an invocation) and GPUs run (4×4).
 const GEMM_16X8: ConvKernel = ConvKernel::Gemm(GemmBlocks { row_groups: 4, col_groups: 2 });
 const GEMM_4X4: ConvKernel = ConvKernel::Gemm(GemmBlocks { row_groups: 1, col_groups: 1 });
+const SUBGROUP: ConvKernel = ConvKernel::GemmSubgroup;
 
 pub const CHECKS: &[Check] = &[
     Check::new("conv2d_forward", "direct", |c| Box::pin(forward(c, DIRECT))),
     Check::new("conv2d_forward", "gemm-16x8", |c| Box::pin(forward(c, GEMM_16X8))),
     Check::new("conv2d_forward", "gemm-4x4", |c| Box::pin(forward(c, GEMM_4X4))),
+    Check::new("conv2d_forward", "gemm-subgroup", |c| Box::pin(forward(c, SUBGROUP))),
     Check::new("conv2d_backward_input", "direct", |c| Box::pin(backward_input(c, DIRECT))),
     Check::new("conv2d_backward_input", "gemm-16x8", |c| Box::pin(backward_input(c, GEMM_16X8))),
     Check::new("conv2d_backward_input", "gemm-4x4", |c| Box::pin(backward_input(c, GEMM_4X4))),
+    Check::new("conv2d_backward_input", "gemm-subgroup", |c| Box::pin(backward_input(c, SUBGROUP))),
     Check::new("conv2d_backward_weight", "long direct", |c| Box::pin(backward_weight(c, DIRECT, WeightGradPlan::Long))),
     Check::new("conv2d_backward_weight", "wide direct", |c| Box::pin(backward_weight(c, DIRECT, WeightGradPlan::Wide))),
     Check::new("conv2d_backward_weight", "long gemm-16x8", |c| {
@@ -27,6 +31,9 @@ pub const CHECKS: &[Check] = &[
     }),
     Check::new("conv2d_backward_weight", "wide gemm-4x4", |c| {
         Box::pin(backward_weight(c, GEMM_4X4, WeightGradPlan::Wide))
+    }),
+    Check::new("conv2d_backward_weight", "long gemm-subgroup", |c| {
+        Box::pin(backward_weight(c, SUBGROUP, WeightGradPlan::Long))
     }),
 ];
 
@@ -72,6 +79,9 @@ fn shapes() -> [Conv2dShape; 17] {
 const ACTS: [Activation; 6] = Activation::EPILOGUE;
 
 async fn forward(ck: &mut Checker<'_>, kernel: ConvKernel) -> CheckResult {
+    if !kernel.available(ck.gpu) {
+        return ck.not_here(SUBGROUPS_MISSING);
+    }
     let mut rng = ck.rng(10);
     for (i, s) in ck.pick(&shapes()) {
         let act = ACTS[i % ACTS.len()];
@@ -91,6 +101,9 @@ async fn forward(ck: &mut Checker<'_>, kernel: ConvKernel) -> CheckResult {
 
 /// dx on every shape; on every other one times the derivative of the input's activation.
 async fn backward_input(ck: &mut Checker<'_>, kernel: ConvKernel) -> CheckResult {
+    if !kernel.available(ck.gpu) {
+        return ck.not_here(SUBGROUPS_MISSING);
+    }
     let mut rng = ck.rng(11);
     for (i, s) in ck.pick(&shapes()) {
         let act = (i % 2 == 1).then(|| ACTS[(i / 2) % ACTS.len()]);
@@ -113,6 +126,9 @@ async fn backward_input(ck: &mut Checker<'_>, kernel: ConvKernel) -> CheckResult
 
 /// dw on every shape; db with it on every other one.
 async fn backward_weight(ck: &mut Checker<'_>, kernel: ConvKernel, plan: WeightGradPlan) -> CheckResult {
+    if !kernel.available(ck.gpu) {
+        return ck.not_here(SUBGROUPS_MISSING);
+    }
     let mut rng = ck.rng(12);
     for (i, s) in ck.pick(&shapes()) {
         let x = uniform(&mut rng, s.x_len(), -1.0, 1.0);

@@ -3,7 +3,7 @@
 
 use rand::RngExt;
 
-use super::{Check, CheckResult, Checker, f64s, uniform};
+use super::{Check, CheckResult, Checker, SUBGROUPS_MISSING, f64s, uniform};
 use crate::ops::matmul::{self, MatmulShape, Operand, Variant, cpu};
 use crate::ops::{Activation, activation};
 
@@ -74,7 +74,7 @@ async fn check(ck: &mut Checker<'_>, variant: Variant) -> CheckResult {
     let gpu = ck.gpu;
     // The engine never chooses it there (tests/kernels/matmul.rs makes sure lavapipe runs it).
     if !variant.available(gpu) {
-        return ck.not_here("its subgroups are not 8 invocations wide");
+        return ck.not_here(SUBGROUPS_MISSING);
     }
     let mut rng = ck.rng(1);
     let shapes = match variant {

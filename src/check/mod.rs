@@ -138,6 +138,10 @@ impl Outcome {
     }
 }
 
+/// Why a device cannot run the kernels that share loads across subgroups (the engine never
+/// chooses them there: `Tuning::subgroup_products`).
+const SUBGROUPS_MISSING: &str = "its subgroups are not 8 invocations wide";
+
 /// Runs the cases of one check: uploads, dispatches, and compares against the CPU twin.
 pub struct Checker<'a> {
     pub gpu: &'a Arc<Gpu>,

@@ -97,16 +97,21 @@ pub fn row(o: &Outcome) -> String {
 pub fn summary(report: &AdapterReport) -> String {
     let failed: Vec<&Outcome> = report.failures().collect();
     if failed.is_empty() {
-        let not_here: Vec<String> = report
-            .checks
-            .iter()
-            .filter_map(|o| o.not_here.as_ref().map(|why| format!("{}: {why}", o.name())))
-            .collect();
-        let ran = report.checks.len() - not_here.len();
-        return match not_here.is_empty() {
-            true => format!("all {ran} checks passed"),
-            false => format!("all {ran} checks passed; not on this device: {}", not_here.join("; ")),
-        };
+        // The checks the device cannot run, by reason, in order.
+        let mut not_here: Vec<(&str, Vec<String>)> = Vec::new();
+        for o in &report.checks {
+            let Some(why) = o.not_here.as_deref() else { continue };
+            match not_here.iter_mut().find(|(w, _)| *w == why) {
+                Some((_, names)) => names.push(o.name()),
+                None => not_here.push((why, vec![o.name()])),
+            }
+        }
+        let ran = report.checks.len() - not_here.iter().map(|(_, names)| names.len()).sum::<usize>();
+        let mut out = format!("all {ran} checks passed");
+        for (why, names) in not_here {
+            let _ = write!(out, "; not on this device, {why}: {}", names.join(", "));
+        }
+        return out;
     }
     let mut out = format!("{} of {} checks FAILED:", failed.len(), report.checks.len());
     for o in failed {

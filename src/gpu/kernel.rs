@@ -11,9 +11,12 @@ use crate::error::{Error, Result};
 pub enum Shader {
     Matmul,
     /// A matmul variant that shares loads across a subgroup: only on devices with 8-wide
-    /// subgroups (`Tuning::subgroup_matmul`), since others refuse the whole module.
+    /// subgroups (`Tuning::subgroup_products`), since others refuse the whole module.
     MatmulSubgroup,
     Conv2d,
+    /// The convolution GEMMs sharing loads across a subgroup, on the same devices as
+    /// `MatmulSubgroup`: conv2d_subgroup.wgsl appended to conv2d.wgsl, whose helpers it uses.
+    Conv2dSubgroup,
     Pool,
     Activation,
     Loss,
@@ -26,10 +29,20 @@ pub enum Shader {
 }
 
 impl Shader {
-    pub const ALL: [Shader; 12] = [
+    /// The shader whose file comes first in this one's module (its file starts by saying so:
+    /// "appended to NAME.wgsl", which tools/tint reads).
+    pub fn extends(self) -> Option<Shader> {
+        match self {
+            Shader::Conv2dSubgroup => Some(Shader::Conv2d),
+            _ => None,
+        }
+    }
+
+    pub const ALL: [Shader; 13] = [
         Shader::Matmul,
         Shader::MatmulSubgroup,
         Shader::Conv2d,
+        Shader::Conv2dSubgroup,
         Shader::Pool,
         Shader::Activation,
         Shader::Loss,
@@ -46,6 +59,7 @@ impl Shader {
             Shader::Matmul => "matmul.wgsl",
             Shader::MatmulSubgroup => "matmul_subgroup.wgsl",
             Shader::Conv2d => "conv2d.wgsl",
+            Shader::Conv2dSubgroup => "conv2d_subgroup.wgsl",
             Shader::Pool => "pool.wgsl",
             Shader::Activation => "activation.wgsl",
             Shader::Loss => "loss.wgsl",
@@ -58,11 +72,15 @@ impl Shader {
         }
     }
 
+    /// The module's WGSL: its file, after the file of the shader it `extends`.
     pub fn source(self) -> &'static str {
         match self {
             Shader::Matmul => include_str!("../../shaders/matmul.wgsl"),
             Shader::MatmulSubgroup => include_str!("../../shaders/matmul_subgroup.wgsl"),
             Shader::Conv2d => include_str!("../../shaders/conv2d.wgsl"),
+            Shader::Conv2dSubgroup => {
+                concat!(include_str!("../../shaders/conv2d.wgsl"), include_str!("../../shaders/conv2d_subgroup.wgsl"))
+            }
             Shader::Pool => include_str!("../../shaders/pool.wgsl"),
             Shader::Activation => include_str!("../../shaders/activation.wgsl"),
             Shader::Loss => include_str!("../../shaders/loss.wgsl"),

@@ -19,10 +19,12 @@ pub struct Tuning {
     /// adapters (the matmul's 16×8), 1 × 1 on GPUs (its 4×4).
     pub conv_blocks: (u32, u32),
     /// The device's subgroups are exactly 8 invocations and it was opened with them: the
-    /// products CPU adapters run on 16×8 blocks then share op(A)'s loads across each subgroup
-    /// (`matmul_subgroup.wgsl`: lavapipe makes every storage load lane by lane). Never in a
-    /// browser, whose WGSL needs `enable subgroups;`, which wgpu's own front end refuses.
-    pub subgroup_matmul: bool,
+    /// products CPU adapters run then share their loads across each subgroup (lavapipe makes
+    /// every storage load lane by lane): the matmul's 16×8 blocks share op(A)'s
+    /// (`matmul_subgroup.wgsl`), the convolution GEMMs their windows (`conv2d_subgroup.wgsl`).
+    /// Never in a browser, whose WGSL needs `enable subgroups;`, which wgpu's own front end
+    /// refuses.
+    pub subgroup_products: bool,
     /// `$WGTRAIN_BREAK_KERNEL` as it was when the device opened: an entry point whose dispatches
     /// run short (a row of a folded grid, else a workgroup, else nothing), so it leaves outputs
     /// unwritten. For
@@ -40,7 +42,7 @@ impl Tuning {
             matmul_override: std::env::var("WGTRAIN_MATMUL").ok(),
             update_vecs: if cpu_adapter { 8 } else { 1 },
             conv_blocks: if cpu_adapter { (4, 2) } else { (1, 1) },
-            subgroup_matmul: cpu_adapter && eight_wide && features.contains(wgpu::Features::SUBGROUP),
+            subgroup_products: cpu_adapter && eight_wide && features.contains(wgpu::Features::SUBGROUP),
             broken_kernel: std::env::var("WGTRAIN_BREAK_KERNEL").ok(),
         }
     }

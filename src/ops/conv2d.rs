@@ -147,6 +147,10 @@ pub enum ConvKernel {
     /// The implicit GEMM (`*_gemm` in the shader) on these blocks. Needs c_out a multiple of 4
     /// (the input gradient also c_in); other shapes run `Direct`.
     Gemm(GemmBlocks),
+    /// The implicit GEMM with its shared operand made once a subgroup (`conv2d_subgroup.wgsl`):
+    /// 32×32 tiles, a subgroup of 8 each. Only where `Tuning::subgroup_products`; the same
+    /// shapes as `Gemm`.
+    GemmSubgroup,
     /// One 4×4 block (forward, weight gradient) or one output (input gradient) per invocation,
     /// scalar loads: any channel counts.
     Direct,
@@ -174,6 +178,24 @@ impl GemmBlocks {
     }
 }
 
+fn subgroup_kernel(entry: &'static str, shape: &Conv2dShape) -> Kernel {
+    Kernel::new(Shader::Conv2dSubgroup, entry).constant("taps_vec4", f64::from(u8::from(shape.c_in.is_multiple_of(4))))
+}
+
+/// Invocations of the subgroup kernels over a [rows, cols] output: 8 a 32×32 tile.
+fn subgroup_invocations(rows: usize, cols: usize) -> usize {
+    8 * rows.div_ceil(32) * cols.div_ceil(32)
+}
+
+/// The grid of `invocations` of `kernel`: workgroups of 64 for the subgroup kernels, 256
+/// for the others.
+fn invocation_grid(gpu: &Gpu, kernel: ConvKernel, invocations: usize) -> Result<[u32; 3]> {
+    match kernel {
+        ConvKernel::GemmSubgroup => gpu.grid(invocations.div_ceil(64) as u64),
+        _ => grid_for(gpu, invocations),
+    }
+}
+
 /// The passes of a convolution, for what each kernel takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pass {
@@ -183,8 +205,12 @@ pub enum Pass {
 }
 
 impl ConvKernel {
-    /// The GEMM blocks of the device's tuning profile.
+    /// The GEMM of the device's tuning profile: sharing loads across subgroups where it
+    /// shares the matmul's, else on its blocks.
     pub fn for_gpu(gpu: &Gpu) -> ConvKernel {
+        if gpu.tuning.subgroup_products {
+            return ConvKernel::GemmSubgroup;
+        }
         let (row_groups, col_groups) = gpu.tuning.conv_blocks;
         ConvKernel::Gemm(GemmBlocks { row_groups, col_groups })
     }
@@ -192,8 +218,14 @@ impl ConvKernel {
     pub fn name(self) -> String {
         match self {
             ConvKernel::Gemm(b) => format!("gemm-{}x{}", 4 * b.row_groups, 4 * b.col_groups),
+            ConvKernel::GemmSubgroup => "gemm-subgroup".into(),
             ConvKernel::Direct => "direct".into(),
         }
+    }
+
+    /// Whether `gpu` can run this kernel (the subgroup one needs 8-wide subgroups).
+    pub fn available(self, gpu: &Gpu) -> bool {
+        self != ConvKernel::GemmSubgroup || gpu.tuning.subgroup_products
     }
 
     /// This kernel where it takes `pass` of `shape`, else `Direct`.
@@ -256,6 +288,11 @@ pub fn forward_with(
             let tensors = [(1, x), (9, x), (10, weight), (3, bias), (11, y)];
             gpu.dispatch(&b.kernel("conv2d_forward_gemm", shape), &p, &tensors, grid)
         }
+        ConvKernel::GemmSubgroup => {
+            let grid = invocation_grid(gpu, kernel, subgroup_invocations(pixels, shape.c_out))?;
+            let tensors = [(1, x), (9, x), (10, weight), (3, bias), (11, y)];
+            gpu.dispatch(&subgroup_kernel("conv2d_forward_gemm_subgroup", shape), &p, &tensors, grid)
+        }
     }
 }
 
@@ -297,6 +334,11 @@ pub fn backward_input_with(
             let grid = grid_for(gpu, b.invocations(dx.len() / shape.c_in, shape.c_in))?;
             let tensors = [(12, dy), (10, weight), (13, dx), (14, saved)];
             gpu.dispatch(&b.kernel("conv2d_backward_input_gemm", shape), &p, &tensors, grid)
+        }
+        ConvKernel::GemmSubgroup => {
+            let grid = invocation_grid(gpu, kernel, subgroup_invocations(dx.len() / shape.c_in, shape.c_in))?;
+            let tensors = [(12, dy), (10, weight), (13, dx), (14, saved)];
+            gpu.dispatch(&subgroup_kernel("conv2d_backward_input_gemm_subgroup", shape), &p, &tensors, grid)
         }
     }
 }
@@ -370,6 +412,10 @@ pub fn backward_weight_with(
             (Kernel::new(Shader::Conv2d, "conv2d_backward_weight"), blocks, None)
         }
         ConvKernel::Gemm(b) => (b.kernel("conv2d_backward_weight_gemm", shape), b.invocations(taps, shape.c_out), db),
+        ConvKernel::GemmSubgroup => {
+            let entry = subgroup_kernel("conv2d_backward_weight_gemm_subgroup", shape);
+            (entry, subgroup_invocations(taps, shape.c_out), db)
+        }
     };
     let splits = invocations.div_ceil(blocks).clamp(1, pixels.div_ceil(min_chunk));
     let chunk = pixels.div_ceil(splits);
@@ -388,7 +434,7 @@ pub fn backward_weight_with(
     };
     let sum = [(8, &*partial), (7, dw), (16, summed_db.unwrap_or(gpu.spare(0)))];
     let mut dispatches = vec![
-        gpu.dispatch(&entry, &p, &products, grid_for(gpu, splits * blocks)?)?.owning(partial.clone()),
+        gpu.dispatch(&entry, &p, &products, invocation_grid(gpu, kernel, splits * blocks)?)?.owning(partial.clone()),
         gpu.dispatch(&Kernel::new(Shader::Conv2d, reduce), &p, &sum, grid)?,
     ];
     if let (Some(db), None) = (db, summed_db) {

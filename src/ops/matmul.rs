@@ -83,7 +83,7 @@ pub enum Variant {
     /// 8×8 invocations of 16×8 outputs (a 128×64 tile), reading vec4s; multiples of 4.
     Vec4Block16x8,
     /// `Vec4Block16x8` with op(A)'s loads shared across each subgroup of 8 (one row of
-    /// blocks): only where `Tuning::subgroup_matmul` (see `available`).
+    /// blocks): only where `Tuning::subgroup_products` (see `available`).
     Vec4Block16x8Subgroup,
     /// 64 invocations of 4×16 outputs, B read through a uniform window by every invocation;
     /// B must have at most `WINDOW` elements and a window (`Tensor::uniform_window`).
@@ -164,14 +164,14 @@ impl Variant {
             Some("vec4") if shape.allows_vec4() => Variant::Vec4,
             Some("vec4-8x8") if shape.allows_vec4() => Variant::Vec4Block8,
             Some("vec4-16x8") if shape.allows_vec4() => Variant::Vec4Block16x8,
-            Some("vec4-16x8-subgroup") if shape.allows_vec4() && gpu.tuning.subgroup_matmul => {
+            Some("vec4-16x8-subgroup") if shape.allows_vec4() && gpu.tuning.subgroup_products => {
                 Variant::Vec4Block16x8Subgroup
             }
             Some("tiled") if shape.allows_vec4() => Variant::Tiled,
             Some("split-k") if Variant::SplitK.takes(shape) => Variant::SplitK,
             None => match Variant::for_gpu_shape(shape) {
                 Some(variant) if !cpu => variant,
-                _ if shape.allows_vec4() && cpu && gpu.tuning.subgroup_matmul => Variant::Vec4Block16x8Subgroup,
+                _ if shape.allows_vec4() && cpu && gpu.tuning.subgroup_products => Variant::Vec4Block16x8Subgroup,
                 _ if shape.allows_vec4() && cpu => Variant::Vec4Block16x8,
                 _ if shape.allows_vec4() => Variant::Vec4,
                 _ => Variant::for_gpu(gpu),
@@ -217,7 +217,7 @@ impl Variant {
 
     /// Whether `gpu` can run the variant: all can but the subgroup one.
     pub fn available(self, gpu: &Gpu) -> bool {
-        self != Variant::Vec4Block16x8Subgroup || gpu.tuning.subgroup_matmul
+        self != Variant::Vec4Block16x8Subgroup || gpu.tuning.subgroup_products
     }
 
     /// Whether the variant reads vec4s (and so needs m, n and k multiples of 4).

@@ -73,7 +73,7 @@ fn the_subgroup_kernel_serves_eight_wide_cpu_adapters_only() {
         let eight_wide = gpu.info.subgroup_min_size == 8 && gpu.info.subgroup_max_size == 8;
         let cpu_adapter = gpu.info.device_type == wgpu::DeviceType::Cpu;
         let has = cpu_adapter && eight_wide && gpu.features.contains(wgpu::Features::SUBGROUP);
-        assert_eq!(gpu.tuning.subgroup_matmul, has, "{}", short(gpu));
+        assert_eq!(gpu.tuning.subgroup_products, has, "{}", short(gpu));
         if gpu.info.backend == wgpu::Backend::Vulkan && gpu.info.name.starts_with("llvmpipe") {
             assert!(has, "lavapipe has 8-wide subgroups: {}", short(gpu));
         }

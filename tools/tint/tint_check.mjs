@@ -10,6 +10,7 @@
 // each value of an override the file declares; `--combos` also tries every true/false
 // combination of its bool overrides. Exit 1 on any error, 2 when no adapter is found.
 import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { create, globals } from 'webgpu';
 
 Object.assign(globalThis, globals);
@@ -54,15 +55,26 @@ const code_only = (src) =>
   src.replace(/\/\*[\s\S]*?\*\//g, (m) => m.replace(/[^\n]/g, ' ')).replace(/\/\/[^\n]*/g, (m) => ' '.repeat(m.length));
 const product = (lists) => lists.reduce((acc, [k, vs]) => acc.flatMap((c) => vs.map((v) => ({ ...c, [k]: v }))), [{}]);
 
+// A file whose first line says it is "appended to NAME.wgsl" is compiled after that file (in
+// the same folder), as the engine builds its module; messages name the file their line is in,
+// and only its own entry points are built.
+const baseOf = (text) => /^[^\n]*\bappended to (\S+\.wgsl)/.exec(text)?.[1];
+const lineCount = (text) => text.split('\n').length - 1;
+
 for (const file of files) {
-  const source = (needsSubgroups(file) ? 'enable subgroups; ' : '') + readFileSync(file, 'utf8');
+  const own = readFileSync(file, 'utf8');
+  const base = baseOf(own) ? join(dirname(file), baseOf(own)) : undefined;
+  const baseText = base ? readFileSync(base, 'utf8') : '';
+  const baseLines = lineCount(baseText);
+  const where = (line) => (line > baseLines ? `${file}:${line - baseLines}` : `${base}:${line}`);
+  const source = (needsSubgroups(file) ? 'enable subgroups; ' : '') + baseText + own;
   device.pushErrorScope('validation');
   const module = device.createShaderModule({ code: source, label: file });
   const info = await module.getCompilationInfo();
   await device.popErrorScope();
   let fileErrors = 0;
   for (const m of info.messages) {
-    console.log(`${file}:${m.lineNum}:${m.linePos}: ${m.type}: ${oneLine(m.message)}`);
+    console.log(`${where(m.lineNum)}:${m.linePos}: ${m.type}: ${oneLine(m.message)}`);
     if (m.type === 'error') fileErrors++;
   }
   errors += fileErrors;
@@ -74,9 +86,10 @@ for (const file of files) {
     if (defined.has(m[1])) choices.push([m[1], defined.get(m[1])]);
     else if (combos && m[2] === 'bool') choices.push([m[1], [0, 1]]);
   }
-  for (const m of code.matchAll(/@compute\b[\s\S]*?\bfn\s+([A-Za-z_]\w*)/g)) {
+  const ownCode = code_only(own);
+  for (const m of ownCode.matchAll(/@compute\b[\s\S]*?\bfn\s+([A-Za-z_]\w*)/g)) {
     const entryPoint = m[1];
-    const line = code.slice(0, m.index + m[0].length).split('\n').length;
+    const line = ownCode.slice(0, m.index + m[0].length).split('\n').length;
     for (const constants of product(choices)) {
       for (const scope of ['validation', 'internal', 'out-of-memory']) device.pushErrorScope(scope);
       let thrown;
