@@ -205,10 +205,19 @@ pub enum Pass {
 }
 
 impl ConvKernel {
-    /// The GEMM of the device's tuning profile: sharing loads across subgroups where it
-    /// shares the matmul's, else on its blocks.
-    pub fn for_gpu(gpu: &Gpu) -> ConvKernel {
-        if gpu.tuning.subgroup_products {
+    /// The GEMM the device's tuning profile picks for `pass` of `shape`: sharing loads across
+    /// subgroups where the matmul does and the product fills three quarters of its 32×32
+    /// tiles (a first layer's 9 taps, 16 channels: the lanes would mostly compute padding),
+    /// else on the profile's blocks.
+    pub fn for_gpu(gpu: &Gpu, pass: Pass, shape: &Conv2dShape) -> ConvKernel {
+        let fills = |n: usize| 4 * n >= 3 * n.next_multiple_of(32);
+        // Columns are channels; rows are pixels (plenty), but the weight gradient's are taps.
+        let (cols, taps) = match pass {
+            Pass::Forward => (shape.c_out, None),
+            Pass::InputGrad => (shape.c_in, None),
+            Pass::WeightGrad => (shape.c_out, Some(shape.kh * shape.kw * shape.c_in)),
+        };
+        if gpu.tuning.subgroup_products && fills(cols) && taps.is_none_or(fills) {
             return ConvKernel::GemmSubgroup;
         }
         let (row_groups, col_groups) = gpu.tuning.conv_blocks;
@@ -258,7 +267,7 @@ pub fn forward(
     act: Activation,
     y: &Tensor,
 ) -> Result<Dispatch> {
-    forward_with(gpu, ConvKernel::for_gpu(gpu), shape, x, weight, bias, act, y)
+    forward_with(gpu, ConvKernel::for_gpu(gpu, Pass::Forward, shape), shape, x, weight, bias, act, y)
 }
 
 /// `forward` on a chosen kernel.
@@ -307,7 +316,7 @@ pub fn backward_input(
     act_of_input: Option<(Activation, &Tensor)>,
     dx: &Tensor,
 ) -> Result<Dispatch> {
-    backward_input_with(gpu, ConvKernel::for_gpu(gpu), shape, dy, weight, act_of_input, dx)
+    backward_input_with(gpu, ConvKernel::for_gpu(gpu, Pass::InputGrad, shape), shape, dy, weight, act_of_input, dx)
 }
 
 /// `backward_input` on a chosen kernel.
@@ -383,7 +392,8 @@ pub fn backward_weight(
     dw: &Tensor,
     db: Option<&Tensor>,
 ) -> Result<Vec<Dispatch>> {
-    backward_weight_with(gpu, ConvKernel::for_gpu(gpu), WeightGradPlan::for_gpu(gpu), shape, x, dy, dw, db)
+    let kernel = ConvKernel::for_gpu(gpu, Pass::WeightGrad, shape);
+    backward_weight_with(gpu, kernel, WeightGradPlan::for_gpu(gpu), shape, x, dy, dw, db)
 }
 
 /// `backward_weight` on a chosen kernel and plan.
