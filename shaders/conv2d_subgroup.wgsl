@@ -4,8 +4,9 @@
 //
 // A CPU adapter makes every storage load lane by lane, and conv2d.wgsl's GEMM invocations next
 // to each other make the same windows (the same loads and the same index math) for their own
-// columns. Here a subgroup computes a 32 × 32 tile of the GEMM: lane l its columns 4l .. 4l + 3
-// over all 32 rows (8 blocks of 4×4, as many accumulators as the 16×8 kernel), and at each step
+// columns. Here a subgroup computes a tile of the GEMM, 32 rows (tile_blocks below) × 32
+// columns: lane l its columns 4l .. 4l + 3 over all the rows (8 blocks of 4×4, as many
+// accumulators as the 16×8 kernel), and at each step
 // of the shared dimension it makes the shared operand of rows 4l .. 4l + 3 only — output windows
 // (forward), tap groups (weight gradient), covered input pixels (input gradient) — which
 // subgroupBroadcast hands to the rest. The lane's own operand (weights, or dy) it loads itself.
@@ -21,6 +22,10 @@
 // wgpu's WGSL front end takes subgroup builtins without `enable subgroups;` and refuses the
 // directive, which Tint requires: the Tint check adds it.
 
+// A tile's blocks of 4 rows, at most 8 (one a lane): fewer where the weight gradient has
+// fewer taps (a first layer's 9), so no lane computes rows that are not there.
+override tile_blocks: u32 = 8u;
+
 // A subgroup's tile: the same in all its lanes (so its loops and exits keep the subgroup
 // together, as the broadcasts need).
 struct Tile {
@@ -33,10 +38,11 @@ struct Tile {
 
 fn tile(wg: vec3<u32>, nwg: vec3<u32>, sg: u32, rows: u32, cols: u32, splits: u32) -> Tile {
     let t = (wg.y * nwg.x + wg.x) * 8u + sg;
-    let row_tiles = (rows + 31u) / 32u;
+    let tile_rows = 4u * tile_blocks;
+    let row_tiles = (rows + tile_rows - 1u) / tile_rows;
     let col_tiles = (cols + 31u) / 32u;
     let split = t / (col_tiles * row_tiles);
-    return Tile(((t / col_tiles) % row_tiles) * 32u, (t % col_tiles) * 32u, split, split < splits);
+    return Tile(((t / col_tiles) % row_tiles) * tile_rows, (t % col_tiles) * 32u, split, split < splits);
 }
 
 // A lane's first column of its tile, clamped onto the last 4 past the edge (then not stored).
@@ -66,13 +72,27 @@ struct Blocks {
 // (A broadcast's lane must be a constant expression, hence the lines written out.)
 fn mac_shared(acc: ptr<function, Blocks>, own: mat4x4<f32>, theirs: mat4x4<f32>) {
     (*acc).b0 += own * mat4x4<f32>(subgroupBroadcast(theirs[0], 0u), subgroupBroadcast(theirs[1], 0u), subgroupBroadcast(theirs[2], 0u), subgroupBroadcast(theirs[3], 0u));
-    (*acc).b1 += own * mat4x4<f32>(subgroupBroadcast(theirs[0], 1u), subgroupBroadcast(theirs[1], 1u), subgroupBroadcast(theirs[2], 1u), subgroupBroadcast(theirs[3], 1u));
-    (*acc).b2 += own * mat4x4<f32>(subgroupBroadcast(theirs[0], 2u), subgroupBroadcast(theirs[1], 2u), subgroupBroadcast(theirs[2], 2u), subgroupBroadcast(theirs[3], 2u));
-    (*acc).b3 += own * mat4x4<f32>(subgroupBroadcast(theirs[0], 3u), subgroupBroadcast(theirs[1], 3u), subgroupBroadcast(theirs[2], 3u), subgroupBroadcast(theirs[3], 3u));
-    (*acc).b4 += own * mat4x4<f32>(subgroupBroadcast(theirs[0], 4u), subgroupBroadcast(theirs[1], 4u), subgroupBroadcast(theirs[2], 4u), subgroupBroadcast(theirs[3], 4u));
-    (*acc).b5 += own * mat4x4<f32>(subgroupBroadcast(theirs[0], 5u), subgroupBroadcast(theirs[1], 5u), subgroupBroadcast(theirs[2], 5u), subgroupBroadcast(theirs[3], 5u));
-    (*acc).b6 += own * mat4x4<f32>(subgroupBroadcast(theirs[0], 6u), subgroupBroadcast(theirs[1], 6u), subgroupBroadcast(theirs[2], 6u), subgroupBroadcast(theirs[3], 6u));
-    (*acc).b7 += own * mat4x4<f32>(subgroupBroadcast(theirs[0], 7u), subgroupBroadcast(theirs[1], 7u), subgroupBroadcast(theirs[2], 7u), subgroupBroadcast(theirs[3], 7u));
+    if tile_blocks > 1u {
+        (*acc).b1 += own * mat4x4<f32>(subgroupBroadcast(theirs[0], 1u), subgroupBroadcast(theirs[1], 1u), subgroupBroadcast(theirs[2], 1u), subgroupBroadcast(theirs[3], 1u));
+    }
+    if tile_blocks > 2u {
+        (*acc).b2 += own * mat4x4<f32>(subgroupBroadcast(theirs[0], 2u), subgroupBroadcast(theirs[1], 2u), subgroupBroadcast(theirs[2], 2u), subgroupBroadcast(theirs[3], 2u));
+    }
+    if tile_blocks > 3u {
+        (*acc).b3 += own * mat4x4<f32>(subgroupBroadcast(theirs[0], 3u), subgroupBroadcast(theirs[1], 3u), subgroupBroadcast(theirs[2], 3u), subgroupBroadcast(theirs[3], 3u));
+    }
+    if tile_blocks > 4u {
+        (*acc).b4 += own * mat4x4<f32>(subgroupBroadcast(theirs[0], 4u), subgroupBroadcast(theirs[1], 4u), subgroupBroadcast(theirs[2], 4u), subgroupBroadcast(theirs[3], 4u));
+    }
+    if tile_blocks > 5u {
+        (*acc).b5 += own * mat4x4<f32>(subgroupBroadcast(theirs[0], 5u), subgroupBroadcast(theirs[1], 5u), subgroupBroadcast(theirs[2], 5u), subgroupBroadcast(theirs[3], 5u));
+    }
+    if tile_blocks > 6u {
+        (*acc).b6 += own * mat4x4<f32>(subgroupBroadcast(theirs[0], 6u), subgroupBroadcast(theirs[1], 6u), subgroupBroadcast(theirs[2], 6u), subgroupBroadcast(theirs[3], 6u));
+    }
+    if tile_blocks > 7u {
+        (*acc).b7 += own * mat4x4<f32>(subgroupBroadcast(theirs[0], 7u), subgroupBroadcast(theirs[1], 7u), subgroupBroadcast(theirs[2], 7u), subgroupBroadcast(theirs[3], 7u));
+    }
 }
 
 // Rows are output pixels, columns output channels, the shared dimension the taps (ky, kx, ci):
@@ -101,13 +121,27 @@ fn conv2d_forward_gemm_subgroup(
         // Written out: a loop over the blocks would index the accumulators dynamically, which
         // sends them through memory (wgpu bounds every loop, so drivers do not unroll it).
         store_y(t.row0, col.first, acc.b0, b);
-        store_y(t.row0 + 4u, col.first, acc.b1, b);
-        store_y(t.row0 + 8u, col.first, acc.b2, b);
-        store_y(t.row0 + 12u, col.first, acc.b3, b);
-        store_y(t.row0 + 16u, col.first, acc.b4, b);
-        store_y(t.row0 + 20u, col.first, acc.b5, b);
-        store_y(t.row0 + 24u, col.first, acc.b6, b);
-        store_y(t.row0 + 28u, col.first, acc.b7, b);
+        if tile_blocks > 1u {
+            store_y(t.row0 + 4u, col.first, acc.b1, b);
+        }
+        if tile_blocks > 2u {
+            store_y(t.row0 + 8u, col.first, acc.b2, b);
+        }
+        if tile_blocks > 3u {
+            store_y(t.row0 + 12u, col.first, acc.b3, b);
+        }
+        if tile_blocks > 4u {
+            store_y(t.row0 + 16u, col.first, acc.b4, b);
+        }
+        if tile_blocks > 5u {
+            store_y(t.row0 + 20u, col.first, acc.b5, b);
+        }
+        if tile_blocks > 6u {
+            store_y(t.row0 + 24u, col.first, acc.b6, b);
+        }
+        if tile_blocks > 7u {
+            store_y(t.row0 + 28u, col.first, acc.b7, b);
+        }
     }
 }
 
@@ -142,13 +176,27 @@ fn conv2d_backward_weight_gemm_subgroup(
     }
     if col.stored {
         store_dw(t.split, t.row0, col.first, acc.b0);
-        store_dw(t.split, t.row0 + 4u, col.first, acc.b1);
-        store_dw(t.split, t.row0 + 8u, col.first, acc.b2);
-        store_dw(t.split, t.row0 + 12u, col.first, acc.b3);
-        store_dw(t.split, t.row0 + 16u, col.first, acc.b4);
-        store_dw(t.split, t.row0 + 20u, col.first, acc.b5);
-        store_dw(t.split, t.row0 + 24u, col.first, acc.b6);
-        store_dw(t.split, t.row0 + 28u, col.first, acc.b7);
+        if tile_blocks > 1u {
+            store_dw(t.split, t.row0 + 4u, col.first, acc.b1);
+        }
+        if tile_blocks > 2u {
+            store_dw(t.split, t.row0 + 8u, col.first, acc.b2);
+        }
+        if tile_blocks > 3u {
+            store_dw(t.split, t.row0 + 12u, col.first, acc.b3);
+        }
+        if tile_blocks > 4u {
+            store_dw(t.split, t.row0 + 16u, col.first, acc.b4);
+        }
+        if tile_blocks > 5u {
+            store_dw(t.split, t.row0 + 20u, col.first, acc.b5);
+        }
+        if tile_blocks > 6u {
+            store_dw(t.split, t.row0 + 24u, col.first, acc.b6);
+        }
+        if tile_blocks > 7u {
+            store_dw(t.split, t.row0 + 28u, col.first, acc.b7);
+        }
         if sums {
             store_partial4(t.split, taps, col.first, sum);
         }
@@ -177,12 +225,26 @@ fn conv2d_backward_input_gemm_subgroup(
     }
     if col.stored {
         store_dx(t.row0, col.first, acc.b0);
-        store_dx(t.row0 + 4u, col.first, acc.b1);
-        store_dx(t.row0 + 8u, col.first, acc.b2);
-        store_dx(t.row0 + 12u, col.first, acc.b3);
-        store_dx(t.row0 + 16u, col.first, acc.b4);
-        store_dx(t.row0 + 20u, col.first, acc.b5);
-        store_dx(t.row0 + 24u, col.first, acc.b6);
-        store_dx(t.row0 + 28u, col.first, acc.b7);
+        if tile_blocks > 1u {
+            store_dx(t.row0 + 4u, col.first, acc.b1);
+        }
+        if tile_blocks > 2u {
+            store_dx(t.row0 + 8u, col.first, acc.b2);
+        }
+        if tile_blocks > 3u {
+            store_dx(t.row0 + 12u, col.first, acc.b3);
+        }
+        if tile_blocks > 4u {
+            store_dx(t.row0 + 16u, col.first, acc.b4);
+        }
+        if tile_blocks > 5u {
+            store_dx(t.row0 + 20u, col.first, acc.b5);
+        }
+        if tile_blocks > 6u {
+            store_dx(t.row0 + 24u, col.first, acc.b6);
+        }
+        if tile_blocks > 7u {
+            store_dx(t.row0 + 28u, col.first, acc.b7);
+        }
     }
 }

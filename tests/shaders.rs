@@ -186,6 +186,7 @@ fn every_shader_compiles_under_tint() {
         ["-D", "ub_vecs=1,2,3,4"],
         ["-D", "row_groups=1,4"],
         ["-D", "col_groups=1,2"],
+        ["-D", "tile_blocks=1,3,8"],
     ]
     .concat();
     for options in [&["--combos"][..], &numeric[..]] {

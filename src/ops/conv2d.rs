@@ -148,7 +148,8 @@ pub enum ConvKernel {
     /// (the input gradient also c_in); other shapes run `Direct`.
     Gemm(GemmBlocks),
     /// The implicit GEMM with its shared operand made once a subgroup (`conv2d_subgroup.wgsl`):
-    /// 32×32 tiles, a subgroup of 8 each. Only where `Tuning::subgroup_products`; the same
+    /// tiles of 32 rows (the weight gradient's as many as its taps need) × 32 columns, a
+    /// subgroup of 8 each. Only where `Tuning::subgroup_products`; the same
     /// shapes as `Gemm`.
     GemmSubgroup,
     /// One 4×4 block (forward, weight gradient) or one output (input gradient) per invocation,
@@ -178,13 +179,16 @@ impl GemmBlocks {
     }
 }
 
-fn subgroup_kernel(entry: &'static str, shape: &Conv2dShape) -> Kernel {
-    Kernel::new(Shader::Conv2dSubgroup, entry).constant("taps_vec4", f64::from(u8::from(shape.c_in.is_multiple_of(4))))
+/// The subgroup kernels' tiles: `blocks` × 4 rows (at most 8 blocks) × 32 columns.
+fn subgroup_kernel(entry: &'static str, shape: &Conv2dShape, blocks: usize) -> Kernel {
+    Kernel::new(Shader::Conv2dSubgroup, entry)
+        .constant("taps_vec4", f64::from(u8::from(shape.c_in.is_multiple_of(4))))
+        .constant("tile_blocks", blocks as f64)
 }
 
-/// Invocations of the subgroup kernels over a [rows, cols] output: 8 a 32×32 tile.
-fn subgroup_invocations(rows: usize, cols: usize) -> usize {
-    8 * rows.div_ceil(32) * cols.div_ceil(32)
+/// Invocations of the subgroup kernels over a [rows, cols] output: 8 a tile.
+fn subgroup_invocations(rows: usize, cols: usize, blocks: usize) -> usize {
+    8 * rows.div_ceil(4 * blocks) * cols.div_ceil(32)
 }
 
 /// The grid of `invocations` of `kernel`: workgroups of 64 for the subgroup kernels, 256
@@ -206,18 +210,14 @@ pub enum Pass {
 
 impl ConvKernel {
     /// The GEMM the device's tuning profile picks for `pass` of `shape`: sharing loads across
-    /// subgroups where the matmul does and the product fills three quarters of its 32×32
-    /// tiles (a first layer's 9 taps, 16 channels: the lanes would mostly compute padding),
-    /// else on the profile's blocks.
+    /// subgroups where the matmul does and the channels fill three quarters of the tiles' 32
+    /// columns (with 16, half the lanes would compute padding), else on the profile's blocks.
     pub fn for_gpu(gpu: &Gpu, pass: Pass, shape: &Conv2dShape) -> ConvKernel {
-        let fills = |n: usize| 4 * n >= 3 * n.next_multiple_of(32);
-        // Columns are channels; rows are pixels (plenty), but the weight gradient's are taps.
-        let (cols, taps) = match pass {
-            Pass::Forward => (shape.c_out, None),
-            Pass::InputGrad => (shape.c_in, None),
-            Pass::WeightGrad => (shape.c_out, Some(shape.kh * shape.kw * shape.c_in)),
+        let cols = match pass {
+            Pass::Forward | Pass::WeightGrad => shape.c_out,
+            Pass::InputGrad => shape.c_in,
         };
-        if gpu.tuning.subgroup_products && fills(cols) && taps.is_none_or(fills) {
+        if gpu.tuning.subgroup_products && 4 * cols >= 3 * cols.next_multiple_of(32) {
             return ConvKernel::GemmSubgroup;
         }
         let (row_groups, col_groups) = gpu.tuning.conv_blocks;
@@ -298,9 +298,9 @@ pub fn forward_with(
             gpu.dispatch(&b.kernel("conv2d_forward_gemm", shape), &p, &tensors, grid)
         }
         ConvKernel::GemmSubgroup => {
-            let grid = invocation_grid(gpu, kernel, subgroup_invocations(pixels, shape.c_out))?;
+            let grid = invocation_grid(gpu, kernel, subgroup_invocations(pixels, shape.c_out, 8))?;
             let tensors = [(1, x), (9, x), (10, weight), (3, bias), (11, y)];
-            gpu.dispatch(&subgroup_kernel("conv2d_forward_gemm_subgroup", shape), &p, &tensors, grid)
+            gpu.dispatch(&subgroup_kernel("conv2d_forward_gemm_subgroup", shape, 8), &p, &tensors, grid)
         }
     }
 }
@@ -345,9 +345,9 @@ pub fn backward_input_with(
             gpu.dispatch(&b.kernel("conv2d_backward_input_gemm", shape), &p, &tensors, grid)
         }
         ConvKernel::GemmSubgroup => {
-            let grid = invocation_grid(gpu, kernel, subgroup_invocations(dx.len() / shape.c_in, shape.c_in))?;
+            let grid = invocation_grid(gpu, kernel, subgroup_invocations(dx.len() / shape.c_in, shape.c_in, 8))?;
             let tensors = [(12, dy), (10, weight), (13, dx), (14, saved)];
-            gpu.dispatch(&subgroup_kernel("conv2d_backward_input_gemm_subgroup", shape), &p, &tensors, grid)
+            gpu.dispatch(&subgroup_kernel("conv2d_backward_input_gemm_subgroup", shape, 8), &p, &tensors, grid)
         }
     }
 }
@@ -423,8 +423,10 @@ pub fn backward_weight_with(
         }
         ConvKernel::Gemm(b) => (b.kernel("conv2d_backward_weight_gemm", shape), b.invocations(taps, shape.c_out), db),
         ConvKernel::GemmSubgroup => {
-            let entry = subgroup_kernel("conv2d_backward_weight_gemm_subgroup", shape);
-            (entry, subgroup_invocations(taps, shape.c_out), db)
+            // Tiles no taller than the taps (a first layer's 9 take 3 blocks).
+            let blocks = taps.div_ceil(4).min(8);
+            let entry = subgroup_kernel("conv2d_backward_weight_gemm_subgroup", shape, blocks);
+            (entry, subgroup_invocations(taps, shape.c_out, blocks), db)
         }
     };
     let splits = invocations.div_ceil(blocks).clamp(1, pixels.div_ceil(min_chunk));
