@@ -1,5 +1,6 @@
-// matmul_subgroup.wgsl: matmul.wgsl's matmul_vec4_16x8 with op(A)'s loads shared across a
-// subgroup, for adapters whose subgroups are exactly 8 invocations (lavapipe: one AVX2 vector).
+// matmul_subgroup.wgsl: appended to matmul.wgsl (the engine and tools/tint join the two): its
+// matmul_vec4_16x8 with op(A)'s loads shared across a subgroup, for adapters whose subgroups
+// are exactly 8 invocations (lavapipe: one AVX2 vector).
 //
 // A CPU adapter makes every storage load lane by lane, so 8 invocations that each load the same
 // 16 rows of op(A) pay for 8 × 16 loads. Here a subgroup is one row of the workgroup's 8×8
@@ -8,98 +9,16 @@
 // columns differ from lane to lane and are loaded as before. Same products, summed in the same
 // order as matmul_vec4_16x8, so C is bit for bit the same.
 //
-// Layouts, overrides (trans_a, trans_b, a_unorm8), params and epilogue (bias, activation or
-//   act_grad, bias_grad) are matmul.wgsl's; its vec4 bindings: 0 params, 3 bias, 6 db, 7 a4
-//   (14 a_u8 with a_unorm8), 8 b4, 9 c4, 11 saved4. m, n and k multiples of 4.
+// Layouts, overrides (trans_a, trans_b, a_unorm8), params, epilogue (bias, activation or
+//   act_grad, bias_grad) and helpers are matmul.wgsl's; its vec4 bindings: 0 params, 3 bias,
+//   6 db, 7 a4 (14 a_u8 with a_unorm8), 8 b4, 9 c4, 11 saved4. m, n and k multiples of 4.
 // Grid: (ceil(n / 64), ceil(m / 128)) workgroups of 64 invocations: subgroup s computes rows
 //   16·s .. 16·s + 15 of the workgroup's 128×64 tile, its lane l columns 8·l .. 8·l + 7. Every
 //   lane of a subgroup takes part in the loads (columns past n are clamped, not stored), and a
 //   subgroup past m leaves as a whole.
-// A separate module because a device without subgroups refuses any module that uses them.
-// WGSL has no includes: the helpers below are matmul.wgsl's. wgpu's WGSL front end takes
-// subgroup builtins without `enable subgroups;` and refuses the directive, which Tint
-// requires: the Tint check (tools/tint) adds it.
-
-override trans_a: bool = false;
-override trans_b: bool = false;
-override a_unorm8: bool = false;
-
-struct Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    act: u32,
-    has_bias: u32,
-    bias_grad: u32,
-    act_grad: u32,
-    chunk: u32,
-    chunks: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(6) var<storage, read_write> db: array<f32>;
-@group(0) @binding(7) var<storage, read> a4: array<vec4<f32>>;
-@group(0) @binding(8) var<storage, read> b4: array<vec4<f32>>;
-@group(0) @binding(9) var<storage, read_write> c4: array<vec4<f32>>;
-@group(0) @binding(11) var<storage, read> saved4: array<vec4<f32>>;
-@group(0) @binding(14) var<storage, read> a_u8: array<u32>;
-
-fn activate4(v: vec4<f32>, act: u32) -> vec4<f32> {
-    switch act {
-        case 1u: { return max(v, vec4<f32>(0.0)); }
-        case 2u: {
-            let e = exp(-abs(v));
-            return select(e / (1.0 + e), 1.0 / (1.0 + e), v >= vec4<f32>(0.0));
-        }
-        case 3u: {
-            let t = 1.0 - 2.0 / (exp(2.0 * abs(v)) + 1.0);
-            return select(-t, t, v >= vec4<f32>(0.0));
-        }
-        case 4u: { return select(0.2 * v, v, v > vec4<f32>(0.0)); }
-        case 5u: { return select(exp(min(v, vec4<f32>(0.0))) - 1.0, v, v > vec4<f32>(0.0)); }
-        default: { return v; }
-    }
-}
-
-// The derivative of activation `act` at the point where it output `out`.
-fn slope4(out: vec4<f32>, act: u32) -> vec4<f32> {
-    switch act {
-        case 1u: { return select(vec4<f32>(0.0), vec4<f32>(1.0), out > vec4<f32>(0.0)); }
-        case 2u: { return out * (1.0 - out); }
-        case 3u: { return 1.0 - out * out; }
-        case 4u: { return select(vec4<f32>(0.2), vec4<f32>(1.0), out > vec4<f32>(0.0)); }
-        case 5u: { return select(out + 1.0, vec4<f32>(1.0), out > vec4<f32>(0.0)); }
-        default: { return vec4<f32>(1.0); }
-    }
-}
-
-// The value stored for C's vec4 `at`: activated, or times the activation's derivative.
-fn finish4(at: u32, v: vec4<f32>) -> vec4<f32> {
-    if params.act_grad != 0u {
-        return v * slope4(saved4[at], params.act_grad);
-    }
-    return activate4(v, params.act);
-}
-
-// byte / 255 rounded once to f32, in integer arithmetic (data.wgsl says how it works).
-fn unorm8x4(bytes: vec4<u32>) -> vec4<f32> {
-    let bits = bytes * 0x01010101u;
-    let lz = countLeadingZeros(bits);
-    let m = bits << (lz & vec4<u32>(31u));
-    let f = ((vec4<u32>(126u) - lz) << vec4<u32>(23u)) + ((m >> vec4<u32>(8u)) & vec4<u32>(0x7fffffu))
-        + ((m >> vec4<u32>(7u)) & vec4<u32>(1u));
-    return select(bitcast<vec4<f32>>(f), vec4<f32>(0.0), bytes == vec4<u32>(0u));
-}
-
-// A's elements 4i .. 4i + 3.
-fn a4_at(i: u32) -> vec4<f32> {
-    if a_unorm8 {
-        let w = a_u8[i];
-        return unorm8x4(vec4<u32>(w & 0xffu, (w >> 8u) & 0xffu, (w >> 16u) & 0xffu, w >> 24u));
-    }
-    return a4[i];
-}
+// A module of its own because a device without subgroups refuses any module that uses them.
+// wgpu's WGSL front end takes subgroup builtins without `enable subgroups;` and refuses the
+// directive, which Tint requires: the Tint check (tools/tint) adds it.
 
 // Rows 4g .. 4g + 3 of the subgroup's 16 at the step's 4 values of k (column i is row 4g + i's)
 // from the vec4s lanes 2g and 2g + 1 loaded (`va`, `vb`), broadcast in the order below: without
@@ -141,32 +60,17 @@ fn store_rows(rg: u32, cg0: u32, cg1: u32, second: bool, acc0: mat4x4<f32>, acc1
     }
     // Written out: a loop over the rows would index the accumulators dynamically, which sends
     // them through memory (wgpu bounds every loop, so drivers do not unroll it).
-    store4(rg * n4, cg0, cg1, second, acc0[0] + bias0, acc1[0] + bias1);
-    store4((rg + 1u) * n4, cg0, cg1, second, acc0[1] + bias0, acc1[1] + bias1);
-    store4((rg + 2u) * n4, cg0, cg1, second, acc0[2] + bias0, acc1[2] + bias1);
-    store4((rg + 3u) * n4, cg0, cg1, second, acc0[3] + bias0, acc1[3] + bias1);
+    store_row4(rg * n4, cg0, cg1, second, acc0[0] + bias0, acc1[0] + bias1);
+    store_row4((rg + 1u) * n4, cg0, cg1, second, acc0[1] + bias0, acc1[1] + bias1);
+    store_row4((rg + 2u) * n4, cg0, cg1, second, acc0[2] + bias0, acc1[2] + bias1);
+    store_row4((rg + 3u) * n4, cg0, cg1, second, acc0[3] + bias0, acc1[3] + bias1);
 }
 
 // One row of C (its first vec4 at `at`) at columns cg0 .. cg0 + 3, and cg1 .. when `second`.
-fn store4(at: u32, cg0: u32, cg1: u32, second: bool, v0: vec4<f32>, v1: vec4<f32>) {
+fn store_row4(at: u32, cg0: u32, cg1: u32, second: bool, v0: vec4<f32>, v1: vec4<f32>) {
     c4[at + cg0 / 4u] = finish4(at + cg0 / 4u, v0);
     if second {
         c4[at + cg1 / 4u] = finish4(at + cg1 / 4u, v1);
-    }
-}
-
-// db[col .. col + 4] = v, the columns past n skipped.
-fn store_db4(col: u32, v: vec4<f32>) {
-    let left = params.n - col;
-    db[col] = v.x;
-    if left > 1u {
-        db[col + 1u] = v.y;
-    }
-    if left > 2u {
-        db[col + 2u] = v.z;
-    }
-    if left > 3u {
-        db[col + 3u] = v.w;
     }
 }
 

@@ -12,6 +12,7 @@ pub enum Shader {
     Matmul,
     /// A matmul variant that shares loads across a subgroup: only on devices with 8-wide
     /// subgroups (`Tuning::subgroup_products`), since others refuse the whole module.
+    /// matmul_subgroup.wgsl appended to matmul.wgsl, whose helpers it uses.
     MatmulSubgroup,
     Conv2d,
     /// The convolution GEMMs sharing loads across a subgroup, on the same devices as
@@ -33,6 +34,7 @@ impl Shader {
     /// "appended to NAME.wgsl", which tools/tint reads).
     pub fn extends(self) -> Option<Shader> {
         match self {
+            Shader::MatmulSubgroup => Some(Shader::Matmul),
             Shader::Conv2dSubgroup => Some(Shader::Conv2d),
             _ => None,
         }
@@ -76,7 +78,9 @@ impl Shader {
     pub fn source(self) -> &'static str {
         match self {
             Shader::Matmul => include_str!("../../shaders/matmul.wgsl"),
-            Shader::MatmulSubgroup => include_str!("../../shaders/matmul_subgroup.wgsl"),
+            Shader::MatmulSubgroup => {
+                concat!(include_str!("../../shaders/matmul.wgsl"), include_str!("../../shaders/matmul_subgroup.wgsl"))
+            }
             Shader::Conv2d => include_str!("../../shaders/conv2d.wgsl"),
             Shader::Conv2dSubgroup => {
                 concat!(include_str!("../../shaders/conv2d.wgsl"), include_str!("../../shaders/conv2d_subgroup.wgsl"))
