@@ -405,6 +405,9 @@ fn conv2d_backward_weight_reduce_wide(
 override row_groups: u32 = 4u;
 override col_groups: u32 = 2u;
 override taps_vec4: bool = false;
+// Both strides 1: every window covering an input pixel sits on the output grid, so the input
+// gradient's index math skips its divisions by the strides.
+override unit_stride: bool = false;
 
 // floor(a / b), for a below 2^24 and quotients below 2^20 (ops/conv2d.rs gives these kernels
 // only such shapes): an f32 product, then one correction either way. CPU adapters divide
@@ -815,9 +818,14 @@ fn dy_under(cov: Windows, p: u32) -> mat4x4<f32> {
     let tx = cov.ix - vec4<i32>(i32(t - ky * params.kw));
     let uy = vec4<u32>(max(ty, vec4<i32>(0)));
     let ux = vec4<u32>(max(tx, vec4<i32>(0)));
-    let oy = quot(uy, params.stride_h);
-    let ox = quot(ux, params.stride_w);
-    let on_grid = (oy * params.stride_h == uy) & (ox * params.stride_w == ux);
+    var oy = uy;
+    var ox = ux;
+    var on_grid = vec4<bool>(true);
+    if !unit_stride {
+        oy = quot(uy, params.stride_h);
+        ox = quot(ux, params.stride_w);
+        on_grid = (oy * params.stride_h == uy) & (ox * params.stride_w == ux);
+    }
     let ok = (ty >= vec4<i32>(0)) & (tx >= vec4<i32>(0)) & on_grid & (oy < vec4<u32>(params.oh))
         & (ox < vec4<u32>(params.ow)) & cov.valid;
     let at = (vec4<u32>(cov.base) + oy * params.ow + ox) * (params.c_out / 4u) + (p - t * params.c_out) / 4u;

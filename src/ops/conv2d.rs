@@ -167,10 +167,9 @@ pub struct GemmBlocks {
 
 impl GemmBlocks {
     fn kernel(self, entry: &'static str, shape: &Conv2dShape) -> Kernel {
-        Kernel::new(Shader::Conv2d, entry)
+        shape_constants(Kernel::new(Shader::Conv2d, entry), shape)
             .constant("row_groups", f64::from(self.row_groups))
             .constant("col_groups", f64::from(self.col_groups))
-            .constant("taps_vec4", f64::from(u8::from(shape.c_in.is_multiple_of(4))))
     }
 
     /// Invocations over a [rows, cols] output.
@@ -179,11 +178,17 @@ impl GemmBlocks {
     }
 }
 
+/// The GEMM kernels' overrides that follow from the shape: whole vec4s of channels at a tap,
+/// unit strides.
+fn shape_constants(kernel: Kernel, shape: &Conv2dShape) -> Kernel {
+    kernel
+        .constant("taps_vec4", f64::from(u8::from(shape.c_in.is_multiple_of(4))))
+        .constant("unit_stride", f64::from(u8::from(shape.stride_h == 1 && shape.stride_w == 1)))
+}
+
 /// The subgroup kernels' tiles: `blocks` × 4 rows (at most 8 blocks) × 32 columns.
 fn subgroup_kernel(entry: &'static str, shape: &Conv2dShape, blocks: usize) -> Kernel {
-    Kernel::new(Shader::Conv2dSubgroup, entry)
-        .constant("taps_vec4", f64::from(u8::from(shape.c_in.is_multiple_of(4))))
-        .constant("tile_blocks", blocks as f64)
+    shape_constants(Kernel::new(Shader::Conv2dSubgroup, entry), shape).constant("tile_blocks", blocks as f64)
 }
 
 /// Invocations of the subgroup kernels over a [rows, cols] output: 8 a tile.
