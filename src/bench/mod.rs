@@ -535,7 +535,7 @@ pub async fn kernels(gpu: &Gpu, settings: &KernelBench) -> Result<(Vec<KernelRow
     ));
     say(&format!("matmul variant for shapes off multiples of 4 on this adapter: {}", Variant::for_gpu(gpu).name()));
     for n in [128, 256, 512, 1024, 2048, 4096].into_iter().filter(|&n| n <= max_matmul) {
-        for variant in Variant::ALL.into_iter().filter(|v| v.takes(&MatmulShape::new(n, n, n)) && v.available(gpu)) {
+        for variant in Variant::runnable(gpu, &MatmulShape::new(n, n, n)) {
             b.matmul(&mut rng, "matmul", variant, MatmulShape::new(n, n, n), Activation::Linear, n <= 512, false)
                 .await?;
         }
@@ -546,7 +546,7 @@ pub async fn kernels(gpu: &Gpu, settings: &KernelBench) -> Result<(Vec<KernelRow
     let dx = |m, n, k| MatmulShape { m, n, k, trans_a: false, trans_b: true };
     // The seed MLP's first layer reads its input batch of u8 images as bytes (`InputForm`).
     for (name, shape) in [("matmul mlp forward u8 A", dense(32, 128, 784)), ("matmul mlp dw u8 A", dw(784, 128, 32))] {
-        for variant in Variant::candidates(&shape).into_iter().filter(|v| v.available(gpu)) {
+        for variant in Variant::candidates(gpu, &shape) {
             b.matmul(&mut rng, name, variant, shape, Activation::Relu, true, true).await?;
         }
     }
@@ -562,7 +562,7 @@ pub async fn kernels(gpu: &Gpu, settings: &KernelBench) -> Result<(Vec<KernelRow
         ("matmul cnn dense forward", dense(32, 128, 5408), Activation::Relu),
         ("matmul cnn dense dw", dw(5408, 128, 32), Activation::Linear),
     ] {
-        for variant in Variant::candidates(&shape).into_iter().filter(|v| v.available(gpu)) {
+        for variant in Variant::candidates(gpu, &shape) {
             b.matmul(&mut rng, name, variant, shape, act, true, false).await?;
         }
     }

@@ -122,7 +122,7 @@ async fn unorm8_exact(ck: &mut Checker<'_>) -> CheckResult {
     let product = MatmulShape::new(256, 4, 4);
     let identity: Vec<f32> = (0..16).map(|i| f32::from(u8::from(i % 5 == 0))).collect();
     let (a, b) = (gpu.upload_bytes("a_u8", &bytes)?, gpu.upload_windowed("identity", &identity)?);
-    for variant in Variant::ALL.into_iter().filter(|v| v.takes(&product) && v.available(gpu)) {
+    for variant in Variant::runnable(gpu, &product) {
         let c = ck.poisoned(256 * 4)?;
         ck.run(matmul::matmul_variant(gpu, variant, product, Operand::Unorm8(&a), &b, None, Activation::Linear, &c))
             .await?;

@@ -242,13 +242,18 @@ impl Variant {
         }
     }
 
-    /// The variants worth timing for `shape`: the vec4 ones where they apply, else the scalar
-    /// ones; and the uniform-B and split-k ones wherever they apply.
-    pub fn candidates(shape: &MatmulShape) -> Vec<Variant> {
+    /// The variants `gpu` can run on `shape`.
+    pub fn runnable(gpu: &Gpu, shape: &MatmulShape) -> Vec<Variant> {
+        Variant::ALL.into_iter().filter(|v| v.takes(shape) && v.available(gpu)).collect()
+    }
+
+    /// The variants worth timing for `shape` on `gpu`: the vec4 ones where they apply, else the
+    /// scalar ones; and the uniform-B and split-k ones wherever they apply.
+    pub fn candidates(gpu: &Gpu, shape: &MatmulShape) -> Vec<Variant> {
         let vec4 = shape.allows_vec4();
-        Variant::ALL
+        Variant::runnable(gpu, shape)
             .into_iter()
-            .filter(|v| v.takes(shape) && (matches!(v, Variant::UniformB | Variant::SplitK) || v.is_vec4() == vec4))
+            .filter(|v| matches!(v, Variant::UniformB | Variant::SplitK) || v.is_vec4() == vec4)
             .collect()
     }
 
