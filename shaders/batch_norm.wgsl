@@ -9,6 +9,8 @@
 //     for the moving mean and the (biased) moving variance, as Keras updates them.
 //   batch_norm_forward: y = (x - mean)·invstd·gamma + beta, with the batch's stats (training).
 //   batch_norm_infer:   y = (x - moving_mean) / sqrt(moving_var + ε)·gamma + beta.
+//   Both then apply `act` (an activation code, 0: none): an Activation layer that follows,
+//   folded in by the graph; the backward passes take dy before it.
 //   batch_norm_backward_params: dbeta = Σ dy, dgamma = Σ dy·x̂, x̂ = (x - mean)·invstd.
 //   batch_norm_backward_input:  dx = gamma·invstd / rows · (rows·dy - dbeta - x̂·dgamma).
 // Without Keras's scale or center the host binds a gamma of ones or a beta of zeros.
@@ -31,6 +33,8 @@ struct Params {
     epsilon: f32,
     momentum: f32,
     per_sample: u32,
+    // 1 relu, 2 sigmoid, 3 tanh, 4 leaky relu 0.2, 5 elu (matmul.wgsl's codes); 0 none.
+    act: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -58,6 +62,28 @@ struct Params {
 
 fn linear_index(wg: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     return (wg.x + wg.y * nwg.x) * 256u + lid;
+}
+
+// The normalised value through the folded activation (matmul.wgsl's activate4).
+fn activate4(v: vec4<f32>) -> vec4<f32> {
+    switch params.act {
+        case 1u: { return max(v, vec4<f32>(0.0)); }
+        case 2u: {
+            let e = exp(-abs(v));
+            return select(e / (1.0 + e), 1.0 / (1.0 + e), v >= vec4<f32>(0.0));
+        }
+        case 3u: {
+            let t = 1.0 - 2.0 / (exp(2.0 * abs(v)) + 1.0);
+            return select(-t, t, v >= vec4<f32>(0.0));
+        }
+        case 4u: { return select(0.2 * v, v, v > vec4<f32>(0.0)); }
+        case 5u: { return select(exp(min(v, vec4<f32>(0.0))) - 1.0, v, v > vec4<f32>(0.0)); }
+        default: { return v; }
+    }
+}
+
+fn activate(v: f32) -> f32 {
+    return activate4(vec4<f32>(v)).x;
 }
 
 var<workgroup> partial4: array<vec4<f32>, 256>;
@@ -129,7 +155,7 @@ fn batch_norm_forward(
         return;
     }
     let ch = i % params.c;
-    y[i] = (x[i] - stats[ch]) * stats[params.c + ch] * gamma[ch] + beta[ch];
+    y[i] = activate((x[i] - stats[ch]) * stats[params.c + ch] * gamma[ch] + beta[ch]);
 }
 
 @compute @workgroup_size(256)
@@ -143,7 +169,7 @@ fn batch_norm_infer(
         return;
     }
     let ch = i % params.c;
-    y[i] = (x[i] - moving_mean[ch]) / sqrt(moving_var[ch] + params.epsilon) * gamma[ch] + beta[ch];
+    y[i] = activate((x[i] - moving_mean[ch]) / sqrt(moving_var[ch] + params.epsilon) * gamma[ch] + beta[ch]);
 }
 
 @compute @workgroup_size(256)
@@ -244,7 +270,7 @@ fn batch_norm_forward4(
         return;
     }
     let q = i % c4;
-    y4[i] = (x4[i] - stats4[q]) * stats4[c4 + q] * gamma4[q] + beta4[q];
+    y4[i] = activate4((x4[i] - stats4[q]) * stats4[c4 + q] * gamma4[q] + beta4[q]);
 }
 
 @compute @workgroup_size(256)

@@ -16,7 +16,8 @@
 // Bindings: 0 params; forwards: 1 x, 2 y (and 3 argmax for max); backwards: 4 dy, 5 dx, 1 x
 //   (and 3 argmax for max). pool_max_forward4 / pool_max_backward4 take channels four at a time
 //   (when c is a multiple of 4; params.c is then c / 4): 6 x4, 7 y4, 8 argmax4 / 8, 9 dy4, 10 dx4
-//   (and 6 x4); pool_max_backward_disjoint4: 7 y4 (read), 8 argmax4, 9 dy4, 10 dx4.
+//   (and 6 x4); pool_max_backward_disjoint4: 7 y4 (read), 8 argmax4, 9 dy4, 10 dx4;
+//   pool_avg_forward4: 6 x4, 7 y4; pool_avg_backward4: 9 dy4, 10 dx4 (and 6 x4).
 //   Their argmax holds the same flat x indices as the scalar kernels'.
 // Grid: one invocation per output element (pool_max_backward_disjoint4: per y element), 256
 //   per workgroup, folded 2-D past 65 535 workgroups. Outputs are overwritten.
@@ -262,6 +263,61 @@ fn pool_max_backward4(
         for (var ox = cols.x; ox <= cols.y; ox++) {
             let o = ((b * params.oh + u32(oy)) * params.ow + u32(ox)) * params.c + ch;
             acc += select(vec4<f32>(0.0), dy4[o], argmax4[o] == mine);
+        }
+    }
+    if params.act_grad != 0u {
+        acc *= slope4(x4[i], params.act_grad);
+    }
+    dx4[i] = acc;
+}
+
+@compute @workgroup_size(256)
+fn pool_avg_forward4(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = linear_index(wg, nwg, lid);
+    if i >= params.n * params.oh * params.ow * params.c {
+        return;
+    }
+    let ch = i % params.c;
+    let ox = (i / params.c) % params.ow;
+    let oy = (i / (params.c * params.ow)) % params.oh;
+    let b = i / (params.c * params.ow * params.oh);
+    let win = window(oy, ox);
+    var sum = vec4<f32>(0.0);
+    for (var iy = win.x; iy < win.y; iy++) {
+        for (var ix = win.z; ix < win.w; ix++) {
+            sum += x4[((b * params.h + iy) * params.w + ix) * params.c + ch];
+        }
+    }
+    let cells = (win.y - win.x) * (win.w - win.z);
+    y4[i] = sum / f32(max(cells, 1u));
+}
+
+@compute @workgroup_size(256)
+fn pool_avg_backward4(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = linear_index(wg, nwg, lid);
+    if i >= params.n * params.h * params.w * params.c {
+        return;
+    }
+    let ch = i % params.c;
+    let ix = (i / params.c) % params.w;
+    let iy = (i / (params.c * params.w)) % params.h;
+    let b = i / (params.c * params.w * params.h);
+    let rows = covering(iy, params.pad_top, params.pool_h, params.stride_h, params.oh);
+    let cols = covering(ix, params.pad_left, params.pool_w, params.stride_w, params.ow);
+    var acc = vec4<f32>(0.0);
+    for (var oy = rows.x; oy <= rows.y; oy++) {
+        for (var ox = cols.x; ox <= cols.y; ox++) {
+            let win = window(u32(oy), u32(ox));
+            let cells = (win.y - win.x) * (win.w - win.z);
+            acc += dy4[((b * params.oh + u32(oy)) * params.ow + u32(ox)) * params.c + ch] / f32(cells);
         }
     }
     if params.act_grad != 0u {

@@ -334,6 +334,47 @@ fn batch_norm_cnn_training_and_inference_match_the_cpu_twin() {
     }
 }
 
+/// An `Activation` layer after a Conv2D, Dense or BatchNormalization layer that has none runs
+/// inside it, and its derivative inside the input gradient of the next layer that computes,
+/// past views such as Flatten: the step has no activation pass of its own, and its steps still
+/// match the CPU twin, which runs the layers as written.
+#[test]
+fn activation_layers_run_inside_the_layer_before_and_still_match_the_cpu_twin() {
+    let (train, _) = fashion(64);
+    let spec = Sequential::new(&[28, 28, 1])
+        .add(Layer::conv2d(6, (3, 3), Act::Linear))
+        .add(Layer::Activation(Act::Relu))
+        .add(Layer::max_pool((2, 2)))
+        // No bias before a BatchNormalization, as Keras users write it: its gradient would be zero.
+        .add(Layer::Conv2D(Conv2D {
+            filters: 8,
+            kernel: (3, 3),
+            strides: (1, 1),
+            padding: wgtrain::ops::Padding::Valid,
+            activation: Act::Linear,
+            use_bias: false,
+            kernel_regularizer: None,
+        }))
+        .add(Layer::batch_norm())
+        .add(Layer::Activation(Act::Elu))
+        .add(Layer::Flatten)
+        .add(Layer::Dense(Dense { use_bias: false, ..dense(16, Act::Linear) }))
+        .add(Layer::BatchNormalization(BatchNormalization { scale: false, ..BatchNormalization::default() }))
+        .add(Layer::Activation(Act::Sigmoid))
+        .add(Layer::dense(12, Act::Linear))
+        .add(Layer::Activation(Act::Tanh))
+        .add(Layer::dense(10, Act::Softmax));
+    parity("model parity folded activations", spec.clone(), Optimizer::Adam(Adam::default()), &train, 16, 3);
+    for gpu in gpus() {
+        let compile =
+            Compile { optimizer: Optimizer::Adam(Adam::default()), loss: LossKind::CategoricalCrossentropy, seed: 5 };
+        let mut model = Model::new(gpu.clone(), spec.clone(), compile).unwrap();
+        let kernels: Vec<&str> =
+            model.profile_step(&train, 16, &mut |_| Ok(0.0)).unwrap().kernels.into_iter().map(|k| k.0).collect();
+        assert!(!kernels.iter().any(|k| k.starts_with("activation_")), "{}: {kernels:?}", short(gpu));
+    }
+}
+
 /// A Dense-first model reads u8 images as bytes (copied, not converted, into its input), and
 /// trains to the same bits as on the f32 copy of the data that it used to convert them to.
 #[test]

@@ -1,10 +1,12 @@
 //! BatchNormalization: batch statistics and the moving statistics they update, normalisation
-//! in training and inference, and the backward pass; short last batches count only their
-//! valid samples.
+//! in training and inference (through each activation a following Activation layer folds in),
+//! and the backward pass; short last batches count only their valid samples.
 
 use rand::rngs::StdRng;
 
 use super::{Check, CheckResult, Checker, f64s, uniform};
+use crate::ops::Activation;
+use crate::ops::activation::cpu as activation_cpu;
 use crate::ops::batch_norm::{self, BatchNormShape, cpu};
 
 pub const CHECKS: &[Check] = &[
@@ -46,7 +48,8 @@ fn input(rng: &mut StdRng, rows: usize, c: usize) -> Vec<f32> {
 async fn forward(ck: &mut Checker<'_>) -> CheckResult {
     let gpu = ck.gpu;
     let mut rng = ck.rng(60);
-    for (_, &(samples, per_sample, c, valid)) in ck.pick(&SHAPES) {
+    for (i, &(samples, per_sample, c, valid)) in ck.pick(&SHAPES) {
+        let act = Activation::EPILOGUE[i % Activation::EPILOGUE.len()];
         let (s, rows) = (shape(samples, per_sample, c), samples * per_sample);
         // The CPU twin sees only the valid samples, as Keras does in a short batch.
         let (counted, valid_s) = (valid * per_sample * c, shape(valid, per_sample, c));
@@ -59,11 +62,12 @@ async fn forward(ck: &mut Checker<'_>) -> CheckResult {
         let (tmm, tmv) = (ck.upload("moving_mean", &mm)?, ck.upload("moving_var", &mv)?);
         let (stats, y) = (ck.poisoned(2 * c)?, ck.poisoned(rows * c)?);
         ck.run(batch_norm::stats(gpu, &s, &tx, &batch_rows, &stats, [&tmm, &tmv])).await?;
-        ck.run(batch_norm::forward(gpu, &s, &tx, [&tg, &tb], &stats, &y)).await?;
+        ck.run(batch_norm::forward(gpu, &s, act, &tx, [&tg, &tb], &stats, &y)).await?;
         let xs = f64s(&x[..counted]);
         let (mean, var) = cpu::moments(&valid_s, &xs);
-        let want = cpu::normalize(&valid_s, &xs, &mean, &var, &f64s(&gamma), &f64s(&beta));
-        let what = format!("{samples}x{per_sample}x{c} ({valid} valid)");
+        let want =
+            activation_cpu::forward(act, &cpu::normalize(&valid_s, &xs, &mean, &var, &f64s(&gamma), &f64s(&beta)));
+        let what = format!("{samples}x{per_sample}x{c} ({valid} valid, {act:?})");
         ck.compare(&format!("batch_norm_forward {what}"), &ck.read(&y).await?[..counted], &want)?;
         let invstd: Vec<f64> = var.iter().map(|v| 1.0 / (v + 1e-3).sqrt()).collect();
         ck.compare(&format!("batch_norm_stats {what}"), &ck.read(&stats).await?, &[mean, invstd].concat())?;
@@ -72,8 +76,11 @@ async fn forward(ck: &mut Checker<'_>) -> CheckResult {
         ck.compare(&format!("batch_norm moving variance {what}"), &ck.read(&tmv).await?, &want_mv)?;
         // Inference reads the moving statistics as they now are, in every row.
         let y = ck.poisoned(rows * c)?;
-        ck.run(batch_norm::infer(gpu, &s, &tx, [&tg, &tb], [&tmm, &tmv], &y)).await?;
-        let want = cpu::normalize(&s, &f64s(&x), &want_mm, &want_mv, &f64s(&gamma), &f64s(&beta));
+        ck.run(batch_norm::infer(gpu, &s, act, &tx, [&tg, &tb], [&tmm, &tmv], &y)).await?;
+        let want = activation_cpu::forward(
+            act,
+            &cpu::normalize(&s, &f64s(&x), &want_mm, &want_mv, &f64s(&gamma), &f64s(&beta)),
+        );
         ck.compare(&format!("batch_norm_infer {what}"), &ck.read(&y).await?, &want)?;
     }
     Ok(())

@@ -13,7 +13,7 @@ pub const CHECKS: &[Check] = &[
     Check::new("pool_avg_backward", "", |c| Box::pin(check(c, PoolKind::Average, true, 23))),
 ];
 
-fn shapes() -> [PoolShape; 12] {
+fn shapes() -> [PoolShape; 13] {
     let s = |n, h, w, c, (pool_h, pool_w), (stride_h, stride_w), padding| PoolShape {
         n,
         h,
@@ -43,6 +43,8 @@ fn shapes() -> [PoolShape; 12] {
         s(2, 1, 5, 4, (1, 2), (1, 2), Padding::Valid),
         // Overlapping windows four channels at a time (the gathering backward).
         s(2, 5, 7, 8, (3, 3), (2, 1), Padding::Same),
+        // A global pool (the BatchNormalization CNN's GlobalAveragePooling2D at batch 3).
+        s(3, 7, 7, 64, (7, 7), (7, 7), Padding::Valid),
     ]
 }
 

@@ -317,6 +317,7 @@ impl Reader {
                     epsilon: self.f32("epsilon", defaults.epsilon)?,
                     center: self.bool("center", defaults.center)?,
                     scale: self.bool("scale", defaults.scale)?,
+                    ..defaults
                 })
             }
             other => return Err(self.error(format!("the layer {other} is not supported"))),

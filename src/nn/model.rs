@@ -11,6 +11,7 @@ use super::layers::{Init, Param, ParamSpec, State};
 use super::sequential::Sequential;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Tensor, VIEW_ALIGN};
+use crate::ops::Activation;
 use crate::ops::loss::Loss;
 use crate::ops::optim::{Adagrad, Adam, LearningRate, RmsProp, Sgd};
 
@@ -595,13 +596,36 @@ impl Model {
         Ok(())
     }
 
-    /// Layer `i` as the graph runs it: the last layer's activation is left out when the loss fuses it.
+    /// Layer `i` as the graph runs it: `effective_layer`, and an elementwise `Activation` layer
+    /// runs inside the layer before it when that one can take it (`LayerKind::absorbing`),
+    /// itself a view. The CPU reference runs the layers unfolded: it checks the fold too.
+    pub(crate) fn graph_layer(&self, i: usize) -> Layer {
+        if let Some(absorbed) = self.absorbed_activation(i + 1) {
+            return self.effective_layer(i).kind_impl().absorbing(absorbed).expect("checked by absorbed_activation");
+        }
+        if self.absorbed_activation(i).is_some() {
+            return Layer::Activation(Act::Linear);
+        }
+        self.effective_layer(i)
+    }
+
+    /// Layer `i` as written, less its activation when it is the last and the loss fuses it.
     pub(crate) fn effective_layer(&self, i: usize) -> Layer {
         let layer = &self.spec.layers[i];
         if i + 1 < self.spec.layers.len() || self.head.fused.is_none() {
             return layer.clone();
         }
         layer.kind_impl().without_activation()
+    }
+
+    /// The activation of layer `i` when it is an `Activation` layer the layer before absorbs.
+    fn absorbed_activation(&self, i: usize) -> Option<Act> {
+        if i == 0 || i >= self.spec.layers.len() {
+            return None;
+        }
+        let Layer::Activation(act) = self.effective_layer(i) else { return None };
+        let nonlinear = act.elementwise().is_some_and(|a| a != Activation::Linear);
+        (nonlinear && self.effective_layer(i - 1).kind_impl().absorbing(act).is_some()).then_some(act)
     }
 }
 

@@ -2,7 +2,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::grid_for;
+use super::{Activation, grid_for};
 use crate::error::Result;
 use crate::gpu::{Dispatch, Gpu, Kernel, Shader, Tensor};
 
@@ -26,6 +26,7 @@ struct Params {
     epsilon: f32,
     momentum: f32,
     per_sample: u32,
+    act: u32,
 }
 
 impl BatchNormShape {
@@ -37,7 +38,15 @@ impl BatchNormShape {
             epsilon: self.epsilon,
             momentum: self.momentum,
             per_sample: self.per_sample as u32,
+            act: 0,
         }
+    }
+
+    /// The params of a normalisation followed by `act`, which must be differentiated through
+    /// its output: the backward passes take the gradient before it, made from y.
+    fn params_activated(&self, act: Activation) -> Params {
+        assert!(act.from_output(), "batch_norm: {act:?} is not differentiated through its output");
+        Params { act: act.code(), ..self.params() }
     }
 
     fn len(&self) -> usize {
@@ -73,10 +82,11 @@ pub fn stats(
     gpu.dispatch(&kernel("batch_norm_stats"), &shape.params(), &tensors, gpu.grid(shape.c as u64)?)
 }
 
-/// y = (x - mean)·invstd·gamma + beta with the batch's `stats` (training).
+/// y = act((x - mean)·invstd·gamma + beta) with the batch's `stats` (training).
 pub fn forward(
     gpu: &Gpu,
     shape: &BatchNormShape,
+    act: Activation,
     x: &Tensor,
     [gamma, beta]: [&Tensor; 2],
     stats: &Tensor,
@@ -85,21 +95,18 @@ pub fn forward(
     assert!(x.len() == shape.len() && y.len() == shape.len(), "batch_norm forward: shapes differ from {shape:?}");
     if by_four(shape) {
         let tensors = [(13, x), (14, y), (18, gamma), (19, beta), (17, stats)];
-        return gpu.dispatch(
-            &kernel("batch_norm_forward4"),
-            &shape.params(),
-            &tensors,
-            grid_for(gpu, shape.len() / 4)?,
-        );
+        let grid = grid_for(gpu, shape.len() / 4)?;
+        return gpu.dispatch(&kernel("batch_norm_forward4"), &shape.params_activated(act), &tensors, grid);
     }
     let tensors = [(1, x), (2, y), (3, gamma), (4, beta), (5, stats)];
-    gpu.dispatch(&kernel("batch_norm_forward"), &shape.params(), &tensors, grid_for(gpu, shape.len())?)
+    gpu.dispatch(&kernel("batch_norm_forward"), &shape.params_activated(act), &tensors, grid_for(gpu, shape.len())?)
 }
 
-/// y = (x - moving_mean) / sqrt(moving_var + ε)·gamma + beta (inference).
+/// y = act((x - moving_mean) / sqrt(moving_var + ε)·gamma + beta) (inference).
 pub fn infer(
     gpu: &Gpu,
     shape: &BatchNormShape,
+    act: Activation,
     x: &Tensor,
     [gamma, beta]: [&Tensor; 2],
     [moving_mean, moving_var]: [&Tensor; 2],
@@ -107,7 +114,7 @@ pub fn infer(
 ) -> Result<Dispatch> {
     assert!(x.len() == shape.len() && y.len() == shape.len(), "batch_norm infer: shapes differ from {shape:?}");
     let tensors = [(1, x), (2, y), (3, gamma), (4, beta), (6, moving_mean), (7, moving_var)];
-    gpu.dispatch(&kernel("batch_norm_infer"), &shape.params(), &tensors, grid_for(gpu, shape.len())?)
+    gpu.dispatch(&kernel("batch_norm_infer"), &shape.params_activated(act), &tensors, grid_for(gpu, shape.len())?)
 }
 
 /// dgamma = Σ dy·x̂ and dbeta = Σ dy per channel over the counted samples, overwritten.

@@ -118,6 +118,11 @@ pub fn forward(
             let kernel = Kernel::new(Shader::Pool, "pool_max_forward");
             gpu.dispatch(&kernel, &p, &[(1, x), (2, y), (3, argmax)], grid)
         }
+        PoolKind::Average if shape.c.is_multiple_of(4) => {
+            let kernel = Kernel::new(Shader::Pool, "pool_avg_forward4");
+            let p4 = Params { c: p.c / 4, ..p };
+            gpu.dispatch(&kernel, &p4, &[(6, x), (7, y)], grid_for(gpu, y.len() / 4)?)
+        }
         PoolKind::Average => {
             let kernel = Kernel::new(Shader::Pool, "pool_avg_forward");
             gpu.dispatch(&kernel, &p, &[(1, x), (2, y)], grid)
@@ -166,6 +171,11 @@ pub fn backward(
         PoolKind::Max => {
             let kernel = Kernel::new(Shader::Pool, "pool_max_backward");
             gpu.dispatch(&kernel, &p, &[(3, argmax), (4, dy), (5, dx), (1, x)], grid)
+        }
+        PoolKind::Average if shape.c.is_multiple_of(4) => {
+            let kernel = Kernel::new(Shader::Pool, "pool_avg_backward4");
+            let p4 = Params { c: p.c / 4, ..p };
+            gpu.dispatch(&kernel, &p4, &[(9, dy), (10, dx), (6, x)], grid_for(gpu, dx.len() / 4)?)
         }
         PoolKind::Average => {
             let kernel = Kernel::new(Shader::Pool, "pool_avg_backward");

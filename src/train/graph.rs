@@ -16,7 +16,7 @@ use crate::ops::{Activation, activation, optim, schedule};
 /// holds u8 features, a sample is whole words, and the first layer that computes (past views
 /// such as Flatten) is a product.
 pub(crate) fn input_form(model: &Model, data: &[&Dataset]) -> InputForm {
-    let first = (0..model.spec.layers.len()).map(|i| model.effective_layer(i)).find(|l| !l.kind_impl().is_view());
+    let first = (0..model.spec.layers.len()).map(|i| model.graph_layer(i)).find(|l| !l.kind_impl().is_view());
     let bytes = data.iter().all(|d| matches!(d.features, Features::U8(_)));
     let words = model.shapes[0].iter().product::<usize>().is_multiple_of(4);
     if first.is_some_and(|l| l.kind_impl().is_product()) && bytes && words { InputForm::Unorm8 } else { InputForm::F32 }
@@ -66,7 +66,7 @@ impl Graph {
         let b = Builder { gpu, batch };
         let shapes = &model.shapes;
         let n_layers = model.spec.layers.len();
-        let layers: Vec<Layer> = (0..n_layers).map(|i| model.effective_layer(i)).collect();
+        let layers: Vec<Layer> = (0..n_layers).map(|i| model.graph_layer(i)).collect();
 
         let mut values = vec![match input {
             InputForm::F32 => b.tensor("input", &shapes[0])?,
@@ -94,9 +94,11 @@ impl Graph {
         let loss_bufs = LossBuffers::new(gpu, batch)?;
         let logits = &values[n_layers];
 
-        // folded[i]: layer i's activation derivative is applied by layer i + 1's input-gradient
-        // pass, so layer i's incoming gradient is already its pre-activation one (a Dense or
-        // Conv2D under a Dense, a Conv2D or a pool).
+        // The first layer after layer i that computes (past views such as Flatten), if any.
+        let next_computing = |i: usize| (i + 1..n_layers).find(|&j| !layers[j].kind_impl().is_view());
+        // folded[i]: layer i's activation derivative is applied by the input-gradient pass of the
+        // next layer that computes, so layer i's incoming gradient is already its pre-activation
+        // one (a Dense, Conv2D or BatchNormalization under a Dense, a Conv2D or a pool).
         let folded: Vec<bool> = (0..n_layers)
             .map(|i| {
                 // Only an activation differentiated through its output: the product sees only that.
@@ -104,13 +106,18 @@ impl Graph {
                     .activation()
                     .and_then(Act::elementwise)
                     .is_some_and(|a| a != Activation::Linear && a.from_output());
-                i + 1 < n_layers
-                    && layers[i].kind_impl().takes_pre_activation_grad()
+                layers[i].kind_impl().takes_pre_activation_grad()
                     && nonlinear
-                    && layers[i + 1].kind_impl().applies_input_activation()
+                    && next_computing(i).is_some_and(|j| layers[j].kind_impl().applies_input_activation())
                     && grads[i + 1].is_some()
             })
             .collect();
+        // The activation whose derivative layer j applies: that of the last layer before it that
+        // computes, when folded.
+        let input_act = |j: usize| {
+            let before = (0..j).rev().find(|&i| !layers[i].kind_impl().is_view())?;
+            folded[before].then(|| layers[before].activation().and_then(Act::elementwise)).flatten()
+        };
 
         let mut forward_train = Vec::new();
         let mut forward_infer = Vec::new();
@@ -128,11 +135,7 @@ impl Graph {
                 dx: grads[i].as_deref(),
                 params: &model.params[i],
                 state: &model.state[i],
-                input_act: if i > 0 && folded[i - 1] {
-                    layers[i - 1].activation().and_then(Act::elementwise)
-                } else {
-                    None
-                },
+                input_act: input_act(i),
                 dy_is_pre_activation: folded[i],
                 step: &model.step,
                 seed: model.compile.seed,

@@ -4,9 +4,11 @@
 
 use std::sync::Arc;
 
-use super::{CpuCtx, GpuCtx, Init, LayerKind, ParamSpec, Recorded};
+use super::{CpuCtx, GpuCtx, Init, LayerKind, ParamSpec, Recorded, cpu_activate, cpu_deactivate};
 use crate::error::{Error, Result};
 use crate::gpu::Tensor;
+use crate::nn::layer::{Act, Layer};
+use crate::ops::Activation;
 use crate::ops::batch_norm::{self, BatchNormShape};
 
 /// Keras's defaults: momentum 0.99, epsilon 1e-3, center and scale.
@@ -20,11 +22,15 @@ pub struct BatchNormalization {
     pub center: bool,
     /// Learn a scale gamma.
     pub scale: bool,
+    /// Not Keras's: the activation of an `Activation` layer that follows, which the graph folds
+    /// into this one's normalisation ([`LayerKind::absorbing`]); never written or read.
+    #[serde(skip)]
+    pub activation: Act,
 }
 
 impl Default for BatchNormalization {
     fn default() -> Self {
-        BatchNormalization { momentum: 0.99, epsilon: 1e-3, center: true, scale: true }
+        BatchNormalization { momentum: 0.99, epsilon: 1e-3, center: true, scale: true, activation: Act::Linear }
     }
 }
 
@@ -58,6 +64,21 @@ impl LayerKind for BatchNormalization {
         Ok(input.to_vec())
     }
 
+    fn activation(&self) -> Option<Act> {
+        Some(self.activation)
+    }
+
+    fn takes_pre_activation_grad(&self) -> bool {
+        true
+    }
+
+    /// Only an activation differentiated through its output: the backward passes see only y.
+    fn absorbing(&self, act: Act) -> Option<Layer> {
+        let fits = act.elementwise().is_some_and(Activation::from_output);
+        (self.activation == Act::Linear && fits)
+            .then_some(Layer::BatchNormalization(BatchNormalization { activation: act, ..*self }))
+    }
+
     fn params(&self, input: &[usize]) -> Vec<ParamSpec> {
         let c = vec![*input.last().expect("a checked input shape")];
         let gamma = self.scale.then(|| ParamSpec::trainable("gamma", c.clone(), Init::Ones));
@@ -82,11 +103,19 @@ impl LayerKind for BatchNormalization {
         let mut rec = Recorded::default();
         rec.forward_train
             .push(batch_norm::stats(gpu, &shape, ctx.x, ctx.batch_rows, &stats, [mean, var])?.owning(stats.clone()));
-        rec.forward_train.push(batch_norm::forward(gpu, &shape, ctx.x, [g, b], &stats, ctx.y)?);
-        let infer = batch_norm::infer(gpu, &shape, ctx.x, [g, b], [mean, var], ctx.y)?;
+        let act = self.activation.elementwise().expect("an elementwise activation, as absorbing takes");
+        rec.forward_train.push(batch_norm::forward(gpu, &shape, act, ctx.x, [g, b], &stats, ctx.y)?);
+        let infer = batch_norm::infer(gpu, &shape, act, ctx.x, [g, b], [mean, var], ctx.y)?;
         rec.forward_infer.push(infer.owning(ones.clone()).owning(zeros.clone()));
         // Without scale and center, first in the model: nothing to learn here or before.
         let Some(dy) = ctx.dy else { return Ok(rec) };
+        let dz_owned;
+        let dy: &Tensor = if self.activation == Act::Linear || ctx.dy_is_pre_activation {
+            dy
+        } else {
+            dz_owned = ctx.pre_activation_grad(self.activation, shape.c, None, &mut rec.backward)?;
+            &dz_owned
+        };
         let scratch = |label| -> Result<Arc<Tensor>> { Ok(Arc::new(gpu.zeros(label, shape.c)?)) };
         let (dgamma_scratch, dbeta_scratch) = (scratch("dgamma")?, scratch("dbeta")?);
         let dgamma = gamma.map_or(&*dgamma_scratch, |p| &p.grad);
@@ -116,7 +145,7 @@ impl LayerKind for BatchNormalization {
         let (gamma, beta) = (gamma.unwrap_or(&ones), beta.unwrap_or(&zeros));
         let (mean, var) =
             if training { batch_norm::cpu::moments(&shape, x) } else { (ctx.state[0].clone(), ctx.state[1].clone()) };
-        batch_norm::cpu::normalize(&shape, x, &mean, &var, gamma, beta)
+        cpu_activate(self.activation, batch_norm::cpu::normalize(&shape, x, &mean, &var, gamma, beta), shape.c)
     }
 
     fn cpu_moved_state(&self, ctx: &CpuCtx, x: &[f64]) -> Option<Vec<Vec<f64>>> {
@@ -125,8 +154,10 @@ impl LayerKind for BatchNormalization {
         Some(vec![mean, var])
     }
 
-    fn cpu_backward(&self, ctx: &CpuCtx, x: &[f64], _y: &[f64], dy: Vec<f64>) -> (Vec<f64>, Vec<Vec<f64>>) {
+    fn cpu_backward(&self, ctx: &CpuCtx, x: &[f64], y: &[f64], dy: Vec<f64>) -> (Vec<f64>, Vec<Vec<f64>>) {
         let shape = self.shape(ctx.input_shape, ctx.batch);
+        let dy =
+            cpu_deactivate(self.activation, y, &dy, shape.c, || unreachable!("absorbing takes only activations of y"));
         let ones = vec![1.0; shape.c];
         let gamma = self.gamma_beta(ctx.params).0.unwrap_or(&ones);
         let (dx, dgamma, dbeta) = batch_norm::cpu::backward(&shape, x, &dy, gamma);

@@ -96,6 +96,11 @@ impl LayerKind for Conv2D {
         Layer::Conv2D(Conv2D { activation: Act::Linear, ..*self })
     }
 
+    fn absorbing(&self, act: Act) -> Option<Layer> {
+        (self.activation == Act::Linear && act.elementwise().is_some())
+            .then_some(Layer::Conv2D(Conv2D { activation: act, ..*self }))
+    }
+
     fn takes_pre_activation_grad(&self) -> bool {
         true
     }

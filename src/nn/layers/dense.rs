@@ -52,6 +52,11 @@ impl LayerKind for Dense {
         Layer::Dense(Dense { activation: Act::Linear, ..*self })
     }
 
+    fn absorbing(&self, act: Act) -> Option<Layer> {
+        (self.activation == Act::Linear && act.elementwise().is_some())
+            .then_some(Layer::Dense(Dense { activation: act, ..*self }))
+    }
+
     fn is_product(&self) -> bool {
         true
     }

@@ -51,6 +51,10 @@ impl<const MAX: bool> LayerKind for GlobalPool2D<MAX> {
         }
     }
 
+    fn applies_input_activation(&self) -> bool {
+        true
+    }
+
     fn record(&self, ctx: &GpuCtx) -> Result<Recorded> {
         record_pool(ctx, Self::KIND, &Self::shape(ctx.input_shape, ctx.batch))
     }

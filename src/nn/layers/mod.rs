@@ -115,6 +115,13 @@ pub(crate) trait LayerKind {
         None
     }
 
+    /// The layer with the activation of an `Activation` layer that follows it folded in, when it
+    /// can apply it itself (its own activation linear): the graph then runs the `Activation`
+    /// layer as a view, saving a pass over the tensor each way.
+    fn absorbing(&self, _act: Act) -> Option<Layer> {
+        None
+    }
+
     /// The layer as the graph runs it when the loss applies its activation.
     fn without_activation(&self) -> Layer {
         Layer::Activation(Act::Linear)
