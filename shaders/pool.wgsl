@@ -7,6 +7,9 @@
 //   image (TensorFlow's 'same' semantics). Ties go to the first maximum in row-major order.
 //   pool_max_forward writes y and argmax; pool_max_backward routes dy to the argmax cells.
 //   pool_avg_forward / pool_avg_backward spread dy evenly over each window's cells.
+// A Dropout layer after the pool (past Flatten) runs inside it: with dropout_rate > 0 the
+// forward passes multiply y by dropout.wgsl's mask of (dropout_seed, step, y's flat index) and
+// the backward passes dy by that of step - 1, bit for bit the dropout passes' values.
 // Backward passes gather (one invocation per dx element over the windows that cover it):
 // deterministic, no atomics, and correct for overlapping windows. pool_max_backward_disjoint4
 // serves windows that cannot overlap (stride ≥ pool on both axes, the usual 2×2 stride 2): one
@@ -17,7 +20,8 @@
 //   (and 3 argmax for max). pool_max_forward4 / pool_max_backward4 take channels four at a time
 //   (when c is a multiple of 4; params.c is then c / 4): 6 x4, 7 y4, 8 argmax4 / 8, 9 dy4, 10 dx4
 //   (and 6 x4); pool_max_backward_disjoint4: 7 y4 (read), 8 argmax4, 9 dy4, 10 dx4;
-//   pool_avg_forward4: 6 x4, 7 y4; pool_avg_backward4: 9 dy4, 10 dx4 (and 6 x4).
+//   pool_avg_forward4: 6 x4, 7 y4; pool_avg_backward4: 9 dy4, 10 dx4 (and 6 x4); every pass
+//   11 step (u32, read with a folded dropout).
 //   Their argmax holds the same flat x indices as the scalar kernels'.
 // Grid: one invocation per output element (pool_max_backward_disjoint4: per y element), 256
 //   per workgroup, folded 2-D past 65 535 workgroups. Outputs are overwritten.
@@ -39,6 +43,9 @@ struct Params {
     // 3 tanh, 4 leaky relu 0.2, 5 elu; 0: none) at its output, the pool's input x (1, or 6 as
     // vec4s): then dx is the previous layer's pre-activation gradient.
     act_grad: u32,
+    // A folded Dropout layer's rate (0: none) and mask seed.
+    dropout_rate: f32,
+    dropout_seed: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -52,6 +59,58 @@ struct Params {
 @group(0) @binding(8) var<storage, read_write> argmax4: array<vec4<u32>>;
 @group(0) @binding(9) var<storage, read> dy4: array<vec4<f32>>;
 @group(0) @binding(10) var<storage, read_write> dx4: array<vec4<f32>>;
+@group(0) @binding(11) var<storage, read> step: array<u32>;
+
+// dropout.wgsl's mask: "lowbias32" (Chris Wellons) over (seed, step, index); the kept elements'
+// factor is 1 / (1 - rate), the others' 0.
+fn mix(v: u32) -> u32 {
+    var h = v;
+    h ^= h >> 16u;
+    h *= 0x7feb352du;
+    h ^= h >> 15u;
+    h *= 0x846ca68bu;
+    h ^= h >> 16u;
+    return h;
+}
+
+fn keep_scale(s: u32, i: u32) -> f32 {
+    let h = mix(mix(mix(params.dropout_seed) + s) + i);
+    let u = f32(h >> 8u) * (1.0 / 16777216.0);
+    return select(0.0, 1.0 / (1.0 - params.dropout_rate), u >= params.dropout_rate);
+}
+
+// The forward pass's factor for y[i] (1 without a folded dropout).
+fn dropped(i: u32) -> f32 {
+    if params.dropout_rate == 0.0 {
+        return 1.0;
+    }
+    return keep_scale(step[0], i);
+}
+
+fn dropped4(i: u32) -> vec4<f32> {
+    if params.dropout_rate == 0.0 {
+        return vec4<f32>(1.0);
+    }
+    let s = step[0];
+    return vec4<f32>(keep_scale(s, 4u * i), keep_scale(s, 4u * i + 1u), keep_scale(s, 4u * i + 2u), keep_scale(s, 4u * i + 3u));
+}
+
+// dy[o] as the backward pass takes it: through the folded dropout's mask of the step before.
+fn dy_at(o: u32) -> f32 {
+    if params.dropout_rate == 0.0 {
+        return dy[o];
+    }
+    return dy[o] * keep_scale(step[0] - 1u, o);
+}
+
+fn dy4_at(o: u32) -> vec4<f32> {
+    if params.dropout_rate == 0.0 {
+        return dy4[o];
+    }
+    let s = step[0] - 1u;
+    let mask = vec4<f32>(keep_scale(s, 4u * o), keep_scale(s, 4u * o + 1u), keep_scale(s, 4u * o + 2u), keep_scale(s, 4u * o + 3u));
+    return dy4[o] * mask;
+}
 
 // The derivative of activation `act` where it output `out` (activation.wgsl's).
 fn slope4(out: vec4<f32>, act: u32) -> vec4<f32> {
@@ -124,7 +183,7 @@ fn pool_max_forward(
             }
         }
     }
-    y[i] = best;
+    y[i] = best * dropped(i);
     argmax[i] = best_at;
 }
 
@@ -149,7 +208,7 @@ fn pool_max_backward(
         for (var ox = cols.x; ox <= cols.y; ox++) {
             let o = ((b * params.oh + u32(oy)) * params.ow + u32(ox)) * params.c + ch;
             if argmax[o] == i {
-                acc += dy[o];
+                acc += dy_at(o);
             }
         }
     }
@@ -178,7 +237,7 @@ fn pool_avg_forward(
         }
     }
     let cells = (win.y - win.x) * (win.w - win.z);
-    y[i] = sum / f32(max(cells, 1u));
+    y[i] = sum / f32(max(cells, 1u)) * dropped(i);
 }
 
 @compute @workgroup_size(256)
@@ -202,7 +261,7 @@ fn pool_avg_backward(
         for (var ox = cols.x; ox <= cols.y; ox++) {
             let win = window(u32(oy), u32(ox));
             let cells = (win.y - win.x) * (win.w - win.z);
-            acc += dy[((b * params.oh + u32(oy)) * params.ow + u32(ox)) * params.c + ch] / f32(cells);
+            acc += dy_at(((b * params.oh + u32(oy)) * params.ow + u32(ox)) * params.c + ch) / f32(cells);
         }
     }
     put_dx(i, acc);
@@ -237,7 +296,7 @@ fn pool_max_forward4(
             best_at = select(best_at, vec4<u32>(at), better);
         }
     }
-    y4[i] = best;
+    y4[i] = best * dropped4(i);
     argmax4[i] = best_at * 4u + LANES;
 }
 
@@ -262,7 +321,7 @@ fn pool_max_backward4(
     for (var oy = rows.x; oy <= rows.y; oy++) {
         for (var ox = cols.x; ox <= cols.y; ox++) {
             let o = ((b * params.oh + u32(oy)) * params.ow + u32(ox)) * params.c + ch;
-            acc += select(vec4<f32>(0.0), dy4[o], argmax4[o] == mine);
+            acc += select(vec4<f32>(0.0), dy4_at(o), argmax4[o] == mine);
         }
     }
     if params.act_grad != 0u {
@@ -293,7 +352,7 @@ fn pool_avg_forward4(
         }
     }
     let cells = (win.y - win.x) * (win.w - win.z);
-    y4[i] = sum / f32(max(cells, 1u));
+    y4[i] = sum / f32(max(cells, 1u)) * dropped4(i);
 }
 
 @compute @workgroup_size(256)
@@ -317,7 +376,7 @@ fn pool_avg_backward4(
         for (var ox = cols.x; ox <= cols.y; ox++) {
             let win = window(u32(oy), u32(ox));
             let cells = (win.y - win.x) * (win.w - win.z);
-            acc += dy4[((b * params.oh + u32(oy)) * params.ow + u32(ox)) * params.c + ch] / f32(cells);
+            acc += dy4_at(((b * params.oh + u32(oy)) * params.ow + u32(ox)) * params.c + ch) / f32(cells);
         }
     }
     if params.act_grad != 0u {
@@ -336,9 +395,9 @@ fn owned(o: u32, stride: u32, pad: u32, out: u32, size: u32) -> vec2<u32> {
 }
 
 // Max pooling backward for windows that do not overlap: dy goes to the window's argmax cell,
-// zeros to every other cell it owns. The activation derivative is taken at y, which is the
-// input at the argmax cell, the only one that receives a gradient: dx is bit for bit what
-// pool_max_backward4 writes.
+// zeros to every other cell it owns. The activation derivative is taken at the argmax cell, the
+// only one that receives a gradient (not at y, which a folded dropout scales): dx is bit for
+// bit what pool_max_backward4 writes.
 @compute @workgroup_size(256)
 fn pool_max_backward_disjoint4(
     @builtin(workgroup_id) wg: vec3<u32>,
@@ -355,11 +414,11 @@ fn pool_max_backward_disjoint4(
     let b = i / (params.c * params.ow * params.oh);
     let rows = owned(oy, params.stride_h, params.pad_top, params.oh, params.h);
     let cols = owned(ox, params.stride_w, params.pad_left, params.ow, params.w);
-    var grad = dy4[i];
-    if params.act_grad != 0u {
-        grad *= slope4(y4[i], params.act_grad);
-    }
+    var grad = dy4_at(i);
     let winner = argmax4[i];
+    if params.act_grad != 0u {
+        grad *= slope4(vec4<f32>(x[winner.x], x[winner.y], x[winner.z], x[winner.w]), params.act_grad);
+    }
     for (var iy = rows.x; iy < rows.y; iy++) {
         for (var ix = cols.x; ix < cols.y; ix++) {
             let at = ((b * params.h + iy) * params.w + ix) * params.c + ch;

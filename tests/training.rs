@@ -365,13 +365,37 @@ fn activation_layers_run_inside_the_layer_before_and_still_match_the_cpu_twin() 
         .add(Layer::Activation(Act::Tanh))
         .add(Layer::dense(10, Act::Softmax));
     parity("model parity folded activations", spec.clone(), Optimizer::Adam(Adam::default()), &train, 16, 3);
+    assert_no_step_kernel(&spec, &train, "activation_");
+}
+
+/// A Dropout layer after a pool, or after Flatten after one, runs inside the pool: its mask on
+/// the pool's output in training and on its gradient, with no dropout pass of its own; the
+/// steps still match the CPU twin, whose Dropout layers draw the same masks.
+#[test]
+fn dropout_after_a_pool_runs_inside_it_and_still_matches_the_cpu_twin() {
+    let (train, _) = fashion(64);
+    let spec = Sequential::new(&[28, 28, 1])
+        .add(Layer::conv2d(8, (3, 3), Act::Relu))
+        .add(Layer::max_pool((2, 2)))
+        .add(Layer::dropout(0.25))
+        .add(Layer::conv2d(6, (3, 3), Act::Tanh))
+        .add(Layer::avg_pool((2, 2)))
+        .add(Layer::Flatten)
+        .add(Layer::dropout(0.5))
+        .add(Layer::dense(10, Act::Softmax));
+    parity("model parity pools with dropout", spec.clone(), Optimizer::Adam(Adam::default()), &train, 16, 3);
+    assert_no_step_kernel(&spec, &train, "dropout_");
+}
+
+/// Asserts that no dispatch of a training step of `spec` runs a kernel whose name starts with `prefix`.
+fn assert_no_step_kernel(spec: &Sequential, data: &Dataset, prefix: &str) {
     for gpu in gpus() {
         let compile =
             Compile { optimizer: Optimizer::Adam(Adam::default()), loss: LossKind::CategoricalCrossentropy, seed: 5 };
         let mut model = Model::new(gpu.clone(), spec.clone(), compile).unwrap();
         let kernels: Vec<&str> =
-            model.profile_step(&train, 16, &mut |_| Ok(0.0)).unwrap().kernels.into_iter().map(|k| k.0).collect();
-        assert!(!kernels.iter().any(|k| k.starts_with("activation_")), "{}: {kernels:?}", short(gpu));
+            model.profile_step(data, 16, &mut |_| Ok(0.0)).unwrap().kernels.into_iter().map(|k| k.0).collect();
+        assert!(!kernels.iter().any(|k| k.starts_with(prefix)), "{}: {kernels:?}", short(gpu));
     }
 }
 

@@ -30,7 +30,7 @@ use crate::ops::conv2d::{self, Conv2dShape};
 use crate::ops::loss::{self, Loss, LossBuffers};
 use crate::ops::matmul::{self, MatmulShape, Operand, Variant};
 use crate::ops::optim::{self, Adam};
-use crate::ops::pool::{self, PoolKind, PoolShape, Saved};
+use crate::ops::pool::{self, PoolKind, PoolShape};
 use crate::ops::{Activation, Padding};
 #[cfg(not(target_arch = "wasm32"))]
 use crate::train::FitOptions;
@@ -404,8 +404,8 @@ impl Bench<'_> {
         let (x, dy) = (random(rng, shape.x_len()), random(rng, y_len));
         let (tx, tdy) = (gpu.upload("x", &x)?, gpu.upload("dy", &dy)?);
         let (ty, targ, tdx) = (gpu.zeros("y", y_len)?, gpu.zeros("argmax", y_len)?, gpu.zeros("dx", x.len())?);
-        let fwd = pool::forward(gpu, PoolKind::Max, &shape, &tx, &ty, &targ)?;
-        let bwd = pool::backward(gpu, PoolKind::Max, &shape, Saved { y: &ty, argmax: &targ }, &tdy, None, &tdx)?;
+        let fwd = pool::forward(gpu, PoolKind::Max, &shape, &tx, &ty, &targ, None)?;
+        let bwd = pool::backward(gpu, PoolKind::Max, &shape, &targ, &tdy, None, None, &tdx)?;
         gpu.run_async(&[&fwd, &bwd]).await?;
         let (x64, dy64) = (f64s(&x), f64s(&dy));
         let label = format!("n{} {}×{}×{} pool {}×{}", shape.n, shape.h, shape.w, shape.c, shape.pool_h, shape.pool_w);

@@ -1,9 +1,11 @@
 //! Max and average pooling, forward (with max-pool's argmax) and backward (on every other case
-//! times the derivative of the input's activation).
+//! times the derivative of the input's activation; on every third through a folded dropout's
+//! mask, which the forward pass applies too).
 
 use super::{Check, CheckResult, Checker, f64s, uniform};
 use crate::ops::activation::cpu as activation;
-use crate::ops::pool::{self, PoolKind, PoolShape, Saved, cpu};
+use crate::ops::dropout::cpu as dropout;
+use crate::ops::pool::{self, FoldedDropout, PoolKind, PoolShape, cpu};
 use crate::ops::{Activation, Padding};
 
 pub const CHECKS: &[Check] = &[
@@ -59,12 +61,19 @@ async fn check(ck: &mut Checker<'_>, kind: PoolKind, backward: bool, seed: u64) 
         let y = ck.poisoned(s.y_len()?)?;
         let argmax = gpu.zeros("argmax", y.len())?;
         let dx = ck.poisoned(s.x_len())?;
-        let fwd = pool::forward(gpu, kind, s, &tx, &y, &argmax)?;
-        let bwd = pool::backward(gpu, kind, s, Saved { y: &y, argmax: &argmax }, &tdy, act.map(|a| (a, &tx)), &dx)?;
+        // A dropout of rate 0.4 at step 7: the forward pass takes step 7's mask, the backward
+        // pass step 6's (the step's loss dispatch counts the step between them).
+        let (rate, seed, counter) = (0.4, 0x5eed + i as u32, 7);
+        let step = gpu.upload("step", &[counter])?;
+        let drop = (i % 3 == 1).then_some(FoldedDropout { rate, seed, step: &step });
+        let fwd = pool::forward(gpu, kind, s, &tx, &y, &argmax, drop)?;
+        let bwd = pool::backward(gpu, kind, s, &argmax, &tdy, act.map(|a| (a, &tx)), drop, &dx)?;
         ck.run_all(&[fwd, bwd]).await?;
-        let what = format!("pool {kind:?} {s:?}");
+        let rate = if drop.is_some() { rate } else { 0.0 };
+        let what = format!("pool {kind:?} {s:?} dropout {rate}");
         if backward {
-            let want = cpu::backward(kind, s, &f64s(&x), &f64s(&dy));
+            let dy = dropout::backward(rate, seed, counter - 1, &f64s(&dy));
+            let want = cpu::backward(kind, s, &f64s(&x), &dy);
             let want = match act {
                 Some(a) => activation::backward(a, &f64s(&x), &want),
                 None => want,
@@ -72,6 +81,7 @@ async fn check(ck: &mut Checker<'_>, kind: PoolKind, backward: bool, seed: u64) 
             ck.compare(&format!("{what} times {act:?}'"), &ck.read(&dx).await?, &want)?;
         } else {
             let (want, want_argmax) = cpu::forward(kind, s, &f64s(&x));
+            let want = dropout::forward(rate, seed, counter, &want);
             ck.compare(&what, &ck.read(&y).await?, &want)?;
             if kind == PoolKind::Max {
                 let got: Vec<u32> = gpu.read_async(&argmax).await?;

@@ -597,16 +597,32 @@ impl Model {
     }
 
     /// Layer `i` as the graph runs it: `effective_layer`, and an elementwise `Activation` layer
-    /// runs inside the layer before it when that one can take it (`LayerKind::absorbing`),
-    /// itself a view. The CPU reference runs the layers unfolded: it checks the fold too.
+    /// runs inside the layer before it when that one can take it (`LayerKind::absorbing`), a
+    /// Dropout layer inside the pool before it (`folded_dropout`), each itself a view. The CPU reference runs the layers unfolded: it checks the fold too.
     pub(crate) fn graph_layer(&self, i: usize) -> Layer {
         if let Some(absorbed) = self.absorbed_activation(i + 1) {
             return self.effective_layer(i).kind_impl().absorbing(absorbed).expect("checked by absorbed_activation");
         }
-        if self.absorbed_activation(i).is_some() {
+        if self.absorbed_activation(i).is_some() || self.dropout_taken_by(i).is_some() {
             return Layer::Activation(Act::Linear);
         }
         self.effective_layer(i)
+    }
+
+    /// The Dropout layer that runs inside layer `i` (`LayerKind::takes_dropout`): its index and
+    /// rate.
+    pub(crate) fn folded_dropout(&self, i: usize) -> Option<(usize, f32)> {
+        let j = (i + 1..self.spec.layers.len()).find(|&j| !self.effective_layer(j).kind_impl().is_view())?;
+        let Layer::Dropout(d) = self.effective_layer(j) else { return None };
+        (self.dropout_taken_by(j) == Some(i)).then_some((j, d.rate))
+    }
+
+    /// The layer a Dropout layer `j` (of a positive rate) runs inside: the last before it that
+    /// computes, past views such as Flatten, if it takes dropout.
+    fn dropout_taken_by(&self, j: usize) -> Option<usize> {
+        let Layer::Dropout(d) = self.effective_layer(j) else { return None };
+        let i = (0..j).rev().find(|&i| !self.effective_layer(i).kind_impl().is_view())?;
+        (d.rate > 0.0 && self.effective_layer(i).kind_impl().takes_dropout()).then_some(i)
     }
 
     /// Layer `i` as written, less its activation when it is the last and the loss fuses it.

@@ -42,6 +42,17 @@ struct Params {
     pad_top: u32,
     pad_left: u32,
     act_grad: u32,
+    dropout_rate: f32,
+    dropout_seed: u32,
+}
+
+/// A Dropout layer that follows the pool, run inside it: its rate, its mask seed and the step
+/// counter its masks read (u32), as `ops::dropout`'s passes take them.
+#[derive(Clone, Copy)]
+pub struct FoldedDropout<'a> {
+    pub rate: f32,
+    pub seed: u32,
+    pub step: &'a Tensor,
 }
 
 impl PoolShape {
@@ -68,6 +79,8 @@ impl PoolShape {
             pad_top,
             pad_left,
             act_grad: 0,
+            dropout_rate: 0.0,
+            dropout_seed: 0,
         })
     }
 
@@ -93,8 +106,24 @@ impl PoolShape {
     }
 }
 
-/// y = pool(x); for max pooling `argmax` (u32, y's length) records each window's winner.
-/// Max pooling takes channels four at a time when their count allows.
+/// The params of `shape` with `dropout` folded in, and the step tensor to bind (a spare without).
+fn with_dropout<'a>(
+    gpu: &'a Gpu,
+    shape: &PoolShape,
+    dropout: Option<FoldedDropout<'a>>,
+) -> Result<(Params, &'a Tensor)> {
+    let p = shape.params()?;
+    Ok(match dropout {
+        Some(d) => {
+            assert!(d.rate > 0.0 && d.rate < 1.0, "pool: a folded dropout's rate {} must be in (0, 1)", d.rate);
+            (Params { dropout_rate: d.rate, dropout_seed: d.seed, ..p }, d.step)
+        }
+        None => (p, gpu.spare(0)),
+    })
+}
+
+/// y = pool(x), times a folded dropout's mask when there is one; for max pooling `argmax` (u32,
+/// y's length) records each window's winner. Channels go four at a time when their count allows.
 pub fn forward(
     gpu: &Gpu,
     kind: PoolKind,
@@ -102,8 +131,9 @@ pub fn forward(
     x: &Tensor,
     y: &Tensor,
     argmax: &Tensor,
+    dropout: Option<FoldedDropout>,
 ) -> Result<Dispatch> {
-    let p = shape.params()?;
+    let (p, step) = with_dropout(gpu, shape, dropout)?;
     assert_eq!((x.len(), y.len()), (shape.x_len(), shape.y_len()?), "pool: (x, y) lengths for {shape:?}");
     let grid = grid_for(gpu, y.len())?;
     match kind {
@@ -111,75 +141,72 @@ pub fn forward(
             assert_eq!(argmax.len(), y.len(), "pool: argmax must match y");
             let kernel = Kernel::new(Shader::Pool, "pool_max_forward4");
             let p4 = Params { c: p.c / 4, ..p };
-            gpu.dispatch(&kernel, &p4, &[(6, x), (7, y), (8, argmax)], grid_for(gpu, y.len() / 4)?)
+            gpu.dispatch(&kernel, &p4, &[(6, x), (7, y), (8, argmax), (11, step)], grid_for(gpu, y.len() / 4)?)
         }
         PoolKind::Max => {
             assert_eq!(argmax.len(), y.len(), "pool: argmax must match y");
             let kernel = Kernel::new(Shader::Pool, "pool_max_forward");
-            gpu.dispatch(&kernel, &p, &[(1, x), (2, y), (3, argmax)], grid)
+            gpu.dispatch(&kernel, &p, &[(1, x), (2, y), (3, argmax), (11, step)], grid)
         }
         PoolKind::Average if shape.c.is_multiple_of(4) => {
             let kernel = Kernel::new(Shader::Pool, "pool_avg_forward4");
             let p4 = Params { c: p.c / 4, ..p };
-            gpu.dispatch(&kernel, &p4, &[(6, x), (7, y)], grid_for(gpu, y.len() / 4)?)
+            gpu.dispatch(&kernel, &p4, &[(6, x), (7, y), (11, step)], grid_for(gpu, y.len() / 4)?)
         }
         PoolKind::Average => {
             let kernel = Kernel::new(Shader::Pool, "pool_avg_forward");
-            gpu.dispatch(&kernel, &p, &[(1, x), (2, y)], grid)
+            gpu.dispatch(&kernel, &p, &[(1, x), (2, y), (11, step)], grid)
         }
     }
 }
 
-/// What a pool's backward reads of its forward: the output y and, for max pooling, the argmax.
-#[derive(Clone, Copy)]
-pub struct Saved<'a> {
-    pub y: &'a Tensor,
-    pub argmax: &'a Tensor,
-}
-
-/// dx from dy and what the forward saved, and when the pool's input x is the output of an
-/// elementwise activation, `(activation, x)`, times its derivative: then dx is the previous
-/// layer's pre-activation gradient, with no activation-backward dispatch.
+/// dx from dy and, for max pooling, the forward's `argmax`: dy through a folded dropout's mask
+/// first when there is one, and when the pool's input x is the output of an elementwise
+/// activation, `(activation, x)`, dx times its derivative: then dx is the previous layer's
+/// pre-activation gradient, with no activation-backward dispatch.
+#[allow(clippy::too_many_arguments)] // the pass's tensors and what it folds in
 pub fn backward(
     gpu: &Gpu,
     kind: PoolKind,
     shape: &PoolShape,
-    saved: Saved,
+    argmax: &Tensor,
     dy: &Tensor,
     act_of_input: Option<(Activation, &Tensor)>,
+    dropout: Option<FoldedDropout>,
     dx: &Tensor,
 ) -> Result<Dispatch> {
     assert_eq!((dx.len(), dy.len()), (shape.x_len(), shape.y_len()?), "pool: (dx, dy) lengths for {shape:?}");
-    let p = Params { act_grad: super::input_act_code("pool", act_of_input, dx), ..shape.params()? };
+    let (p, step) = with_dropout(gpu, shape, dropout)?;
+    let p = Params { act_grad: super::input_act_code("pool", act_of_input, dx), ..p };
     // Without an activation, x is bound unread.
     let x = act_of_input.map_or(dy, |(_, x)| x);
-    let argmax = saved.argmax;
     let grid = grid_for(gpu, dx.len())?;
     match kind {
-        // The activation's derivative at y: the input at the argmax, the one cell dy reaches.
+        // The activation's derivative at the argmax, the one cell dy reaches.
         PoolKind::Max if shape.c.is_multiple_of(4) && shape.windows_disjoint() => {
             let kernel = Kernel::new(Shader::Pool, "pool_max_backward_disjoint4");
             let p4 = Params { c: p.c / 4, ..p };
-            let bindings = [(8, argmax), (9, dy), (10, dx), (7, saved.y)];
+            let bindings = [(8, argmax), (9, dy), (10, dx), (1, x), (11, step)];
             gpu.dispatch(&kernel, &p4, &bindings, grid_for(gpu, dy.len() / 4)?)
         }
         PoolKind::Max if shape.c.is_multiple_of(4) => {
             let kernel = Kernel::new(Shader::Pool, "pool_max_backward4");
             let p4 = Params { c: p.c / 4, ..p };
-            gpu.dispatch(&kernel, &p4, &[(8, argmax), (9, dy), (10, dx), (6, x)], grid_for(gpu, dx.len() / 4)?)
+            let bindings = [(8, argmax), (9, dy), (10, dx), (6, x), (11, step)];
+            gpu.dispatch(&kernel, &p4, &bindings, grid_for(gpu, dx.len() / 4)?)
         }
         PoolKind::Max => {
             let kernel = Kernel::new(Shader::Pool, "pool_max_backward");
-            gpu.dispatch(&kernel, &p, &[(3, argmax), (4, dy), (5, dx), (1, x)], grid)
+            gpu.dispatch(&kernel, &p, &[(3, argmax), (4, dy), (5, dx), (1, x), (11, step)], grid)
         }
         PoolKind::Average if shape.c.is_multiple_of(4) => {
             let kernel = Kernel::new(Shader::Pool, "pool_avg_backward4");
             let p4 = Params { c: p.c / 4, ..p };
-            gpu.dispatch(&kernel, &p4, &[(9, dy), (10, dx), (6, x)], grid_for(gpu, dx.len() / 4)?)
+            gpu.dispatch(&kernel, &p4, &[(9, dy), (10, dx), (6, x), (11, step)], grid_for(gpu, dx.len() / 4)?)
         }
         PoolKind::Average => {
             let kernel = Kernel::new(Shader::Pool, "pool_avg_backward");
-            gpu.dispatch(&kernel, &p, &[(4, dy), (5, dx), (1, x)], grid)
+            gpu.dispatch(&kernel, &p, &[(4, dy), (5, dx), (1, x), (11, step)], grid)
         }
     }
 }

@@ -7,9 +7,10 @@ use crate::data::{Dataset, Features};
 use crate::error::Result;
 use crate::gpu::{Dispatch, Gpu, Tensor};
 use crate::nn::layer::{Act, Layer};
-use crate::nn::layers::{GpuCtx, InputForm};
+use crate::nn::layers::{GpuCtx, InputForm, dropout_seed};
 use crate::nn::model::{Model, Optimizer};
 use crate::ops::loss::{self, Advance, Loss, LossBuffers};
+use crate::ops::pool::FoldedDropout;
 use crate::ops::{Activation, activation, optim, schedule};
 
 /// How the graph holds its input batch for `data`: `Unorm8` when every dataset it will see
@@ -137,6 +138,11 @@ impl Graph {
                 state: &model.state[i],
                 input_act: input_act(i),
                 dy_is_pre_activation: folded[i],
+                dropout: model.folded_dropout(i).map(|(j, rate)| FoldedDropout {
+                    rate,
+                    seed: dropout_seed(model.compile.seed, j),
+                    step: &model.step,
+                }),
                 step: &model.step,
                 seed: model.compile.seed,
                 loss_totals: &loss_bufs.totals,

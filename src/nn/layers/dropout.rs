@@ -11,7 +11,7 @@ pub struct Dropout {
 }
 
 /// The seed of a dropout layer's masks: each layer draws its own, from the model's seed.
-fn layer_seed(seed: u64, layer: usize) -> u32 {
+pub(crate) fn layer_seed(seed: u64, layer: usize) -> u32 {
     (seed as u32) ^ (seed >> 32) as u32 ^ (layer as u32).wrapping_mul(0x9e37_79b9)
 }
 

@@ -17,6 +17,7 @@ pub use batch_norm::BatchNormalization;
 pub use conv2d::Conv2D;
 pub use dense::Dense;
 pub use dropout::Dropout;
+pub(crate) use dropout::layer_seed as dropout_seed;
 pub use flatten::Flatten;
 pub use global_pool::{GlobalAveragePooling2D, GlobalMaxPooling2D, GlobalPool2D};
 pub use pool::{AveragePooling2D, MaxPooling2D, Pool2D};
@@ -149,6 +150,12 @@ pub(crate) trait LayerKind {
         false
     }
 
+    /// Whether a Dropout layer that follows (past views) can run inside this one
+    /// (`GpuCtx::dropout`): its mask on y in training, on dy in the backward pass.
+    fn takes_dropout(&self) -> bool {
+        false
+    }
+
     /// Records the layer's dispatches.
     fn record(&self, ctx: &GpuCtx) -> Result<Recorded>;
 
@@ -220,6 +227,9 @@ pub(crate) struct GpuCtx<'a> {
     pub input_act: Option<Activation>,
     /// dy is already the gradient before this layer's activation (the next layer applied it).
     pub dy_is_pre_activation: bool,
+    /// The Dropout layer after this one that runs inside it (`LayerKind::takes_dropout`); y
+    /// and dy are then that layer's output and its gradient.
+    pub dropout: Option<ops::pool::FoldedDropout<'a>>,
     /// Optimizer updates so far (u32): dropout's RNG reads it.
     pub step: &'a Tensor,
     pub seed: u64,

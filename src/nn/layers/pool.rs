@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::{CpuCtx, GpuCtx, LayerKind, Recorded};
 use crate::error::{Error, Result};
 use crate::ops::Padding;
-use crate::ops::pool::{self, PoolKind, PoolShape, Saved};
+use crate::ops::pool::{self, PoolKind, PoolShape};
 
 /// A pooling window; `MAX` picks max (true) or average (false) pooling.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -66,6 +66,10 @@ impl<const MAX: bool> LayerKind for Pool2D<MAX> {
         true
     }
 
+    fn takes_dropout(&self) -> bool {
+        true
+    }
+
     fn record(&self, ctx: &GpuCtx) -> Result<Recorded> {
         record_pool(ctx, Self::KIND, &self.shape(ctx.input_shape, ctx.batch))
     }
@@ -79,22 +83,17 @@ impl<const MAX: bool> LayerKind for Pool2D<MAX> {
     }
 }
 
-/// A pooling layer's dispatches: the forward pass keeps each window's argmax for the backward.
+/// A pooling layer's dispatches: the forward pass keeps each window's argmax for the backward,
+/// and a folded dropout masks y in training and dy in the backward pass.
 pub(super) fn record_pool(ctx: &GpuCtx, kind: PoolKind, shape: &PoolShape) -> Result<Recorded> {
     let argmax = Arc::new(ctx.gpu.zeros("argmax", ctx.y.len())?);
     let mut rec = Recorded::default();
-    rec.forward(|| Ok(pool::forward(ctx.gpu, kind, shape, ctx.x, ctx.y, &argmax)?.owning(argmax.clone())))?;
+    for (list, dropout) in [(&mut rec.forward_train, ctx.dropout), (&mut rec.forward_infer, None)] {
+        list.push(pool::forward(ctx.gpu, kind, shape, ctx.x, ctx.y, &argmax, dropout)?.owning(argmax.clone()));
+    }
     if let Some(dx) = ctx.dx {
         let input_act = ctx.input_act.map(|a| (a, ctx.x));
-        rec.backward.push(pool::backward(
-            ctx.gpu,
-            kind,
-            shape,
-            Saved { y: ctx.y, argmax: &argmax },
-            ctx.dy(),
-            input_act,
-            dx,
-        )?);
+        rec.backward.push(pool::backward(ctx.gpu, kind, shape, &argmax, ctx.dy(), input_act, ctx.dropout, dx)?);
     }
     Ok(rec)
 }
