@@ -396,8 +396,8 @@ fn owned(o: u32, stride: u32, pad: u32, out: u32, size: u32) -> vec2<u32> {
 
 // Max pooling backward for windows that do not overlap: dy goes to the window's argmax cell,
 // zeros to every other cell it owns. The activation derivative is taken at the argmax cell, the
-// only one that receives a gradient (not at y, which a folded dropout scales): dx is bit for
-// bit what pool_max_backward4 writes.
+// only one that receives a gradient, read as y (one load) when no folded dropout scaled it: dx
+// is bit for bit what pool_max_backward4 writes.
 @compute @workgroup_size(256)
 fn pool_max_backward_disjoint4(
     @builtin(workgroup_id) wg: vec3<u32>,
@@ -417,7 +417,12 @@ fn pool_max_backward_disjoint4(
     var grad = dy4_at(i);
     let winner = argmax4[i];
     if params.act_grad != 0u {
-        grad *= slope4(vec4<f32>(x[winner.x], x[winner.y], x[winner.z], x[winner.w]), params.act_grad);
+        // y is the input at the argmax, unless a folded dropout scaled it: then the input itself.
+        var out = y4[i];
+        if params.dropout_rate != 0.0 {
+            out = vec4<f32>(x[winner.x], x[winner.y], x[winner.z], x[winner.w]);
+        }
+        grad *= slope4(out, params.act_grad);
     }
     for (var iy = rows.x; iy < rows.y; iy++) {
         for (var ix = cols.x; ix < cols.y; ix++) {

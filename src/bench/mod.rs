@@ -405,7 +405,7 @@ impl Bench<'_> {
         let (tx, tdy) = (gpu.upload("x", &x)?, gpu.upload("dy", &dy)?);
         let (ty, targ, tdx) = (gpu.zeros("y", y_len)?, gpu.zeros("argmax", y_len)?, gpu.zeros("dx", x.len())?);
         let fwd = pool::forward(gpu, PoolKind::Max, &shape, &tx, &ty, &targ, None)?;
-        let bwd = pool::backward(gpu, PoolKind::Max, &shape, &targ, &tdy, None, None, &tdx)?;
+        let bwd = pool::backward(gpu, PoolKind::Max, &shape, [&ty, &targ], &tdy, None, None, &tdx)?;
         gpu.run_async(&[&fwd, &bwd]).await?;
         let (x64, dy64) = (f64s(&x), f64s(&dy));
         let label = format!("n{} {}×{}×{} pool {}×{}", shape.n, shape.h, shape.w, shape.c, shape.pool_h, shape.pool_w);

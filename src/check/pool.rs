@@ -67,7 +67,7 @@ async fn check(ck: &mut Checker<'_>, kind: PoolKind, backward: bool, seed: u64) 
         let step = gpu.upload("step", &[counter])?;
         let drop = (i % 3 == 1).then_some(FoldedDropout { rate, seed, step: &step });
         let fwd = pool::forward(gpu, kind, s, &tx, &y, &argmax, drop)?;
-        let bwd = pool::backward(gpu, kind, s, &argmax, &tdy, act.map(|a| (a, &tx)), drop, &dx)?;
+        let bwd = pool::backward(gpu, kind, s, [&y, &argmax], &tdy, act.map(|a| (a, &tx)), drop, &dx)?;
         ck.run_all(&[fwd, bwd]).await?;
         let rate = if drop.is_some() { rate } else { 0.0 };
         let what = format!("pool {kind:?} {s:?} dropout {rate}");

@@ -598,7 +598,8 @@ impl Model {
 
     /// Layer `i` as the graph runs it: `effective_layer`, and an elementwise `Activation` layer
     /// runs inside the layer before it when that one can take it (`LayerKind::absorbing`), a
-    /// Dropout layer inside the pool before it (`folded_dropout`), each itself a view. The CPU reference runs the layers unfolded: it checks the fold too.
+    /// Dropout layer inside the pool before it (`folded_dropout`), each itself a view. The CPU
+    /// reference runs the layers as written: it checks the folding too.
     pub(crate) fn graph_layer(&self, i: usize) -> Layer {
         if let Some(absorbed) = self.absorbed_activation(i + 1) {
             return self.effective_layer(i).kind_impl().absorbing(absorbed).expect("checked by absorbed_activation");

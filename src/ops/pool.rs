@@ -160,16 +160,16 @@ pub fn forward(
     }
 }
 
-/// dx from dy and, for max pooling, the forward's `argmax`: dy through a folded dropout's mask
-/// first when there is one, and when the pool's input x is the output of an elementwise
-/// activation, `(activation, x)`, dx times its derivative: then dx is the previous layer's
-/// pre-activation gradient, with no activation-backward dispatch.
+/// dx from dy and what the forward pass wrote (y, and for max pooling `argmax`): dy through a
+/// folded dropout's mask first when there is one, and when the pool's input x is the output of
+/// an elementwise activation, `(activation, x)`, dx times its derivative: then dx is the
+/// previous layer's pre-activation gradient, with no activation-backward dispatch.
 #[allow(clippy::too_many_arguments)] // the pass's tensors and what it folds in
 pub fn backward(
     gpu: &Gpu,
     kind: PoolKind,
     shape: &PoolShape,
-    argmax: &Tensor,
+    [y, argmax]: [&Tensor; 2],
     dy: &Tensor,
     act_of_input: Option<(Activation, &Tensor)>,
     dropout: Option<FoldedDropout>,
@@ -182,11 +182,11 @@ pub fn backward(
     let x = act_of_input.map_or(dy, |(_, x)| x);
     let grid = grid_for(gpu, dx.len())?;
     match kind {
-        // The activation's derivative at the argmax, the one cell dy reaches.
+        // The activation's derivative at the argmax, the one cell dy reaches: y there.
         PoolKind::Max if shape.c.is_multiple_of(4) && shape.windows_disjoint() => {
             let kernel = Kernel::new(Shader::Pool, "pool_max_backward_disjoint4");
             let p4 = Params { c: p.c / 4, ..p };
-            let bindings = [(8, argmax), (9, dy), (10, dx), (1, x), (11, step)];
+            let bindings = [(7, y), (8, argmax), (9, dy), (10, dx), (1, x), (11, step)];
             gpu.dispatch(&kernel, &p4, &bindings, grid_for(gpu, dy.len() / 4)?)
         }
         PoolKind::Max if shape.c.is_multiple_of(4) => {

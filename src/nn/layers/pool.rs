@@ -93,7 +93,16 @@ pub(super) fn record_pool(ctx: &GpuCtx, kind: PoolKind, shape: &PoolShape) -> Re
     }
     if let Some(dx) = ctx.dx {
         let input_act = ctx.input_act.map(|a| (a, ctx.x));
-        rec.backward.push(pool::backward(ctx.gpu, kind, shape, &argmax, ctx.dy(), input_act, ctx.dropout, dx)?);
+        rec.backward.push(pool::backward(
+            ctx.gpu,
+            kind,
+            shape,
+            [ctx.y, &argmax],
+            ctx.dy(),
+            input_act,
+            ctx.dropout,
+            dx,
+        )?);
     }
     Ok(rec)
 }
