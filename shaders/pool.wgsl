@@ -7,9 +7,10 @@
 //   image (TensorFlow's 'same' semantics). Ties go to the first maximum in row-major order.
 //   pool_max_forward writes y and argmax; pool_max_backward routes dy to the argmax cells.
 //   pool_avg_forward / pool_avg_backward spread dy evenly over each window's cells.
-// A Dropout layer after the pool (past Flatten) runs inside it: with dropout_rate > 0 the
+// A Dropout layer after the pool (past Flatten) runs inside it: with the `dropout` override the
 // forward passes multiply y by dropout.wgsl's mask of (dropout_seed, step, y's flat index) and
-// the backward passes dy by that of step - 1, bit for bit the dropout passes' values.
+// the backward passes dy by that of step - 1, bit for bit the dropout passes' values. An
+// override, not a flag in params: a CPU adapter runs both sides of a branch.
 // Backward passes gather (one invocation per dx element over the windows that cover it):
 // deterministic, no atomics, and correct for overlapping windows. pool_max_backward_disjoint4
 // serves windows that cannot overlap (stride ≥ pool on both axes, the usual 2×2 stride 2): one
@@ -43,10 +44,12 @@ struct Params {
     // 3 tanh, 4 leaky relu 0.2, 5 elu; 0: none) at its output, the pool's input x (1, or 6 as
     // vec4s): then dx is the previous layer's pre-activation gradient.
     act_grad: u32,
-    // A folded Dropout layer's rate (0: none) and mask seed.
+    // A folded Dropout layer's rate and mask seed (with `dropout`).
     dropout_rate: f32,
     dropout_seed: u32,
 }
+
+override dropout: bool = false;
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -81,14 +84,14 @@ fn keep_scale(s: u32, i: u32) -> f32 {
 
 // The forward pass's factor for y[i] (1 without a folded dropout).
 fn dropped(i: u32) -> f32 {
-    if params.dropout_rate == 0.0 {
+    if !dropout {
         return 1.0;
     }
     return keep_scale(step[0], i);
 }
 
 fn dropped4(i: u32) -> vec4<f32> {
-    if params.dropout_rate == 0.0 {
+    if !dropout {
         return vec4<f32>(1.0);
     }
     let s = step[0];
@@ -97,14 +100,14 @@ fn dropped4(i: u32) -> vec4<f32> {
 
 // dy[o] as the backward pass takes it: through the folded dropout's mask of the step before.
 fn dy_at(o: u32) -> f32 {
-    if params.dropout_rate == 0.0 {
+    if !dropout {
         return dy[o];
     }
     return dy[o] * keep_scale(step[0] - 1u, o);
 }
 
 fn dy4_at(o: u32) -> vec4<f32> {
-    if params.dropout_rate == 0.0 {
+    if !dropout {
         return dy4[o];
     }
     let s = step[0] - 1u;
@@ -418,9 +421,11 @@ fn pool_max_backward_disjoint4(
     let winner = argmax4[i];
     if params.act_grad != 0u {
         // y is the input at the argmax, unless a folded dropout scaled it: then the input itself.
-        var out = y4[i];
-        if params.dropout_rate != 0.0 {
+        var out: vec4<f32>;
+        if dropout {
             out = vec4<f32>(x[winner.x], x[winner.y], x[winner.z], x[winner.w]);
+        } else {
+            out = y4[i];
         }
         grad *= slope4(out, params.act_grad);
     }

@@ -122,6 +122,11 @@ fn with_dropout<'a>(
     })
 }
 
+/// `entry` of pool.wgsl, built with the mask code where a dropout is folded in.
+fn kernel(entry: &'static str, dropout: Option<FoldedDropout>) -> Kernel {
+    Kernel::new(Shader::Pool, entry).constant("dropout", f64::from(u8::from(dropout.is_some())))
+}
+
 /// y = pool(x), times a folded dropout's mask when there is one; for max pooling `argmax` (u32,
 /// y's length) records each window's winner. Channels go four at a time when their count allows.
 pub fn forward(
@@ -139,22 +144,22 @@ pub fn forward(
     match kind {
         PoolKind::Max if shape.c.is_multiple_of(4) => {
             assert_eq!(argmax.len(), y.len(), "pool: argmax must match y");
-            let kernel = Kernel::new(Shader::Pool, "pool_max_forward4");
+            let kernel = kernel("pool_max_forward4", dropout);
             let p4 = Params { c: p.c / 4, ..p };
             gpu.dispatch(&kernel, &p4, &[(6, x), (7, y), (8, argmax), (11, step)], grid_for(gpu, y.len() / 4)?)
         }
         PoolKind::Max => {
             assert_eq!(argmax.len(), y.len(), "pool: argmax must match y");
-            let kernel = Kernel::new(Shader::Pool, "pool_max_forward");
+            let kernel = kernel("pool_max_forward", dropout);
             gpu.dispatch(&kernel, &p, &[(1, x), (2, y), (3, argmax), (11, step)], grid)
         }
         PoolKind::Average if shape.c.is_multiple_of(4) => {
-            let kernel = Kernel::new(Shader::Pool, "pool_avg_forward4");
+            let kernel = kernel("pool_avg_forward4", dropout);
             let p4 = Params { c: p.c / 4, ..p };
             gpu.dispatch(&kernel, &p4, &[(6, x), (7, y), (11, step)], grid_for(gpu, y.len() / 4)?)
         }
         PoolKind::Average => {
-            let kernel = Kernel::new(Shader::Pool, "pool_avg_forward");
+            let kernel = kernel("pool_avg_forward", dropout);
             gpu.dispatch(&kernel, &p, &[(1, x), (2, y), (11, step)], grid)
         }
     }
@@ -184,28 +189,28 @@ pub fn backward(
     match kind {
         // The activation's derivative at the argmax, the one cell dy reaches: y there.
         PoolKind::Max if shape.c.is_multiple_of(4) && shape.windows_disjoint() => {
-            let kernel = Kernel::new(Shader::Pool, "pool_max_backward_disjoint4");
+            let kernel = kernel("pool_max_backward_disjoint4", dropout);
             let p4 = Params { c: p.c / 4, ..p };
             let bindings = [(7, y), (8, argmax), (9, dy), (10, dx), (1, x), (11, step)];
             gpu.dispatch(&kernel, &p4, &bindings, grid_for(gpu, dy.len() / 4)?)
         }
         PoolKind::Max if shape.c.is_multiple_of(4) => {
-            let kernel = Kernel::new(Shader::Pool, "pool_max_backward4");
+            let kernel = kernel("pool_max_backward4", dropout);
             let p4 = Params { c: p.c / 4, ..p };
             let bindings = [(8, argmax), (9, dy), (10, dx), (6, x), (11, step)];
             gpu.dispatch(&kernel, &p4, &bindings, grid_for(gpu, dx.len() / 4)?)
         }
         PoolKind::Max => {
-            let kernel = Kernel::new(Shader::Pool, "pool_max_backward");
+            let kernel = kernel("pool_max_backward", dropout);
             gpu.dispatch(&kernel, &p, &[(3, argmax), (4, dy), (5, dx), (1, x), (11, step)], grid)
         }
         PoolKind::Average if shape.c.is_multiple_of(4) => {
-            let kernel = Kernel::new(Shader::Pool, "pool_avg_backward4");
+            let kernel = kernel("pool_avg_backward4", dropout);
             let p4 = Params { c: p.c / 4, ..p };
             gpu.dispatch(&kernel, &p4, &[(9, dy), (10, dx), (6, x), (11, step)], grid_for(gpu, dx.len() / 4)?)
         }
         PoolKind::Average => {
-            let kernel = Kernel::new(Shader::Pool, "pool_avg_backward");
+            let kernel = kernel("pool_avg_backward", dropout);
             gpu.dispatch(&kernel, &p, &[(4, dy), (5, dx), (1, x), (11, step)], grid)
         }
     }
