@@ -90,12 +90,17 @@ fn dropped(i: u32) -> f32 {
     return keep_scale(step[0], i);
 }
 
+// The factors of the four elements of vec4 i.
+fn keep_scale4(s: u32, i: u32) -> vec4<f32> {
+    let e = 4u * i;
+    return vec4<f32>(keep_scale(s, e), keep_scale(s, e + 1u), keep_scale(s, e + 2u), keep_scale(s, e + 3u));
+}
+
 fn dropped4(i: u32) -> vec4<f32> {
     if !dropout {
         return vec4<f32>(1.0);
     }
-    let s = step[0];
-    return vec4<f32>(keep_scale(s, 4u * i), keep_scale(s, 4u * i + 1u), keep_scale(s, 4u * i + 2u), keep_scale(s, 4u * i + 3u));
+    return keep_scale4(step[0], i);
 }
 
 // dy[o] as the backward pass takes it: through the folded dropout's mask of the step before.
@@ -110,9 +115,7 @@ fn dy4_at(o: u32) -> vec4<f32> {
     if !dropout {
         return dy4[o];
     }
-    let s = step[0] - 1u;
-    let mask = vec4<f32>(keep_scale(s, 4u * o), keep_scale(s, 4u * o + 1u), keep_scale(s, 4u * o + 2u), keep_scale(s, 4u * o + 3u));
-    return dy4[o] * mask;
+    return dy4[o] * keep_scale4(step[0] - 1u, o);
 }
 
 // The derivative of activation `act` where it output `out` (activation.wgsl's).
