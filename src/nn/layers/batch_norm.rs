@@ -22,8 +22,9 @@ pub struct BatchNormalization {
     pub center: bool,
     /// Learn a scale gamma.
     pub scale: bool,
-    /// Not Keras's: the activation of an `Activation` layer that follows, which the graph folds
-    /// into this one's normalisation ([`LayerKind::absorbing`]); never written or read.
+    /// Not Keras's: the activation of an `Activation` layer that follows, which the graph runs
+    /// inside this layer's normalisation. Set by the graph only; never saved or loaded (a spec
+    /// or a checkpoint holds the `Activation` layer itself).
     #[serde(skip)]
     pub activation: Act,
 }
