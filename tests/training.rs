@@ -368,6 +368,18 @@ fn activation_layers_run_inside_the_layer_before_and_still_match_the_cpu_twin() 
     assert_no_step_kernel(&spec, &train, "activation_");
 }
 
+/// BatchNormalization's own activation (what the graph folds in) takes only those differentiated
+/// through their output; any other is refused with a message, not a panic when recorded.
+#[test]
+fn a_batch_norm_activation_the_kernels_cannot_apply_is_refused() {
+    for act in [Act::Gelu, Act::Softmax] {
+        let bn = BatchNormalization { activation: act, ..BatchNormalization::default() };
+        let spec = Sequential::new(&[8]).add(Layer::BatchNormalization(bn)).add(Layer::dense(2, Act::Softmax));
+        let err = spec.shapes().unwrap_err().to_string();
+        assert!(err.contains(&format!("BatchNormalization cannot apply {}", act.name())), "{err}");
+    }
+}
+
 /// A Dropout layer after a pool, or after Flatten after one, runs inside the pool: its mask on
 /// the pool's output in training and on its gradient, with no dropout pass of its own; the
 /// steps still match the CPU twin, whose Dropout layers draw the same masks.

@@ -62,11 +62,19 @@ impl LayerKind for BatchNormalization {
         if !(self.epsilon > 0.0 && self.epsilon.is_finite()) {
             return Err(Error::Invalid(format!("BatchNormalization epsilon {} must be positive", self.epsilon)));
         }
+        if !self.activation.elementwise().is_some_and(Activation::from_output) {
+            let name = self.activation.name();
+            return Err(Error::Invalid(format!("BatchNormalization cannot apply {name}: add an Activation layer")));
+        }
         Ok(input.to_vec())
     }
 
     fn activation(&self) -> Option<Act> {
         Some(self.activation)
+    }
+
+    fn without_activation(&self) -> Layer {
+        Layer::BatchNormalization(BatchNormalization { activation: Act::Linear, ..*self })
     }
 
     fn takes_pre_activation_grad(&self) -> bool {
@@ -104,7 +112,7 @@ impl LayerKind for BatchNormalization {
         let mut rec = Recorded::default();
         rec.forward_train
             .push(batch_norm::stats(gpu, &shape, ctx.x, ctx.batch_rows, &stats, [mean, var])?.owning(stats.clone()));
-        let act = self.activation.elementwise().expect("an elementwise activation, as absorbing takes");
+        let act = self.activation.elementwise().expect("an elementwise activation, as output_shape checks");
         rec.forward_train.push(batch_norm::forward(gpu, &shape, act, ctx.x, [g, b], &stats, ctx.y)?);
         let infer = batch_norm::infer(gpu, &shape, act, ctx.x, [g, b], [mean, var], ctx.y)?;
         rec.forward_infer.push(infer.owning(ones.clone()).owning(zeros.clone()));
@@ -157,8 +165,9 @@ impl LayerKind for BatchNormalization {
 
     fn cpu_backward(&self, ctx: &CpuCtx, x: &[f64], y: &[f64], dy: Vec<f64>) -> (Vec<f64>, Vec<Vec<f64>>) {
         let shape = self.shape(ctx.input_shape, ctx.batch);
-        let dy =
-            cpu_deactivate(self.activation, y, &dy, shape.c, || unreachable!("absorbing takes only activations of y"));
+        let dy = cpu_deactivate(self.activation, y, &dy, shape.c, || {
+            unreachable!("output_shape takes only activations of y")
+        });
         let ones = vec![1.0; shape.c];
         let gamma = self.gamma_beta(ctx.params).0.unwrap_or(&ones);
         let (dx, dgamma, dbeta) = batch_norm::cpu::backward(&shape, x, &dy, gamma);
